@@ -1,0 +1,203 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+)
+
+// UpcastFunc turns the JSON document of one schema version of an event into the next version's.
+type UpcastFunc func(doc map[string]json.RawMessage) (map[string]json.RawMessage, error)
+
+// Registry maps stable event names to Go types and knows which fields of each hold personal data.
+type Registry struct {
+	mu        sync.RWMutex
+	byName    map[string]*typeInfo
+	upcasters map[string]map[int]UpcastFunc // name -> from version -> func
+}
+
+type typeInfo struct {
+	name    string
+	version int
+	typ     reflect.Type
+	pii     []string // JSON names of fields tagged pii:"true"
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{byName: map[string]*typeInfo{}, upcasters: map[string]map[int]UpcastFunc{}}
+}
+
+// Register adds event types, given as zero values (e.g. identity.UserSignedUp{}). Registering two
+// types under one name panics: that is a programming error caught at start-up.
+func (r *Registry) Register(events ...Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range events {
+		t := reflect.TypeOf(ev)
+		name := ev.EventType()
+		if prev, ok := r.byName[name]; ok && prev.typ != t {
+			panic(fmt.Sprintf("eventstore: event name %q registered for %v and %v", name, prev.typ, t))
+		}
+		info := &typeInfo{name: name, version: 1, typ: t}
+		if v, ok := ev.(Versioned); ok {
+			info.version = v.SchemaVersion()
+		}
+		info.pii = piiFields(t)
+		if len(info.pii) > 0 {
+			if _, ok := ev.(Subject); !ok {
+				panic(fmt.Sprintf("eventstore: %s has personal fields but no DataSubject method", name))
+			}
+		}
+		r.byName[name] = info
+	}
+}
+
+// Upcaster registers fn to turn version from of event name into version from+1.
+func (r *Registry) Upcaster(name string, from int, fn UpcastFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.upcasters[name] == nil {
+		r.upcasters[name] = map[int]UpcastFunc{}
+	}
+	r.upcasters[name][from] = fn
+}
+
+// Types returns every registered event name.
+func (r *Registry) Types() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		out = append(out, n)
+	}
+	return out
+}
+
+func (r *Registry) lookup(name string) (*typeInfo, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	i, ok := r.byName[name]
+	return i, ok
+}
+
+func piiFields(t reflect.Type) []string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get("pii") != "true" {
+			continue
+		}
+		name := f.Name
+		if tag := f.Tag.Get("json"); tag != "" {
+			if n, _, _ := strings.Cut(tag, ","); n != "" && n != "-" {
+				name = n
+			}
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// codec turns events into stored JSON and back.
+type codec struct {
+	reg    *Registry
+	cipher Cipher
+}
+
+var errNoCipher = errors.New("eventstore: event has personal data but the store has no cipher")
+
+func (c *codec) encode(ctx context.Context, workspaceID uuid.UUID, ev Event) (name string, version int, data []byte, err error) {
+	name = ev.EventType()
+	info, ok := c.reg.lookup(name)
+	if !ok {
+		return "", 0, nil, fmt.Errorf("eventstore: event type %q is not registered", name)
+	}
+	if reflect.TypeOf(ev) != info.typ {
+		return "", 0, nil, fmt.Errorf("eventstore: event %q registered as %v, got %T", name, info.typ, ev)
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("encoding %s: %w", name, err)
+	}
+	if len(info.pii) == 0 {
+		return name, info.version, raw, nil
+	}
+	if c.cipher == nil {
+		return "", 0, nil, errNoCipher
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return "", 0, nil, fmt.Errorf("encoding %s: %w", name, err)
+	}
+	subject := ev.(Subject).DataSubject()
+	if subject == uuid.Nil {
+		return "", 0, nil, fmt.Errorf("eventstore: %s has personal data but no subject", name)
+	}
+	if err := c.cipher.Seal(ctx, workspaceID, subject, doc, info.pii); err != nil {
+		return "", 0, nil, fmt.Errorf("sealing %s: %w", name, err)
+	}
+	data, err = json.Marshal(doc)
+	if err != nil {
+		return "", 0, nil, fmt.Errorf("encoding %s: %w", name, err)
+	}
+	return name, info.version, data, nil
+}
+
+func (c *codec) decode(ctx context.Context, name string, version int, raw []byte) (Event, bool, error) {
+	info, ok := c.reg.lookup(name)
+	if !ok {
+		return nil, false, fmt.Errorf("event type %q is not registered", name)
+	}
+	erased := false
+	needDoc := version != info.version || len(info.pii) > 0
+	if needDoc {
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return nil, false, err
+		}
+		if _, sealed := doc["_pii"]; sealed {
+			if c.cipher == nil {
+				return nil, false, errNoCipher
+			}
+			var err error
+			if erased, err = c.cipher.Open(ctx, doc); err != nil {
+				return nil, false, err
+			}
+			delete(doc, "_pii")
+		}
+		for v := version; v < info.version; v++ {
+			c.reg.mu.RLock()
+			fn := c.reg.upcasters[name][v]
+			c.reg.mu.RUnlock()
+			if fn == nil {
+				return nil, false, fmt.Errorf("no upcaster for %s from version %d", name, v)
+			}
+			var err error
+			if doc, err = fn(doc); err != nil {
+				return nil, false, fmt.Errorf("upcasting %s from version %d: %w", name, v, err)
+			}
+		}
+		var err error
+		if raw, err = json.Marshal(doc); err != nil {
+			return nil, false, err
+		}
+	}
+	ptr := reflect.New(info.typ)
+	if err := json.Unmarshal(raw, ptr.Interface()); err != nil {
+		return nil, false, err
+	}
+	return ptr.Elem().Interface().(Event), erased, nil
+}

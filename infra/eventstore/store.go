@@ -1,0 +1,430 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store appends to and reads from the event log.
+type Store struct {
+	pool   *pgxpool.Pool
+	codec  *codec
+	notify *Notifier
+}
+
+// Opts configures a Store. The zero value means defaults.
+type Opts struct {
+	// Cipher seals personal fields; required as soon as a registered event has pii fields.
+	Cipher Cipher
+	// Notifier, when set, is told after every commit so that log readers wake at once.
+	Notifier *Notifier
+}
+
+// New returns a store on pool that encodes events with reg.
+func New(pool *pgxpool.Pool, reg *Registry, opts Opts) *Store {
+	return &Store{pool: pool, codec: &codec{reg: reg, cipher: opts.Cipher}, notify: opts.Notifier}
+}
+
+// Pool is the store's connection pool.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Registry is the store's event registry.
+func (s *Store) Registry() *Registry { return s.codec.reg }
+
+const streamAny = `INSERT INTO streams (stream_id, version, workspace_id) VALUES ($1, $2, $3)
+	ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version, updated_at = now()
+	RETURNING version`
+
+const streamNew = `INSERT INTO streams (stream_id, version, workspace_id) VALUES ($1, $2, $3)
+	ON CONFLICT (stream_id) DO NOTHING
+	RETURNING version`
+
+const streamExact = `UPDATE streams SET version = version + $2, updated_at = now()
+	WHERE stream_id = $1 AND version = $9
+	RETURNING version`
+
+// The events of one append go in with the stream check in a single statement: if the stream row
+// is not at the expected version the CTE returns no row and nothing is inserted.
+const insertTail = `
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
+SELECT $1, s.version - $2 + e.ord, e.id, e.typ, e.sv, $3::uuid, e.data, e.meta
+FROM s, unnest($4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[]) WITH ORDINALITY AS e(id, typ, sv, data, meta, ord)
+RETURNING global_position, stream_version, transaction_id::text`
+
+var (
+	appendAnySQL   = "WITH s AS (" + streamAny + ")" + insertTail
+	appendNewSQL   = "WITH s AS (" + streamNew + ")" + insertTail
+	appendExactSQL = "WITH s AS (" + streamExact + ")" + insertTail
+)
+
+type preparedAppend struct {
+	sql  string
+	args []any
+	a    Append
+}
+
+func (s *Store) prepare(ctx context.Context, a Append) (preparedAppend, error) {
+	if a.StreamID == "" {
+		return preparedAppend{}, errors.New("eventstore: empty stream id")
+	}
+	if len(a.Events) == 0 {
+		return preparedAppend{}, errors.New("eventstore: append with no events")
+	}
+	n := len(a.Events)
+	ids := make([]uuid.UUID, n)
+	types := make([]string, n)
+	versions := make([]int32, n)
+	datas := make([]string, n)
+	metas := make([]string, n)
+	for i, ev := range a.Events {
+		if ev.Data == nil {
+			return preparedAppend{}, errors.New("eventstore: nil event")
+		}
+		id := ev.ID
+		if id == uuid.Nil {
+			id = uuid.New()
+			a.Events[i].ID = id
+		}
+		name, version, data, err := s.codec.encode(ctx, a.WorkspaceID, ev.Data)
+		if err != nil {
+			return preparedAppend{}, err
+		}
+		meta, err := json.Marshal(ev.Metadata)
+		if err != nil {
+			return preparedAppend{}, fmt.Errorf("encoding metadata: %w", err)
+		}
+		ids[i], types[i], versions[i], datas[i], metas[i] = id, name, int32(version), string(data), string(meta)
+	}
+	var ws any
+	if a.WorkspaceID != uuid.Nil {
+		ws = a.WorkspaceID
+	}
+	args := []any{a.StreamID, int64(n), ws, ids, types, versions, datas, metas}
+	var sql string
+	switch {
+	case a.Expected == Any:
+		sql = appendAnySQL
+	case a.Expected == NoStream:
+		sql = appendNewSQL
+	case a.Expected > 0:
+		sql = appendExactSQL
+		args = append(args, int64(a.Expected))
+	default:
+		return preparedAppend{}, fmt.Errorf("eventstore: invalid expected version %d", a.Expected)
+	}
+	return preparedAppend{sql: sql, args: args, a: a}, nil
+}
+
+func collectAppend(rows pgx.Rows, a Append) (AppendResult, error) {
+	type row struct {
+		pos, ver int64
+		tx       string
+	}
+	var got []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.pos, &r.ver, &r.tx); err != nil {
+			return AppendResult{}, err
+		}
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		return AppendResult{}, err
+	}
+	if len(got) == 0 {
+		return AppendResult{}, fmt.Errorf("%w: stream %s not at expected version %d", ErrConcurrencyConflict, a.StreamID, a.Expected)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].ver < got[j].ver })
+	res := AppendResult{StreamID: a.StreamID, FirstVersion: got[0].ver, LastVersion: got[len(got)-1].ver}
+	var last Checkpoint
+	for _, r := range got {
+		res.Positions = append(res.Positions, r.pos)
+		tx, _ := strconv.ParseUint(r.tx, 10, 64)
+		if c := (Checkpoint{TxID: tx, Position: r.pos}); last.Less(c) {
+			last = c
+		}
+	}
+	res.Last = last
+	return res, nil
+}
+
+// Append appends events to one stream if it is at the expected version, all in one statement
+// (one round trip, its own transaction). It returns ErrConcurrencyConflict when the stream's
+// version differs. Re-sending an append whose events (by ID) are already stored in that stream
+// returns the original result and appends nothing, so a retry after a lost reply is safe.
+func (s *Store) Append(ctx context.Context, streamID string, expected ExpectedVersion, workspaceID uuid.UUID, events ...NewEvent) (AppendResult, error) {
+	a := Append{StreamID: streamID, Expected: expected, WorkspaceID: workspaceID, Events: events}
+	p, err := s.prepare(ctx, a)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	rows, err := s.pool.Query(ctx, p.sql, p.args...)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("appending to %s: %w", streamID, err)
+	}
+	res, err := collectAppend(rows, p.a)
+	rows.Close()
+	if err != nil {
+		if isUniqueViolation(err, "events_event_id_key") {
+			return s.existingAppend(ctx, p.a)
+		}
+		if errors.Is(err, ErrConcurrencyConflict) {
+			if prev, perr := s.existingAppend(ctx, p.a); perr == nil {
+				return prev, nil
+			}
+			return AppendResult{}, err
+		}
+		return AppendResult{}, fmt.Errorf("appending to %s: %w", streamID, err)
+	}
+	s.committed()
+	return res, nil
+}
+
+// AppendMulti appends to several streams in one transaction, all or nothing, in one round trip
+// (a pipelined batch). When idem is not nil its record is stored in the same transaction; if its
+// key was used before, nothing is appended and ErrIdempotencyKeyUsed is returned.
+func (s *Store) AppendMulti(ctx context.Context, idem *IdempotencyRecord, appends ...Append) ([]AppendResult, error) {
+	prepared := make([]preparedAppend, len(appends))
+	for i, a := range appends {
+		p, err := s.prepare(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		prepared[i] = p
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("beginning append: %w", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	results, err := appendInTx(ctx, tx, idem, prepared)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if isUniqueViolation(err, "idempotency_keys_pkey") {
+			return nil, ErrIdempotencyKeyUsed
+		}
+		return nil, fmt.Errorf("committing append: %w", err)
+	}
+	s.committed()
+	return results, nil
+}
+
+func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, prepared []preparedAppend) ([]AppendResult, error) {
+	batch := &pgx.Batch{}
+	if idem != nil {
+		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
+			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result))
+	}
+	for _, p := range prepared {
+		batch.Queue(p.sql, p.args...)
+	}
+	br := tx.SendBatch(ctx, batch)
+	defer br.Close()
+	if idem != nil {
+		if _, err := br.Exec(); err != nil {
+			if isUniqueViolation(err, "idempotency_keys_pkey") {
+				return nil, ErrIdempotencyKeyUsed
+			}
+			return nil, fmt.Errorf("recording idempotency key: %w", err)
+		}
+	}
+	results := make([]AppendResult, len(prepared))
+	for i, p := range prepared {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, fmt.Errorf("appending to %s: %w", p.a.StreamID, err)
+		}
+		res, err := collectAppend(rows, p.a)
+		rows.Close()
+		if err != nil {
+			if isUniqueViolation(err, "events_event_id_key") {
+				return nil, fmt.Errorf("%w in stream %s", ErrDuplicateEvent, p.a.StreamID)
+			}
+			return nil, err
+		}
+		results[i] = res
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// existingAppend recognises a retried append: every event id already stored, in order, in the
+// same stream. Anything else is a real duplicate or conflict.
+func (s *Store) existingAppend(ctx context.Context, a Append) (AppendResult, error) {
+	ids := make([]uuid.UUID, len(a.Events))
+	for i, e := range a.Events {
+		ids[i] = e.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT global_position, stream_version, transaction_id::text FROM events
+		WHERE event_id = ANY($1) AND stream_id = $2`, ids, a.StreamID)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res, err := collectAppend(rows, a)
+	rows.Close()
+	if err != nil || len(res.Positions) != len(a.Events) {
+		return AppendResult{}, fmt.Errorf("%w in stream %s", ErrDuplicateEvent, a.StreamID)
+	}
+	return res, nil
+}
+
+// LookupIdempotency returns the stored result for key in scope, if any.
+func (s *Store) LookupIdempotency(ctx context.Context, scope, key string) (requestHash string, result json.RawMessage, found bool, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT request_hash, result FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key).
+		Scan(&requestHash, &result)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("looking up idempotency key: %w", err)
+	}
+	return requestHash, result, true, nil
+}
+
+func (s *Store) committed() {
+	if s.notify != nil {
+		s.notify.Committed()
+	}
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
+}
+
+const selectEvent = `SELECT global_position, transaction_id::text, stream_id, stream_version, event_id, event_type,
+	schema_version, workspace_id, data, metadata, recorded_at FROM events `
+
+func (s *Store) scanEvents(rows pgx.Rows) ([]*RecordedEvent, error) {
+	defer rows.Close()
+	var out []*RecordedEvent
+	for rows.Next() {
+		e := &RecordedEvent{store: s}
+		var tx string
+		var ws *uuid.UUID
+		var meta []byte
+		if err := rows.Scan(&e.Position, &tx, &e.StreamID, &e.StreamVersion, &e.ID, &e.Type, &e.SchemaVersion,
+			&ws, &e.Raw, &meta, &e.RecordedAt); err != nil {
+			return nil, err
+		}
+		e.TxID, _ = strconv.ParseUint(tx, 10, 64)
+		if ws != nil {
+			e.WorkspaceID = *ws
+		}
+		if len(meta) > 0 {
+			_ = json.Unmarshal(meta, &e.Metadata)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ReadStream returns the events of one stream with version > after, in version order.
+func (s *Store) ReadStream(ctx context.Context, streamID string, after int64) ([]*RecordedEvent, error) {
+	rows, err := s.pool.Query(ctx, selectEvent+`WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`, streamID, after)
+	if err != nil {
+		return nil, fmt.Errorf("reading stream %s: %w", streamID, err)
+	}
+	evs, err := s.scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("reading stream %s: %w", streamID, err)
+	}
+	return evs, nil
+}
+
+// ReadOpts narrows ReadAll. The zero value reads every event.
+type ReadOpts struct {
+	// WorkspaceID, when set, reads only that workspace's events.
+	WorkspaceID uuid.UUID
+	// Types, when set, reads only events of these types.
+	Types []string
+}
+
+// Querier is satisfied by a pool, a connection and a transaction.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// ReadAll returns up to limit events after checkpoint from, in (transaction_id, global_position)
+// order, and only events of transactions older than every transaction still running: an event
+// whose transaction is still open may later commit with a smaller position than one already
+// read, so the reader waits for it instead of skipping it. Resume from the Checkpoint of the
+// last event returned.
+func (s *Store) ReadAll(ctx context.Context, from Checkpoint, limit int, opts ReadOpts) ([]*RecordedEvent, error) {
+	return s.ReadAllWith(ctx, s.pool, from, limit, opts)
+}
+
+// ReadAllWith is ReadAll on a given connection or transaction.
+func (s *Store) ReadAllWith(ctx context.Context, q Querier, from Checkpoint, limit int, opts ReadOpts) ([]*RecordedEvent, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	sql := selectEvent + `WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+		AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
+	args := []any{strconv.FormatUint(from.TxID, 10), from.Position}
+	if opts.WorkspaceID != uuid.Nil {
+		args = append(args, opts.WorkspaceID)
+		sql += fmt.Sprintf(" AND workspace_id = $%d", len(args))
+	}
+	if len(opts.Types) > 0 {
+		args = append(args, opts.Types)
+		sql += fmt.Sprintf(" AND event_type = ANY($%d)", len(args))
+	}
+	args = append(args, limit)
+	sql += fmt.Sprintf(" ORDER BY transaction_id, global_position LIMIT $%d", len(args))
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading log: %w", err)
+	}
+	evs, err := s.scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("reading log: %w", err)
+	}
+	return evs, nil
+}
+
+// Head returns the checkpoint of the newest event visible to gap-safe readers and the highest
+// global position in the log (which may belong to a transaction still running).
+func (s *Store) Head(ctx context.Context) (Checkpoint, int64, error) {
+	var tx *string
+	var pos, maxPos *int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT (SELECT transaction_id::text FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		        ORDER BY transaction_id DESC, global_position DESC LIMIT 1),
+		       (SELECT global_position FROM events WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		        ORDER BY transaction_id DESC, global_position DESC LIMIT 1),
+		       (SELECT max(global_position) FROM events)`).Scan(&tx, &pos, &maxPos)
+	if err != nil {
+		return Checkpoint{}, 0, fmt.Errorf("reading log head: %w", err)
+	}
+	var c Checkpoint
+	if tx != nil && pos != nil {
+		c.TxID, _ = strconv.ParseUint(*tx, 10, 64)
+		c.Position = *pos
+	}
+	var m int64
+	if maxPos != nil {
+		m = *maxPos
+	}
+	return c, m, nil
+}
+
+// Bind attaches the store to an event that was carried outside it (e.g. over the live feed), so
+// that Decode can open and upcast it.
+func (s *Store) Bind(e *RecordedEvent) *RecordedEvent {
+	e.store = s
+	return e
+}
