@@ -135,7 +135,9 @@ type RecordedEvent struct {
 }
 
 // Checkpoint is the event's place in log order.
-func (e *RecordedEvent) Checkpoint() Checkpoint { return Checkpoint{TxID: e.TxID, Position: e.Position} }
+func (e *RecordedEvent) Checkpoint() Checkpoint {
+	return Checkpoint{TxID: e.TxID, Position: e.Position}
+}
 
 // Decode returns the typed event: personal fields opened with the subject's key and old shapes
 // upcast to the current one. The result is cached. When the subject's key was destroyed the
