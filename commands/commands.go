@@ -1,0 +1,239 @@
+// Package commands holds one handler per command: each loads the streams it needs, asks the
+// domain to decide, and appends the resulting events in one transaction. Retries on
+// concurrency conflicts and idempotency keys (clientMutationId) are handled here, in one place.
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// Caller is who issues a command and from where; it becomes every event's metadata.
+type Caller struct {
+	UserID        uuid.UUID
+	APITokenID    uuid.UUID
+	RequestID     string
+	CorrelationID string
+	IP            string
+}
+
+func (c Caller) metadata() eventstore.Metadata {
+	m := eventstore.Metadata{RequestID: c.RequestID, CorrelationID: c.CorrelationID, IP: c.IP}
+	if c.UserID != uuid.Nil {
+		m.UserID = c.UserID.String()
+	}
+	if c.APITokenID != uuid.Nil {
+		m.APITokenID = c.APITokenID.String()
+	}
+	if m.CorrelationID == "" {
+		m.CorrelationID = c.RequestID
+	}
+	return m
+}
+
+// Sealer encrypts small secrets for a data subject and computes blind indexes. infra/crypto's
+// Keyring implements it.
+type Sealer interface {
+	Encrypt(ctx context.Context, workspaceID, subjectID uuid.UUID, plaintext []byte) ([]byte, error)
+	Decrypt(ctx context.Context, subjectID uuid.UUID, ciphertext []byte) ([]byte, error)
+	Blind(purpose, value string) string
+}
+
+// Handlers executes commands. Its fields are its dependencies.
+type Handlers struct {
+	Store  *eventstore.Store
+	Sealer Sealer
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// HashPassword and VerifyPassword are argon2id in production (infra/auth).
+	HashPassword   func(string) (string, error)
+	VerifyPassword func(password, hash string) (bool, error)
+	// NewToken returns a fresh bearer token.
+	NewToken func() (string, error)
+	// HashToken is the stored form of a token.
+	HashToken func(string) string
+}
+
+func (h *Handlers) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// Result is what every command returns besides its own data: the log position of its last
+// event, so that a query can wait until the read models show it.
+type Result struct {
+	Last eventstore.Checkpoint `json:"-"`
+}
+
+// maxAttempts bounds retries after concurrency conflicts.
+const maxAttempts = 5
+
+// Idempotency identifies a retryable command: a key chosen by the client and the hash of the
+// request, so that reusing a key for a different request is an error, not a silent replay.
+type Idempotency struct {
+	Scope string
+	Key   string
+	Input any
+}
+
+func (i Idempotency) hash() string {
+	b, _ := json.Marshal(i.Input)
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// decision is what a command body decides: the appends and the result to return (and store for
+// idempotent replays).
+type decision[T any] struct {
+	appends []eventstore.Append
+	result  T
+}
+
+// execute runs decide, appends its events, retries on concurrency conflicts (reloading state)
+// and honours the idempotency key. T is stored as JSON for replays, so secrets in T must be
+// sealed by decide.
+//
+// onReplay, when set, runs on a result replayed from an earlier execution (e.g. to check the
+// password again before handing a token out, and to unseal it).
+func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide func(ctx context.Context) (decision[T], error), onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
+	var zero T
+	var reqHash string
+	if idem.Key != "" {
+		if len(idem.Key) > 200 {
+			return zero, eventstore.Checkpoint{}, fault.InvalidField("clientMutationId", "TOO_LONG", "clientMutationId must be at most 200 characters.")
+		}
+		reqHash = idem.hash()
+		res, found, err := lookupIdempotent[T](ctx, h, idem, reqHash)
+		if err != nil {
+			return zero, eventstore.Checkpoint{}, err
+		}
+		if found {
+			return replayed(ctx, res, onReplay)
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		d, err := decide(ctx)
+		if err != nil {
+			return zero, eventstore.Checkpoint{}, err
+		}
+		if len(d.appends) == 0 {
+			return d.result, eventstore.Checkpoint{}, nil
+		}
+		var rec *eventstore.IdempotencyRecord
+		if idem.Key != "" {
+			b, err := json.Marshal(d.result)
+			if err != nil {
+				return zero, eventstore.Checkpoint{}, fmt.Errorf("encoding command result: %w", err)
+			}
+			rec = &eventstore.IdempotencyRecord{Scope: idem.Scope, Key: idem.Key, RequestHash: reqHash, Result: b}
+		}
+		results, err := h.Store.AppendMulti(ctx, rec, d.appends...)
+		switch {
+		case err == nil:
+			var last eventstore.Checkpoint
+			for _, r := range results {
+				if last.Less(r.Last) {
+					last = r.Last
+				}
+			}
+			return d.result, last, nil
+		case errors.Is(err, eventstore.ErrIdempotencyKeyUsed):
+			res, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash)
+			if lerr != nil {
+				return zero, eventstore.Checkpoint{}, lerr
+			}
+			if found {
+				return replayed(ctx, res, onReplay)
+			}
+			return zero, eventstore.Checkpoint{}, fmt.Errorf("idempotency key vanished: %w", err)
+		case errors.Is(err, eventstore.ErrConcurrencyConflict) && attempt < maxAttempts:
+			// Someone else changed a stream we decided on: reload and decide again.
+			backoff := time.Duration(attempt*attempt) * time.Millisecond * time.Duration(1+rand.IntN(5))
+			select {
+			case <-ctx.Done():
+				return zero, eventstore.Checkpoint{}, ctx.Err()
+			case <-time.After(backoff):
+			}
+		default:
+			return zero, eventstore.Checkpoint{}, err
+		}
+	}
+}
+
+func replayed[T any](ctx context.Context, res T, onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
+	if onReplay != nil {
+		if err := onReplay(ctx, &res); err != nil {
+			var zero T
+			return zero, eventstore.Checkpoint{}, err
+		}
+	}
+	return res, eventstore.Checkpoint{}, nil
+}
+
+func lookupIdempotent[T any](ctx context.Context, h *Handlers, idem Idempotency, reqHash string) (T, bool, error) {
+	var zero T
+	hash, raw, found, err := h.Store.LookupIdempotency(ctx, idem.Scope, idem.Key)
+	if err != nil || !found {
+		return zero, false, err
+	}
+	if hash != reqHash {
+		return zero, false, fault.InvalidField("clientMutationId", "IDEMPOTENCY_KEY_REUSED",
+			"This clientMutationId was already used for a different request.")
+	}
+	var res T
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return zero, false, fmt.Errorf("decoding stored command result: %w", err)
+	}
+	return res, true, nil
+}
+
+// load folds the events of a stream into state via evolve and returns the stream version.
+func load(ctx context.Context, store *eventstore.Store, streamID string, evolve func(any)) (int64, error) {
+	events, err := store.ReadStream(ctx, streamID, 0)
+	if err != nil {
+		return 0, err
+	}
+	var version int64
+	for _, e := range events {
+		ev, err := e.Decode(ctx)
+		if err != nil {
+			return 0, err
+		}
+		evolve(ev)
+		version = e.StreamVersion
+	}
+	return version, nil
+}
+
+// expect turns a loaded version into the expected version of the next append.
+func expect(version int64) eventstore.ExpectedVersion {
+	if version == 0 {
+		return eventstore.NoStream
+	}
+	return eventstore.Exact(version)
+}
+
+// newEvents wraps domain events with the caller's metadata.
+func newEvents(c Caller, evs ...any) []eventstore.NewEvent {
+	out := make([]eventstore.NewEvent, 0, len(evs))
+	meta := c.metadata()
+	for _, e := range evs {
+		out = append(out, eventstore.NewEvent{Data: e.(eventstore.Event), Metadata: meta})
+	}
+	return out
+}

@@ -1,0 +1,87 @@
+package identity
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event names are pinned here: renaming a Go type never renames an event in the log.
+const (
+	EventUserSignedUp             = "identity.user_signed_up"
+	EventEmailClaimed             = "identity.email_claimed"
+	EventSessionStarted           = "identity.session_started"
+	EventWorkspaceCreated         = "workspace.created"
+	EventMemberAdded              = "workspace.member_added"
+	EventWorkspaceSettingsUpdated = "workspace.settings_updated"
+)
+
+// UserSignedUp records a new user. Name, email and password hash are personal data, sealed with
+// the user's own key (erasing the user destroys it).
+type UserSignedUp struct {
+	UserID       uuid.UUID `json:"userId"`
+	Name         string    `json:"name" pii:"true"`
+	Email        string    `json:"email" pii:"true"`
+	PasswordHash string    `json:"passwordHash" pii:"true"`
+}
+
+func (UserSignedUp) EventType() string        { return EventUserSignedUp }
+func (e UserSignedUp) DataSubject() uuid.UUID { return e.UserID }
+
+// EmailClaimed reserves an email address for one user. It lives in a stream named after the
+// address's blind index, appended with "no stream expected", so two sign-ups with one address
+// cannot both succeed, without the address itself ever being written in clear.
+type EmailClaimed struct {
+	UserID     uuid.UUID `json:"userId"`
+	EmailBlind string    `json:"emailBlind"`
+}
+
+func (EmailClaimed) EventType() string { return EventEmailClaimed }
+
+// SessionStarted records a sign-in. Only the token's SHA-256 is kept: the token is shown once.
+type SessionStarted struct {
+	UserID    uuid.UUID `json:"userId"`
+	SessionID uuid.UUID `json:"sessionId"`
+	TokenHash string    `json:"tokenHash"`
+	Prefix    string    `json:"prefix"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	Method    string    `json:"method"` // "sign_up" or "password"
+}
+
+func (SessionStarted) EventType() string { return EventSessionStarted }
+
+// WorkspaceCreated records a new workspace and its owner.
+type WorkspaceCreated struct {
+	WorkspaceID uuid.UUID `json:"workspaceId"`
+	Name        string    `json:"name"`
+	OwnerID     uuid.UUID `json:"ownerId"`
+	Settings    Settings  `json:"settings"`
+}
+
+func (WorkspaceCreated) EventType() string { return EventWorkspaceCreated }
+
+// MemberAdded gives a user a role in a workspace.
+type MemberAdded struct {
+	WorkspaceID uuid.UUID `json:"workspaceId"`
+	UserID      uuid.UUID `json:"userId"`
+	Role        Role      `json:"role"`
+}
+
+func (MemberAdded) EventType() string { return EventMemberAdded }
+
+// WorkspaceSettingsUpdated carries the whole new settings and the names of the changed fields.
+type WorkspaceSettingsUpdated struct {
+	WorkspaceID uuid.UUID `json:"workspaceId"`
+	Settings    Settings  `json:"settings"`
+	Changed     []string  `json:"changed"`
+}
+
+func (WorkspaceSettingsUpdated) EventType() string { return EventWorkspaceSettingsUpdated }
+
+// Events lists a zero value of every event of this package, for the registry.
+func Events() []interface{ EventType() string } {
+	return []interface{ EventType() string }{
+		UserSignedUp{}, EmailClaimed{}, SessionStarted{},
+		WorkspaceCreated{}, MemberAdded{}, WorkspaceSettingsUpdated{},
+	}
+}

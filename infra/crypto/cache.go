@@ -1,0 +1,91 @@
+package crypto
+
+import (
+	"crypto/cipher"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// dataKey is a subject's unwrapped data key, ready to use, or the mark that it was destroyed.
+type dataKey struct {
+	aead     cipher.AEAD
+	version  int
+	shredded bool
+}
+
+type cacheEntry struct {
+	key     dataKey
+	expires time.Time
+}
+
+// keyCache holds unwrapped data keys so that replaying a log does not unwrap one key per event.
+// Entries expire after ttl: that bounds how long another process keeps decrypting with a key that
+// was shredded elsewhere. When full, expired entries are dropped first and then an arbitrary
+// eighth of the rest (Go's map order), which is cheaper than an LRU and good enough for a cache
+// whose misses cost one indexed SELECT.
+type keyCache struct {
+	mu      sync.Mutex
+	ttl     time.Duration
+	max     int
+	entries map[uuid.UUID]cacheEntry
+}
+
+func newKeyCache(max int, ttl time.Duration) *keyCache {
+	return &keyCache{ttl: ttl, max: max, entries: make(map[uuid.UUID]cacheEntry)}
+}
+
+func (c *keyCache) get(id uuid.UUID, now time.Time) (dataKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if !ok {
+		return dataKey{}, false
+	}
+	if !now.Before(e.expires) {
+		delete(c.entries, id)
+		return dataKey{}, false
+	}
+	return e.key, true
+}
+
+func (c *keyCache) put(id uuid.UUID, k dataKey, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
+		c.makeRoom(now)
+	}
+	c.entries[id] = cacheEntry{key: k, expires: now.Add(c.ttl)}
+}
+
+func (c *keyCache) evict(id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, id)
+}
+
+func (c *keyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// makeRoom runs with mu held.
+func (c *keyCache) makeRoom(now time.Time) {
+	for id, e := range c.entries {
+		if !now.Before(e.expires) {
+			delete(c.entries, id)
+		}
+	}
+	target := c.max - c.max/8
+	if target >= c.max {
+		target = c.max - 1
+	}
+	for id := range c.entries {
+		if len(c.entries) <= target {
+			break
+		}
+		delete(c.entries, id)
+	}
+}
