@@ -91,18 +91,22 @@ func InvalidField(field, code, format string, args ...any) *Error {
 }
 
 // KindOf returns the kind of err: the first *Error in its chain, else Internal.
+// A List is Invalid.
 func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind
+	}
+	var l List
+	if errors.As(err, &l) && len(l) > 0 {
+		return Invalid
 	}
 	return Internal
 }
 
 // Is reports whether err is a fault of kind.
 func Is(err error, kind Kind) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Kind == kind
+	return err != nil && KindOf(err) == kind
 }
 
 // List collects several Invalid errors so that one response reports every bad field at once.

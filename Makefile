@@ -1,0 +1,33 @@
+# MyDigiBiz backend. `make help` lists the targets.
+GO ?= go
+PKGS := ./...
+
+.PHONY: help run build test test-short race generate check-generated lint bench fmt
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
+
+run: ## run the server on the defaults (creates and migrates the database)
+	$(GO) run ./cmd/digibiz serve
+
+build: ## build bin/digibiz
+	$(GO) build -o bin/digibiz ./cmd/digibiz
+
+test: ## run every test against the local PostgreSQL (what CI runs)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+generate: ## regenerate gqlgen code from schema.graphql
+	$(GO) tool gqlgen generate
+
+check-generated: generate ## fail if generated code is out of date
+	git diff --exit-code -- graphql/
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench: ## run the benchmarks (digibiz bench) and print their figures
+	$(GO) run ./cmd/digibiz bench append
+
+fmt: ## format the code
+	gofmt -w $$(git ls-files '*.go')
