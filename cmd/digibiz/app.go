@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/graphql"
+	"github.com/mydigibiz/digibiz/infra/auth"
+	"github.com/mydigibiz/digibiz/infra/crypto"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/infra/messaging"
+	"github.com/mydigibiz/digibiz/infra/postgres"
+	"github.com/mydigibiz/digibiz/projections"
+)
+
+// App is the wired server: every component, built once, shared by serve, the CLI commands and
+// the end-to-end tests.
+type App struct {
+	Config   *Config
+	Logger   *slog.Logger
+	Pool     *pgxpool.Pool
+	Keyring  *crypto.Keyring
+	Registry *eventstore.Registry
+	Notifier *eventstore.Notifier
+	Store    *eventstore.Store
+	Runner   *projections.Runner
+	Metrics  *prometheus.Registry
+	Resolver *graphql.Resolver
+
+	bus       *messaging.Bus
+	feed      *messaging.Feed
+	forwarder *messaging.Forwarder
+	janitor   *messaging.Janitor
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	ready   chan struct{}
+	started bool
+}
+
+// newRegistry registers every event type of the product.
+func newRegistry() *eventstore.Registry {
+	reg := eventstore.NewRegistry()
+	for _, e := range identity.Events() {
+		reg.Register(e)
+	}
+	return reg
+}
+
+// projectors lists every read model.
+func projectorsFor(k *crypto.Keyring) []projections.Projector {
+	return []projections.Projector{projections.Identity{Cipher: k}}
+}
+
+// openCore connects to the database (creating and migrating it) and builds the event store and
+// keyring: what every subcommand needs.
+func openCore(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.OpenOpts{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	master, generated, err := crypto.LoadMasterKey(cfg.MasterKey, cfg.DataDir)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if generated {
+		logger.Warn("development master key generated; set DIGIBIZ_MASTER_KEY in production (losing this key loses all personal data)",
+			"file", crypto.MasterKeyFile, "data_dir", cfg.DataDir)
+	}
+	keyring, err := crypto.NewKeyring(pool, master)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	reg := newRegistry()
+	notifier := eventstore.NewNotifier(pool, logger)
+	store := eventstore.New(pool, reg, eventstore.Opts{Cipher: keyring, Notifier: notifier})
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &App{Config: cfg, Logger: logger, Pool: pool, Keyring: keyring, Registry: reg, Notifier: notifier,
+		Store: store, Metrics: metrics, ready: make(chan struct{})}
+	metrics.MustRegister(messaging.Collectors()...)
+	a.Runner = projections.NewRunner(store, notifier, projections.RunnerOpts{Logger: logger, Registerer: metrics}, projectorsFor(keyring)...)
+	return a, nil
+}
+
+// NewApp builds the whole server on cfg.
+func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a, err := openCore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Runner.Init(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("initialising projections: %w", err)
+	}
+	a.bus, err = messaging.NewBus(ctx, messaging.BusOpts{Pool: a.Pool, Kind: cfg.Bus, Logger: logger})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.feed, err = messaging.NewFeed(ctx, messaging.FeedOpts{Store: a.Store, Bus: a.bus, Logger: logger})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.forwarder, err = messaging.NewForwarder(ctx, messaging.ForwarderOpts{Store: a.Store, Bus: a.bus, Notifier: a.Notifier, Logger: logger})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.janitor, err = messaging.NewJanitor(messaging.JanitorOpts{Bus: a.bus, Logger: logger})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Resolver = &graphql.Resolver{
+		Commands: &commands.Handlers{
+			Store: a.Store, Sealer: a.Keyring, Logger: logger,
+			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
+			NewToken: auth.NewToken, HashToken: auth.HashToken,
+		},
+		Identity: &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
+		Waiter:   a.Runner,
+		Store:    a.Store,
+		Feed:     feedAdapter{a.feed},
+		Logger:   logger,
+	}
+	return a, nil
+}
+
+type feedAdapter struct{ f *messaging.Feed }
+
+func (f feedAdapter) Subscribe(ws uuid.UUID, types []string) (<-chan *eventstore.RecordedEvent, func()) {
+	return f.f.Subscribe(messaging.FeedFilter{WorkspaceID: ws, Types: types})
+}
+
+// Start runs the background work: notifications, projections, the bus and the live feed.
+func (a *App) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.started = true
+	run := func(name string, fn func(context.Context) error) {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				a.Logger.Error("background component stopped", "component", name, "err", err)
+			}
+		}()
+	}
+	run("notifier", func(ctx context.Context) error { a.Notifier.Run(ctx); return nil })
+	run("projections", a.Runner.Run)
+	run("bus", a.bus.Run)
+	run("forwarder", a.forwarder.Run)
+	run("janitor", a.janitor.Run)
+	close(a.ready)
+}
+
+// Handler is the HTTP surface: GraphQL, GraphiQL, health, readiness and metrics.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", graphql.NewHandler(a.Resolver))
+	mux.Handle("/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		select {
+		case <-a.ready:
+		default:
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		if err := a.Pool.Ping(ctx); err != nil {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	playground := graphql.Playground()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		playground.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+// Close stops the background work (finishing in-flight projection batches) and the pool.
+func (a *App) Close() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.feed != nil {
+		a.feed.Close()
+	}
+	if a.bus != nil {
+		_ = a.bus.Close()
+	}
+	if a.Pool != nil {
+		a.Pool.Close()
+	}
+}

@@ -1,0 +1,84 @@
+package graphql
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	gql "github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/graphql/model"
+)
+
+// presentError maps fault kinds to `extensions.code`. Errors that are not faults are internal:
+// the client sees a generic message and the request id, the log gets the details.
+func presentError(logger *slog.Logger) gql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := gql.DefaultErrorPresenter(ctx, err)
+		var fe *fault.Error
+		var fl fault.List
+		switch {
+		case errors.As(err, &fe):
+			gerr.Message = fe.Error()
+			setCode(gerr, fe.Kind.Code())
+			if fe.Kind == fault.Invalid && fe.Code != "" {
+				gerr.Extensions["reason"] = fe.Code
+			}
+			if fe.Kind == fault.Internal {
+				logInternal(ctx, logger, err)
+				gerr.Message = "Internal error."
+			}
+		case errors.As(err, &fl):
+			gerr.Message = fl.Error()
+			setCode(gerr, fault.Invalid.Code())
+		case gerr.Extensions != nil && gerr.Extensions["code"] != nil:
+			// gqlgen's own parse and validation errors keep their codes.
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			gerr.Message = "The request was cancelled or took too long."
+			setCode(gerr, "INTERNAL")
+		default:
+			var inner *gqlerror.Error
+			if errors.As(err, &inner) && inner.Extensions != nil && inner.Extensions["code"] != nil {
+				return gerr
+			}
+			logInternal(ctx, logger, err)
+			gerr.Message = "Internal error."
+			setCode(gerr, "INTERNAL")
+		}
+		return gerr
+	}
+}
+
+func setCode(e *gqlerror.Error, code string) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = code
+}
+
+func logInternal(ctx context.Context, logger *slog.Logger, err error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	info := RequestInfoFrom(ctx)
+	logger.Error("internal error", "err", err, "request_id", info.RequestID, "path", gql.GetPath(ctx).String())
+}
+
+// userErrors splits a command's error: bad input becomes the payload's userErrors (and nil
+// error); anything else is returned as a GraphQL error.
+func userErrors(err error) ([]model.UserError, error) {
+	if err == nil {
+		return []model.UserError{}, nil
+	}
+	inv := fault.Invalids(err)
+	if len(inv) == 0 {
+		return nil, err
+	}
+	out := make([]model.UserError, 0, len(inv))
+	for _, e := range inv {
+		out = append(out, model.UserError{Field: e.Field, Message: e.Error(), Code: e.ErrorCode()})
+	}
+	return out, nil
+}

@@ -1,0 +1,55 @@
+// Package graphql serves the product's GraphQL API: resolvers translate GraphQL to commands and
+// read-model queries and back, nothing more. Generated code lives in graphql/generated and
+// graphql/model; this file holds the resolvers' dependencies and is never regenerated.
+package graphql
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/projections"
+)
+
+// Waiter blocks until read models have caught up with a log position (read your writes).
+type Waiter interface {
+	WaitFor(ctx context.Context, cp eventstore.Checkpoint, names ...string) error
+}
+
+// LiveFeed delivers a workspace's events as they are appended, by any server process.
+type LiveFeed interface {
+	Subscribe(workspaceID uuid.UUID, types []string) (<-chan *eventstore.RecordedEvent, func())
+}
+
+// Resolver holds the dependencies of every resolver.
+type Resolver struct {
+	Commands *commands.Handlers
+	Identity *projections.IdentityQueries
+	Waiter   Waiter
+	Store    *eventstore.Store
+	Feed     LiveFeed
+	Logger   *slog.Logger
+	// SettleTimeout bounds how long a mutation waits for the read models to show its effect.
+	SettleTimeout time.Duration
+}
+
+// settle waits until the read models have applied the events of a mutation, so that its payload
+// and the caller's next query see them. A timeout is logged, not failed: the write is durable.
+func (r *Resolver) settle(ctx context.Context, cp eventstore.Checkpoint) {
+	if cp == (eventstore.Checkpoint{}) || r.Waiter == nil {
+		return
+	}
+	timeout := r.SettleTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := r.Waiter.WaitFor(wctx, cp); err != nil && r.Logger != nil {
+		r.Logger.Warn("read models did not catch up with a mutation in time", "position", cp.String(), "err", err)
+	}
+}

@@ -1,0 +1,112 @@
+package graphql
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/graphql/model"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+const catchUpBatch = 500
+
+// workspaceEvents streams a workspace's events: first those after `after` read from the log,
+// then live ones from the feed. The live subscription is opened before the catch-up so nothing
+// appended in between is missed; events are delivered strictly in log order and at most once
+// (anything at or before the last delivered position is dropped). If the feed drops a slow
+// subscriber, it resubscribes and catches up from the log again.
+func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error) {
+	wsID, err := decodeID(kindWorkspace, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.requireMember(ctx, wsID); err != nil {
+		return nil, err
+	}
+	from := eventstore.Start
+	if after != nil && *after != "" {
+		if from, err = eventstore.ParseCheckpoint(*after); err != nil {
+			return nil, fault.InvalidField("after", "INVALID_POSITION", "after must be a position from an earlier event.")
+		}
+	}
+	if len(eventTypes) > 100 {
+		return nil, fault.InvalidField("eventTypes", "TOO_MANY", "At most 100 event types.")
+	}
+	out := make(chan *model.WorkspaceEvent, 64)
+	go func() {
+		defer close(out)
+		last := from
+		for ctx.Err() == nil {
+			live, cancel := r.Feed.Subscribe(wsID, eventTypes)
+			ok := r.catchUp(ctx, wsID, eventTypes, &last, out) && r.followLive(ctx, live, &last, out)
+			cancel()
+			if !ok {
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// catchUp sends logged events after *last; false when the subscription must end.
+func (r *Resolver) catchUp(ctx context.Context, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+	for {
+		evs, err := r.Store.ReadAll(ctx, *last, catchUpBatch, eventstore.ReadOpts{WorkspaceID: wsID, Types: types})
+		if err != nil {
+			if ctx.Err() == nil {
+				r.Logger.Error("reading workspace events", "err", err)
+			}
+			return false
+		}
+		for _, e := range evs {
+			if !r.send(ctx, e, out) {
+				return false
+			}
+			*last = e.Checkpoint()
+		}
+		if len(evs) < catchUpBatch {
+			return true
+		}
+	}
+}
+
+// followLive sends live events; true when the feed dropped us and we should catch up again.
+func (r *Resolver) followLive(ctx context.Context, live <-chan *eventstore.RecordedEvent, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case e, ok := <-live:
+			if !ok {
+				return true
+			}
+			if !last.Less(e.Checkpoint()) {
+				continue
+			}
+			if !r.send(ctx, e, out) {
+				return false
+			}
+			*last = e.Checkpoint()
+		}
+	}
+}
+
+func (r *Resolver) send(ctx context.Context, e *eventstore.RecordedEvent, out chan<- *model.WorkspaceEvent) bool {
+	we := &model.WorkspaceEvent{Position: e.Checkpoint().String(), Type: e.Type, OccurredAt: e.RecordedAt, StreamID: e.StreamID}
+	if ev, err := e.Decode(ctx); err == nil {
+		if b, err := json.Marshal(ev); err == nil {
+			we.Data = model.JSON(b)
+		}
+	} else {
+		r.Logger.Warn("decoding event for subscription", "type", e.Type, "position", e.Position, "err", err)
+	}
+	select {
+	case out <- we:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
