@@ -1,0 +1,207 @@
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// Rebuild rebuilds p's read model blue/green: it replays the whole log into a fresh shadow schema
+// (proj_<name>_rebuild_<random>) and, once caught up, swaps it in for the live schema in one
+// transaction that holds the projector's checkpoint row lock. It is safe while a Runner in this
+// or another process keeps applying the live schema: the runner waits on the row lock during the
+// swap, then re-reads the checkpoint and continues against the new tables. Queries keep working
+// throughout, since proj_<name> always exists. The checkpoint row ends at p.Version() and the
+// shadow's checkpoint. On failure the shadow schema is dropped and the live one is untouched.
+//
+// Nothing outside proj_<name> may depend on its tables (views, foreign keys): the old schema is
+// dropped with CASCADE.
+func Rebuild(ctx context.Context, store *eventstore.Store, p Projector, opts RunnerOpts) error {
+	opts = opts.withDefaults()
+	if err := runnerValidateName(p.Name()); err != nil {
+		return err
+	}
+	return engineRebuild(ctx, store, p, opts, opts.Logger.With("component", "projections"))
+}
+
+// engineMaxRebuildRounds bounds the catch-up rounds of a rebuild before it swaps.
+const engineMaxRebuildRounds = 10
+
+func engineRandSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, opts RunnerOpts, logger *slog.Logger) error {
+	name := p.Name()
+	shadow := Schema(name) + "_rebuild_" + engineRandSuffix()
+	log := logger.With("projector", name, "version", p.Version(), "shadow", shadow)
+	started := time.Now()
+	log.Info("rebuilding projector")
+
+	tx, err := store.Pool().Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuilding %s: %w", name, err)
+	}
+	err = engineCreateSchema(ctx, tx, p, shadow)
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	engineRollback(tx)
+	if err != nil {
+		return fmt.Errorf("rebuilding %s: %w", name, err)
+	}
+	swapped := false
+	defer func() {
+		if swapped {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := store.Pool().Exec(cctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{shadow}.Sanitize()+" CASCADE"); err != nil {
+			log.Error("dropping shadow schema of failed rebuild", "err", err)
+		}
+	}()
+
+	// Replay in rounds, each up to the head of the log as it was when the round began, until a
+	// round finds little left: the rest is applied during the swap, under the checkpoint lock.
+	// Bounding each round keeps a rebuild finite while writers keep appending.
+	cp := eventstore.Start
+	applied := 0
+	for round := 1; ; round++ {
+		target, _, err := store.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("rebuilding %s: %w", name, err)
+		}
+		n := 0
+		for cp.Less(target) {
+			b, err := engineReadBatch(ctx, store, store.Pool(), cp, opts.BatchSize, p.EventTypes())
+			if err != nil {
+				return fmt.Errorf("rebuilding %s: %w", name, err)
+			}
+			if err := engineApplyShadow(ctx, store, p, shadow, b.events); err != nil {
+				return fmt.Errorf("rebuilding %s: %w", name, err)
+			}
+			cp = b.next
+			n += len(b.events)
+			if b.caughtUp {
+				break
+			}
+		}
+		applied += n
+		if n <= opts.BatchSize || round >= engineMaxRebuildRounds {
+			break
+		}
+	}
+
+	final, n, err := engineSwap(ctx, store, p, shadow, cp, opts)
+	if err != nil {
+		return fmt.Errorf("rebuilding %s: swapping in the new tables: %w", name, err)
+	}
+	swapped = true
+	log.Info("rebuilt projector", "events", applied+n, "checkpoint", final.String(), "took", time.Since(started))
+	return nil
+}
+
+// engineApplyShadow applies one batch to the shadow schema in its own transaction.
+func engineApplyShadow(ctx context.Context, store *eventstore.Store, p Projector, shadow string, events []*eventstore.RecordedEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	tx, err := store.Pool().Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer engineRollback(tx)
+	if err := engineSetSearchPath(ctx, tx, shadow); err != nil {
+		return err
+	}
+	if err := engineSafeApply(ctx, tx, p, events); err != nil {
+		return fmt.Errorf("applying %d events (%s..%s): %w",
+			len(events), events[0].Checkpoint(), events[len(events)-1].Checkpoint(), err)
+	}
+	return tx.Commit(ctx)
+}
+
+// engineSwap locks the live checkpoint row (so no batch is applied to the live tables meanwhile),
+// applies the events appended since the shadow caught up, renames the shadow to the live schema,
+// drops the old one and points the checkpoint at the shadow's position, all in one transaction.
+func engineSwap(ctx context.Context, store *eventstore.Store, p Projector, shadow string, cp eventstore.Checkpoint, opts RunnerOpts) (eventstore.Checkpoint, int, error) {
+	name, live := p.Name(), Schema(p.Name())
+	tx, err := store.Pool().Begin(ctx)
+	if err != nil {
+		return cp, 0, err
+	}
+	defer engineRollback(tx)
+	// A projector that was never initialised gets its row here; it is only visible at commit.
+	if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, version, schema_name) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO NOTHING`, name, p.Version(), live); err != nil {
+		return cp, 0, err
+	}
+	if _, _, err := engineLockCheckpoint(ctx, tx, name); err != nil {
+		return cp, 0, err
+	}
+	if err := engineSetSearchPath(ctx, tx, shadow); err != nil {
+		return cp, 0, err
+	}
+	// Up to the head as of the lock: every event the live tables hold is visible by now, so the
+	// shadow ends at or after the live checkpoint; later events are the runner's again.
+	target, _, err := store.Head(ctx)
+	if err != nil {
+		return cp, 0, err
+	}
+	applied := 0
+	for cp.Less(target) {
+		b, err := engineReadBatch(ctx, store, tx, cp, opts.BatchSize, p.EventTypes())
+		if err != nil {
+			return cp, 0, err
+		}
+		if len(b.events) > 0 {
+			if err := engineSafeApply(ctx, tx, p, b.events); err != nil {
+				return cp, 0, fmt.Errorf("applying %d events: %w", len(b.events), err)
+			}
+			applied += len(b.events)
+		}
+		cp = b.next
+		if b.caughtUp {
+			break
+		}
+	}
+	liveExists, err := engineSchemaExists(ctx, tx, live)
+	if err != nil {
+		return cp, 0, err
+	}
+	old := live + "_old_" + engineRandSuffix()
+	if liveExists {
+		if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{live}.Sanitize()+" RENAME TO "+pgx.Identifier{old}.Sanitize()); err != nil {
+			return cp, 0, fmt.Errorf("renaming %s to %s: %w", live, old, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{shadow}.Sanitize()+" RENAME TO "+pgx.Identifier{live}.Sanitize()); err != nil {
+		return cp, 0, fmt.Errorf("renaming %s to %s: %w", shadow, live, err)
+	}
+	if liveExists {
+		if _, err := tx.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{old}.Sanitize()+" CASCADE"); err != nil {
+			return cp, 0, fmt.Errorf("dropping %s: %w", old, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
+		SET version = $2, schema_name = $3, transaction_id = $4::text::xid8, global_position = $5,
+		    last_error = NULL, updated_at = now()
+		WHERE name = $1`, name, p.Version(), live, strconv.FormatUint(cp.TxID, 10), cp.Position); err != nil {
+		return cp, 0, fmt.Errorf("saving checkpoint: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return cp, 0, err
+	}
+	return cp, applied, nil
+}

@@ -1,0 +1,330 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// SubjectCipher encrypts personal data at rest in read models with the subject's own key, so
+// that erasing the subject (destroying the key) makes the read model's copy unreadable too.
+type SubjectCipher interface {
+	Encrypt(ctx context.Context, workspaceID, subjectID uuid.UUID, plaintext []byte) ([]byte, error)
+	Decrypt(ctx context.Context, subjectID uuid.UUID, ciphertext []byte) ([]byte, error)
+}
+
+// Identity is the read model of users, sessions, workspaces and members.
+type Identity struct {
+	Cipher SubjectCipher
+}
+
+const identitySchema = "proj_identity"
+
+func (Identity) Name() string { return "identity" }
+func (Identity) Version() int { return 1 }
+func (Identity) EventTypes() []string {
+	return []string{identity.EventUserSignedUp, identity.EventSessionStarted, identity.EventWorkspaceCreated,
+		identity.EventMemberAdded, identity.EventWorkspaceSettingsUpdated}
+}
+
+func (Identity) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+CREATE TABLE users (
+    id         uuid PRIMARY KEY,
+    name_enc   bytea,
+    email_enc  bytea,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash text PRIMARY KEY,
+    session_id uuid NOT NULL UNIQUE,
+    user_id    uuid NOT NULL,
+    prefix     text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX sessions_user_idx ON sessions (user_id);
+CREATE TABLE workspaces (
+    id         uuid PRIMARY KEY,
+    name       text NOT NULL,
+    owner_id   uuid NOT NULL,
+    settings   jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE members (
+    workspace_id uuid NOT NULL,
+    user_id      uuid NOT NULL,
+    role         text NOT NULL,
+    added_at     timestamptz NOT NULL,
+    PRIMARY KEY (workspace_id, user_id)
+);
+CREATE INDEX members_user_idx ON members (user_id, workspace_id);`)
+	return err
+}
+
+func (p Identity) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.RecordedEvent) error {
+	for _, e := range events {
+		ev, err := e.Decode(ctx)
+		if err != nil {
+			return err
+		}
+		at := e.RecordedAt
+		switch ev := ev.(type) {
+		case identity.UserSignedUp:
+			var nameEnc, emailEnc []byte
+			if !e.Erased() {
+				if nameEnc, err = p.Cipher.Encrypt(ctx, uuid.Nil, ev.UserID, []byte(ev.Name)); err != nil {
+					return err
+				}
+				if emailEnc, err = p.Cipher.Encrypt(ctx, uuid.Nil, ev.UserID, []byte(ev.Email)); err != nil {
+					return err
+				}
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO users (id, name_enc, email_enc, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+				ON CONFLICT (id) DO UPDATE SET name_enc = EXCLUDED.name_enc, email_enc = EXCLUDED.email_enc, updated_at = EXCLUDED.updated_at`,
+				ev.UserID, nameEnc, emailEnc, at)
+		case identity.SessionStarted:
+			_, err = tx.Exec(ctx, `INSERT INTO sessions (token_hash, session_id, user_id, prefix, expires_at, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+				ev.TokenHash, ev.SessionID, ev.UserID, ev.Prefix, ev.ExpiresAt, at)
+		case identity.WorkspaceCreated:
+			var settings []byte
+			if settings, err = json.Marshal(ev.Settings); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO workspaces (id, name, owner_id, settings, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING`, ev.WorkspaceID, ev.Name, ev.OwnerID, settings, at)
+		case identity.MemberAdded:
+			_, err = tx.Exec(ctx, `INSERT INTO members (workspace_id, user_id, role, added_at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (workspace_id, user_id) DO UPDATE SET role = EXCLUDED.role`, ev.WorkspaceID, ev.UserID, string(ev.Role), at)
+		case identity.WorkspaceSettingsUpdated:
+			var settings []byte
+			if settings, err = json.Marshal(ev.Settings); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `UPDATE workspaces SET settings = $2, updated_at = $3 WHERE id = $1`, ev.WorkspaceID, settings, at)
+		}
+		if err != nil {
+			return fmt.Errorf("applying %s at %d: %w", e.Type, e.Position, err)
+		}
+	}
+	return nil
+}
+
+// IdentityQueries reads the identity read model.
+type IdentityQueries struct {
+	Pool   *pgxpool.Pool
+	Cipher SubjectCipher
+}
+
+// Session is an authenticated user session.
+type Session struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	ExpiresAt time.Time
+}
+
+// SessionByTokenHash finds a live session; an unknown or expired one is Unauthenticated.
+func (q *IdentityQueries) SessionByTokenHash(ctx context.Context, hash string) (Session, error) {
+	var s Session
+	err := q.Pool.QueryRow(ctx, `SELECT session_id, user_id, expires_at FROM `+identitySchema+`.sessions WHERE token_hash = $1`, hash).
+		Scan(&s.ID, &s.UserID, &s.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, fault.New(fault.Unauthenticated, "The token is not valid.")
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("looking up session: %w", err)
+	}
+	if !s.ExpiresAt.After(time.Now()) {
+		return Session{}, fault.New(fault.Unauthenticated, "The session has expired; sign in again.")
+	}
+	return s, nil
+}
+
+// User is a person with an account. Name and Email are empty when the user was erased.
+type User struct {
+	ID        uuid.UUID
+	Name      string
+	Email     string
+	CreatedAt time.Time
+}
+
+// UsersByIDs returns the users with the given ids, in no particular order.
+func (q *IdentityQueries) UsersByIDs(ctx context.Context, ids []uuid.UUID) ([]User, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT id, name_enc, email_enc, created_at FROM `+identitySchema+`.users WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var name, email []byte
+		if err := rows.Scan(&u.ID, &name, &email, &u.CreatedAt); err != nil {
+			return nil, err
+		}
+		u.Name = q.open(ctx, u.ID, name)
+		u.Email = q.open(ctx, u.ID, email)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// open decrypts a personal field; an erased subject reads as empty.
+func (q *IdentityQueries) open(ctx context.Context, subject uuid.UUID, ct []byte) string {
+	if len(ct) == 0 {
+		return ""
+	}
+	b, err := q.Cipher.Decrypt(ctx, subject, ct)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// UserByID returns one user.
+func (q *IdentityQueries) UserByID(ctx context.Context, id uuid.UUID) (User, error) {
+	us, err := q.UsersByIDs(ctx, []uuid.UUID{id})
+	if err != nil {
+		return User{}, err
+	}
+	if len(us) == 0 {
+		return User{}, fault.New(fault.NotFound, "User not found.")
+	}
+	return us[0], nil
+}
+
+// Workspace is a workspace as its members see it.
+type Workspace struct {
+	ID        uuid.UUID
+	Name      string
+	OwnerID   uuid.UUID
+	Settings  identity.Settings
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const workspaceCols = `w.id, w.name, w.owner_id, w.settings, w.created_at, w.updated_at`
+
+func scanWorkspaces(rows pgx.Rows) ([]Workspace, error) {
+	defer rows.Close()
+	var out []Workspace
+	for rows.Next() {
+		var w Workspace
+		var settings []byte
+		if err := rows.Scan(&w.ID, &w.Name, &w.OwnerID, &settings, &w.CreatedAt, &w.UpdatedAt); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(settings, &w.Settings); err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
+}
+
+// WorkspacesOfUser lists the workspaces the user is a member of, oldest first.
+func (q *IdentityQueries) WorkspacesOfUser(ctx context.Context, userID uuid.UUID) ([]Workspace, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT `+workspaceCols+` FROM `+identitySchema+`.workspaces w
+		JOIN `+identitySchema+`.members m ON m.workspace_id = w.id WHERE m.user_id = $1 ORDER BY w.created_at, w.id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("reading workspaces: %w", err)
+	}
+	return scanWorkspaces(rows)
+}
+
+// WorkspaceByID returns a workspace; NotFound when it does not exist.
+func (q *IdentityQueries) WorkspaceByID(ctx context.Context, id uuid.UUID) (Workspace, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT `+workspaceCols+` FROM `+identitySchema+`.workspaces w WHERE w.id = $1`, id)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("reading workspace: %w", err)
+	}
+	ws, err := scanWorkspaces(rows)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("reading workspace: %w", err)
+	}
+	if len(ws) == 0 {
+		return Workspace{}, fault.New(fault.NotFound, "Workspace not found.")
+	}
+	return ws[0], nil
+}
+
+// MemberRole is the user's role in the workspace; ok is false for non-members.
+func (q *IdentityQueries) MemberRole(ctx context.Context, workspaceID, userID uuid.UUID) (identity.Role, bool, error) {
+	var role string
+	err := q.Pool.QueryRow(ctx, `SELECT role FROM `+identitySchema+`.members WHERE workspace_id = $1 AND user_id = $2`, workspaceID, userID).Scan(&role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading membership: %w", err)
+	}
+	return identity.Role(role), true, nil
+}
+
+// Member is a user's membership in a workspace.
+type Member struct {
+	User    User
+	Role    identity.Role
+	AddedAt time.Time
+}
+
+// Members lists a workspace's members, owners first, then by when they joined.
+func (q *IdentityQueries) Members(ctx context.Context, workspaceID uuid.UUID) ([]Member, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT user_id, role, added_at FROM `+identitySchema+`.members WHERE workspace_id = $1`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("reading members: %w", err)
+	}
+	var ms []Member
+	var ids []uuid.UUID
+	for rows.Next() {
+		var m Member
+		var role string
+		if err := rows.Scan(&m.User.ID, &role, &m.AddedAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		m.Role = identity.Role(role)
+		ms = append(ms, m)
+		ids = append(ids, m.User.ID)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	users, err := q.UsersByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uuid.UUID]User{}
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	rank := map[identity.Role]int{identity.RoleOwner: 0, identity.RoleAdmin: 1, identity.RoleMember: 2}
+	for i := range ms {
+		ms[i].User = byID[ms[i].User.ID]
+		if ms[i].User.ID == uuid.Nil {
+			ms[i].User.ID = ids[i]
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool {
+		if rank[ms[i].Role] != rank[ms[j].Role] {
+			return rank[ms[i].Role] < rank[ms[j].Role]
+		}
+		return ms[i].AddedAt.Before(ms[j].AddedAt)
+	})
+	return ms, nil
+}
