@@ -59,7 +59,7 @@ func run(args []string, stdout io.Writer) error {
 	case "projections":
 		return cmdProjections(ctx, args[1:], stdout)
 	case "bench":
-		return errors.New("bench: the append benchmark lands in the next commit")
+		return cmdBench(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "digibiz", version)
 		return nil

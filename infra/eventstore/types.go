@@ -2,8 +2,8 @@
 //
 // Appends check the expected stream version and insert all their events in one statement;
 // readers of the whole log read in (transaction_id, global_position) order and only below the
-// oldest running transaction, so a reader that resumes from its checkpoint never skips an event
-// whose transaction committed late. Personal data in events is sealed with a per-subject key
+// oldest transaction still running in the database, so a reader that resumes from its checkpoint
+// never skips an event whose transaction committed late. Personal data in events is sealed with a per-subject key
 // before it is written (see Cipher), and old event shapes are upcast on read, never rewritten.
 package eventstore
 

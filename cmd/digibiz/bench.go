@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/infra/postgres"
+)
+
+// defaultBenchURL keeps benchmark rows out of the server's database.
+const defaultBenchURL = "postgres://postgres@127.0.0.1:5432/digibiz_bench?sslmode=disable"
+
+func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: digibiz bench append [--json] [--duration 5s] [--writers 8]")
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	url := fs.String("database-url", env("DIGIBIZ_BENCH_DATABASE_URL", defaultBenchURL), "PostgreSQL URL of the benchmark database (DIGIBIZ_BENCH_DATABASE_URL); created if missing")
+	asJSON := fs.Bool("json", false, "print one JSON object per figure")
+	duration := fs.Duration("duration", 0, "how long each scenario runs (default 5s)")
+	writers := fs.Int("writers", 8, "concurrent writers")
+	logLevel := fs.String("log-level", "warn", "log level")
+	sub := args[0]
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg := &Config{LogLevel: *logLevel}
+	logger := cfg.logger()
+	var figures []eventstore.Figure
+	switch sub {
+	case "append":
+		pool, err := postgres.Open(ctx, *url, postgres.OpenOpts{Logger: logger, MaxConns: int32(*writers + 4)})
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		figures, err = eventstore.BenchAppend(ctx, pool, eventstore.BenchAppendOpts{Writers: *writers, Duration: *duration, Logger: logger})
+		if err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown benchmark %q (append)", sub)
+	}
+	return printFigures(stdout, figures, *asJSON)
+}
+
+func printFigures(w io.Writer, figures []eventstore.Figure, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, f := range figures {
+			if err := enc.Encode(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tVALUE\tBASELINE\tRATIO\tUNIT\t")
+	for _, f := range figures {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f%%\t%s\t\n", f.Scenario, f.Figure, f.Value, f.Baseline, f.Ratio*100, f.Unit)
+	}
+	return tw.Flush()
+}
