@@ -149,16 +149,24 @@ type engineBatch struct {
 
 // engineReadBatch reads up to limit events of the wanted types after from, gap-safe.
 //
-// When the read comes back short, the checkpoint advances to the visible head of the log taken
-// just before the read, so a projector interested in few types does not rescan the other types'
-// events at every poll. That is safe: every event at or before that head had committed or
-// aborted when the head was read, so the later read saw all the wanted ones among them.
-func engineReadBatch(ctx context.Context, store *eventstore.Store, q eventstore.Querier, from eventstore.Checkpoint, limit int, types []string) (engineBatch, error) {
-	head, maxPos, err := store.Head(ctx)
+// When the read comes back short, the checkpoint advances to the visible head of the log, so a
+// projector interested in few types does not rescan the other types' events at every poll. The
+// head and the events are read in one REPEATABLE READ snapshot: the gap-safe horizon of two
+// separate statements is not monotonic (a transaction of another database may count in one
+// snapshot and not in the next), so a head read by one statement can include events that the
+// next statement still hides. In one snapshot, every event up to the head is visible, so the
+// short read saw every wanted one among them.
+func engineReadBatch(ctx context.Context, store *eventstore.Store, from eventstore.Checkpoint, limit int, types []string) (engineBatch, error) {
+	tx, err := store.Pool().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return engineBatch{}, fmt.Errorf("reading log: %w", err)
+	}
+	defer engineRollback(tx)
+	head, maxPos, err := store.HeadWith(ctx, tx)
 	if err != nil {
 		return engineBatch{}, err
 	}
-	events, err := store.ReadAllWith(ctx, q, from, limit, eventstore.ReadOpts{Types: types})
+	events, err := store.ReadAllWith(ctx, tx, from, limit, eventstore.ReadOpts{Types: types})
 	if err != nil {
 		return engineBatch{}, err
 	}
@@ -180,8 +188,9 @@ func engineReadBatch(ctx context.Context, store *eventstore.Store, q eventstore.
 func engineCommittedHead(ctx context.Context, store *eventstore.Store) (eventstore.Checkpoint, error) {
 	var tx string
 	var cp eventstore.Checkpoint
-	err := store.Pool().QueryRow(ctx, `SELECT transaction_id::text, global_position FROM events
-		ORDER BY transaction_id DESC, global_position DESC LIMIT 1`).Scan(&tx, &cp.Position)
+	// The text column gets its own name: ORDER BY transaction_id would otherwise sort the text.
+	err := store.Pool().QueryRow(ctx, `SELECT transaction_id::text AS tx_text, global_position FROM events
+		ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1`).Scan(&tx, &cp.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventstore.Start, nil
 	}

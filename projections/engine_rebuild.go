@@ -73,10 +73,11 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 	}()
 
 	// Replay in rounds, each up to the head of the log as it was when the round began, until a
-	// round finds little left: the rest is applied during the swap, under the checkpoint lock.
-	// Bounding each round keeps a rebuild finite while writers keep appending.
+	// round finds little left or stops shrinking (writers append as fast as we replay): the rest
+	// is applied during the swap, under the checkpoint lock. Bounding each round keeps a rebuild
+	// finite while writers keep appending.
 	cp := eventstore.Start
-	applied := 0
+	applied, prev := 0, 0
 	for round := 1; ; round++ {
 		target, _, err := store.Head(ctx)
 		if err != nil {
@@ -84,7 +85,7 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 		}
 		n := 0
 		for cp.Less(target) {
-			b, err := engineReadBatch(ctx, store, store.Pool(), cp, opts.BatchSize, p.EventTypes())
+			b, err := engineReadBatch(ctx, store, cp, opts.BatchSize, p.EventTypes())
 			if err != nil {
 				return fmt.Errorf("rebuilding %s: %w", name, err)
 			}
@@ -98,9 +99,10 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 			}
 		}
 		applied += n
-		if n <= opts.BatchSize || round >= engineMaxRebuildRounds {
+		if n <= opts.BatchSize || (round > 1 && 2*n > prev) || round >= engineMaxRebuildRounds {
 			break
 		}
+		prev = n
 	}
 
 	final, n, err := engineSwap(ctx, store, p, shadow, cp, opts)
@@ -147,21 +149,27 @@ func engineSwap(ctx context.Context, store *eventstore.Store, p Projector, shado
 		ON CONFLICT (name) DO NOTHING`, name, p.Version(), live); err != nil {
 		return cp, 0, err
 	}
-	if _, _, err := engineLockCheckpoint(ctx, tx, name); err != nil {
+	live0, _, err := engineLockCheckpoint(ctx, tx, name)
+	if err != nil {
 		return cp, 0, err
 	}
 	if err := engineSetSearchPath(ctx, tx, shadow); err != nil {
 		return cp, 0, err
 	}
-	// Up to the head as of the lock: every event the live tables hold is visible by now, so the
-	// shadow ends at or after the live checkpoint; later events are the runner's again.
+	// Up to the head as of the lock, and at least to the live checkpoint, so the read model
+	// never steps back; later events are the runner's again. Every event up to there has
+	// committed, but a snapshot may hide some of them for a moment (see engineReadBatch): then
+	// look again shortly.
 	target, _, err := store.Head(ctx)
 	if err != nil {
 		return cp, 0, err
 	}
+	if target.Less(live0.cp) {
+		target = live0.cp
+	}
 	applied := 0
 	for cp.Less(target) {
-		b, err := engineReadBatch(ctx, store, tx, cp, opts.BatchSize, p.EventTypes())
+		b, err := engineReadBatch(ctx, store, cp, opts.BatchSize, p.EventTypes())
 		if err != nil {
 			return cp, 0, err
 		}
@@ -172,8 +180,8 @@ func engineSwap(ctx context.Context, store *eventstore.Store, p Projector, shado
 			applied += len(b.events)
 		}
 		cp = b.next
-		if b.caughtUp {
-			break
+		if b.caughtUp && cp.Less(target) && !runnerSleep(ctx, 5*time.Millisecond, nil) {
+			return cp, 0, ctx.Err()
 		}
 	}
 	liveExists, err := engineSchemaExists(ctx, tx, live)

@@ -498,7 +498,7 @@ func (r *Runner) step(ctx context.Context, p Projector) (engineStepResult, error
 	if row.version != p.Version() {
 		return engineStepResult{}, fmt.Errorf("%w: %s has version %d, code has %d", errEngineVersion, p.Name(), row.version, p.Version())
 	}
-	b, err := engineReadBatch(ctx, r.store, r.store.Pool(), row.cp, r.opts.BatchSize, p.EventTypes())
+	b, err := engineReadBatch(ctx, r.store, row.cp, r.opts.BatchSize, p.EventTypes())
 	if err != nil {
 		return engineStepResult{}, err
 	}

@@ -63,7 +63,15 @@ func printFigures(w io.Writer, figures []eventstore.Figure, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "SCENARIO\tFIGURE\tVALUE\tBASELINE\tRATIO\tUNIT\t")
 	for _, f := range figures {
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.0f%%\t%s\t\n", f.Scenario, f.Figure, f.Value, f.Baseline, f.Ratio*100, f.Unit)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.0f%%\t%s\t\n", f.Scenario, f.Figure, num(f.Value), num(f.Baseline), f.Ratio*100, f.Unit)
 	}
 	return tw.Flush()
+}
+
+// num prints large figures as whole numbers and small ones (latencies in ms) with two decimals.
+func num(v float64) string {
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
 }

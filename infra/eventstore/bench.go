@@ -38,9 +38,14 @@ type BenchAppendOpts struct {
 	Logger   *slog.Logger
 }
 
-// BaselineTable is the scratch table BenchAppend measures plain INSERTs into; it is dropped when
+// BaselineTable is the scratch table of the same shape as events (columns, constraints and
+// indexes: LIKE events INCLUDING ALL) that BenchAppend measures plain INSERTs into; BareTable has
+// the same columns and only a primary key. Both are dropped when
 // the benchmark ends.
-const BaselineTable = "bench_baseline_events"
+const (
+	BaselineTable = "bench_baseline_events"
+	BareTable     = "bench_bare_events"
+)
 
 // benchEvent is the event BenchAppend appends: about the size of a contact import row.
 type benchEvent struct {
@@ -107,19 +112,28 @@ func BenchAppend(ctx context.Context, pool *pgxpool.Pool, opts BenchAppendOpts) 
 		if _, err := measure(ctx, opts.Writers, warm, w.baselineOp); err != nil {
 			return nil, fmt.Errorf("warming up %s baseline: %w", sc.name, err)
 		}
-		var store, base benchStats
+		if _, err := measure(ctx, opts.Writers, warm, w.bareOp); err != nil {
+			return nil, fmt.Errorf("warming up %s bare baseline: %w", sc.name, err)
+		}
+		var store, base, bare benchStats
 		segments := benchSegments(opts.Duration)
-		for i := range 2 * segments {
-			// store, baseline, baseline, store, store, baseline, ...
-			side, op, into := "store", w.storeOp, &store
-			if (i+1)/2%2 == 1 {
-				side, op, into = "baseline", w.baselineOp, &base
-			}
+		type side struct {
+			name string
+			op   func(context.Context, int) (int, error)
+			into *benchStats
+		}
+		sides := []side{{"store", w.storeOp, &store}, {"baseline", w.baselineOp, &base}, {"bare", w.bareOp, &bare}}
+		// store, baseline, bare, bare, baseline, store, store, ...: every side sees the same mix
+		// of a shared machine's changing load.
+		order := []int{0, 1, 2, 2, 1, 0}
+		for i := range 3 * segments {
+			sd := sides[order[i%len(order)]]
+			name, op, into := sd.name, sd.op, sd.into
 			st, err := measure(ctx, opts.Writers, opts.Duration/time.Duration(segments), op)
 			if err != nil {
-				return nil, fmt.Errorf("running %s (%s): %w", sc.name, side, err)
+				return nil, fmt.Errorf("running %s (%s): %w", sc.name, name, err)
 			}
-			logger.Debug("bench segment", "scenario", sc.name, "segment", i+1, "side", side,
+			logger.Debug("bench segment", "scenario", sc.name, "segment", i+1, "side", name,
 				"events", st.events, "seconds", st.elapsed.Seconds(), "events_per_second", st.rate())
 			into.add(st)
 		}
@@ -127,6 +141,7 @@ func BenchAppend(ctx context.Context, pool *pgxpool.Pool, opts BenchAppendOpts) 
 			figure(sc.name, "throughput", "events/s", store.rate(), base.rate()),
 			figure(sc.name, "latency p50", "ms", store.percentile(0.50), base.percentile(0.50)),
 			figure(sc.name, "latency p99", "ms", store.percentile(0.99), base.percentile(0.99)),
+			figure(sc.name, "throughput vs table without indexes", "events/s", store.rate(), bare.rate()),
 		)
 		logger.Info("bench scenario", "scenario", sc.name, "writers", opts.Writers, "batch", sc.batch,
 			"events_per_second", store.rate(), "baseline_rows_per_second", base.rate(), "ratio", store.rate()/base.rate())
@@ -154,16 +169,17 @@ func figure(scenario, name, unit string, value, baseline float64) Figure {
 // createBaselineTable creates the baseline table, replacing one a crashed run left behind, and
 // returns the function that drops it.
 func createBaselineTable(ctx context.Context, pool *pgxpool.Pool) (func(), error) {
-	_, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+BaselineTable+`;
-		CREATE TABLE `+BaselineTable+` (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY);
-		ALTER TABLE `+BaselineTable+` ADD PRIMARY KEY (global_position)`)
+	_, err := pool.Exec(ctx, `DROP TABLE IF EXISTS `+BaselineTable+`, `+BareTable+`;
+		CREATE TABLE `+BaselineTable+` (LIKE events INCLUDING ALL);
+		CREATE TABLE `+BareTable+` (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY);
+		ALTER TABLE `+BareTable+` ADD PRIMARY KEY (global_position)`)
 	if err != nil {
 		return nil, fmt.Errorf("creating baseline table: %w", err)
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = pool.Exec(ctx, `DROP TABLE IF EXISTS `+BaselineTable)
+		_, _ = pool.Exec(ctx, `DROP TABLE IF EXISTS `+BaselineTable+`, `+BareTable)
 	}, nil
 }
 
@@ -223,6 +239,15 @@ func (w *benchWorkload) storeOp(ctx context.Context, writer int) (int, error) {
 // baselineOp inserts one batch of rows of the same content into the baseline table in one
 // statement (its own transaction).
 func (w *benchWorkload) baselineOp(ctx context.Context, writer int) (int, error) {
+	return w.insertOp(ctx, BaselineTable, writer)
+}
+
+// bareOp is baselineOp into the table without the events table's secondary indexes.
+func (w *benchWorkload) bareOp(ctx context.Context, writer int) (int, error) {
+	return w.insertOp(ctx, BareTable, writer)
+}
+
+func (w *benchWorkload) insertOp(ctx context.Context, table string, writer int) (int, error) {
 	n := w.batch
 	ids := make([]pgtype.UUID, n)
 	versions := make([]int64, n)
@@ -247,11 +272,11 @@ func (w *benchWorkload) baselineOp(ctx context.Context, writer int) (int, error)
 	stream := w.streams[writer] + "-baseline"
 	var err error
 	if n == 1 {
-		_, err = w.pool.Exec(ctx, `INSERT INTO `+BaselineTable+` (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
+		_, err = w.pool.Exec(ctx, `INSERT INTO `+table+` (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 			stream, versions[0], ids[0], benchEvent{}.EventType(), 1, pgUUID(w.workspace), datas[0], metas[0])
 	} else {
-		_, err = w.pool.Exec(ctx, `INSERT INTO `+BaselineTable+` (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
+		_, err = w.pool.Exec(ctx, `INSERT INTO `+table+` (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
 			SELECT $1, e.v, e.id, $2, 1, $3::uuid, e.data, e.meta
 			FROM unnest($4::bigint[], $5::uuid[], $6::jsonb[], $7::jsonb[]) AS e(v, id, data, meta)`,
 			stream, benchEvent{}.EventType(), pgUUID(w.workspace), versions, ids, datas, metas)

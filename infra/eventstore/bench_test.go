@@ -21,7 +21,7 @@ func TestBenchAppend(t *testing.T) {
 	ctx := context.Background()
 	figures, err := BenchAppend(ctx, pool, BenchAppendOpts{Writers: 3, Duration: 200 * time.Millisecond})
 	require.NoError(t, err)
-	require.Len(t, figures, 6)
+	require.Len(t, figures, 8)
 	for _, f := range figures {
 		require.Contains(t, []string{"append-1", "append-100"}, f.Scenario)
 		require.Positive(t, f.Value, "%s %s", f.Scenario, f.Figure)
@@ -29,13 +29,15 @@ func TestBenchAppend(t *testing.T) {
 		require.InDelta(t, f.Value/f.Baseline, f.Ratio, 1e-9)
 	}
 	var events, outside, streams int
-	var table *string
+	var table, bare *string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE stream_id NOT LIKE 'bench-%'),
-		(SELECT count(*) FROM streams), to_regclass($1)::text FROM events`, BaselineTable).Scan(&events, &outside, &streams, &table))
+		(SELECT count(*) FROM streams), to_regclass($1)::text, to_regclass($2)::text FROM events`, BaselineTable, BareTable).
+		Scan(&events, &outside, &streams, &table, &bare))
 	require.Positive(t, events)
 	require.Zero(t, outside, "events outside bench streams")
 	require.Equal(t, 6, streams, "one stream per writer and scenario")
 	require.Nil(t, table, "the baseline table is dropped")
+	require.Nil(t, bare, "the bare baseline table is dropped")
 }
 
 // benchPool is a fresh database with a pool large enough for 8 writers.

@@ -481,14 +481,31 @@ func (s *Store) ReadAllWith(ctx context.Context, q Querier, from Checkpoint, lim
 // Head returns the checkpoint of the newest event visible to gap-safe readers and the highest
 // global position in the log (which may belong to a transaction still running).
 func (s *Store) Head(ctx context.Context) (Checkpoint, int64, error) {
+	return s.HeadWith(ctx, s.pool)
+}
+
+// HeadWith is Head on a given connection or transaction. In a REPEATABLE READ transaction it
+// shares one snapshot, and so one horizon, with ReadAllWith there: a reader can then tell that a
+// short read saw every event up to the head (separate statements may each see another horizon).
+func (s *Store) HeadWith(ctx context.Context, q Querier) (Checkpoint, int64, error) {
 	var tx *string
 	var pos, maxPos *int64
-	err := s.pool.QueryRow(ctx, `
+	rows, err := q.Query(ctx, `
 		SELECT h.tx, h.pos, (SELECT max(global_position) FROM events)
 		FROM (SELECT NULL) AS one
 		LEFT JOIN LATERAL (SELECT transaction_id::text AS tx, global_position AS pos FROM events
 		        WHERE transaction_id < `+horizonSQL+`
-		        ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1) AS h ON true`).Scan(&tx, &pos, &maxPos)
+		        ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1) AS h ON true`)
+	if err == nil {
+		err = pgx.ErrNoRows
+		if rows.Next() {
+			err = rows.Scan(&tx, &pos, &maxPos)
+		}
+		rows.Close()
+		if rerr := rows.Err(); rerr != nil {
+			err = rerr
+		}
+	}
 	if err != nil {
 		return Checkpoint{}, 0, fmt.Errorf("reading log head: %w", err)
 	}
