@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -14,11 +15,21 @@ import (
 	"github.com/mydigibiz/digibiz/infra/auth"
 )
 
-// Principal is who a request acts as.
+// Principal is who a request acts as: a user's session, or a workspace API token.
 type Principal struct {
 	UserID    uuid.UUID
 	SessionID uuid.UUID
+	// APITokenID is set for API tokens, which act in exactly one workspace with their scopes.
+	APITokenID       uuid.UUID
+	TokenWorkspaceID uuid.UUID
+	Scopes           []identity.Scope
 }
+
+// IsToken reports whether the principal is an API token.
+func (p *Principal) IsToken() bool { return p != nil && p.APITokenID != uuid.Nil }
+
+// HasScope reports whether an API token holds scope s.
+func (p *Principal) HasScope(s identity.Scope) bool { return slices.Contains(p.Scopes, s) }
 
 // RequestInfo is what the HTTP layer knows about a request.
 type RequestInfo struct {
@@ -71,11 +82,17 @@ func (r *Resolver) Authenticate(ctx context.Context, header string) (*Principal,
 	if !auth.WellFormedToken(token) {
 		return nil, fault.New(fault.Unauthenticated, "The token is not valid.")
 	}
-	s, err := r.Identity.SessionByTokenHash(ctx, auth.HashToken(token))
+	c, err := r.Credentials.ByTokenHash(ctx, auth.HashToken(token), r.now())
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{UserID: s.UserID, SessionID: s.ID}, nil
+	if c.UserID != uuid.Nil {
+		return &Principal{UserID: c.UserID, SessionID: c.SessionID}, nil
+	}
+	if r.Usage != nil {
+		r.Usage.Touch(c.APITokenID, r.now())
+	}
+	return &Principal{APITokenID: c.APITokenID, TokenWorkspaceID: c.WorkspaceID, Scopes: c.Scopes}, nil
 }
 
 // caller turns the request context into the command's caller (event metadata).
@@ -84,34 +101,9 @@ func caller(ctx context.Context) commands.Caller {
 	c := commands.Caller{RequestID: info.RequestID, IP: info.IP}
 	if p := PrincipalFrom(ctx); p != nil {
 		c.UserID = p.UserID
+		c.APITokenID = p.APITokenID
 	}
 	return c
-}
-
-// requireUser returns the signed-in principal or Unauthenticated.
-func requireUser(ctx context.Context) (*Principal, error) {
-	p := PrincipalFrom(ctx)
-	if p == nil || p.UserID == uuid.Nil {
-		return nil, fault.New(fault.Unauthenticated, "Sign in first: send Authorization: Bearer <token>.")
-	}
-	return p, nil
-}
-
-// requireMember checks that the caller is a member of the workspace. A workspace the caller is
-// not a member of reads as not found, exactly like one that does not exist.
-func (r *Resolver) requireMember(ctx context.Context, workspaceID uuid.UUID) (identity.Role, error) {
-	p, err := requireUser(ctx)
-	if err != nil {
-		return "", err
-	}
-	role, ok, err := r.Identity.MemberRole(ctx, workspaceID, p.UserID)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return "", fault.New(fault.NotFound, "Workspace not found.")
-	}
-	return role, nil
 }
 
 // ClientIP is the peer address of the request (proxies are not trusted by default).

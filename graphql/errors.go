@@ -26,6 +26,9 @@ func presentError(logger *slog.Logger) gql.ErrorPresenterFunc {
 			if fe.Kind == fault.Invalid && fe.Code != "" {
 				gerr.Extensions["reason"] = fe.Code
 			}
+			if fe.RetryAfter > 0 {
+				gerr.Extensions["retryAfterSeconds"] = int(fe.RetryAfter.Seconds())
+			}
 			if fe.Kind == fault.Internal {
 				logInternal(ctx, logger, err)
 				gerr.Message = "Internal error."

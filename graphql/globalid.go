@@ -14,6 +14,7 @@ import (
 const (
 	kindUser      = "User"
 	kindWorkspace = "Workspace"
+	kindAPIToken  = "ApiToken"
 )
 
 func encodeID(kind string, id uuid.UUID) string {

@@ -2,10 +2,13 @@ package graphql
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
@@ -83,7 +86,7 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 	}
 	switch kind {
 	case kindWorkspace:
-		if _, err := r.requireMember(ctx, uid); err != nil {
+		if _, err := r.requireWorkspace(ctx, uid); err != nil {
 			return nil, nil
 		}
 		ws, err := r.Identity.WorkspaceByID(ctx, uid)
@@ -121,4 +124,40 @@ func (r *Resolver) sharesWorkspace(ctx context.Context, a, b uuid.UUID) (bool, e
 		}
 	}
 	return false, nil
+}
+
+// signIn throttles repeated failures per email address and per client address before asking the
+// command, so password guessing is slowed whatever the outcome of each guess.
+func (r *Resolver) signIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error) {
+	var emailKey, ipKey string
+	if r.Limits != nil && r.Limits.Login != nil {
+		ipKey = "ip:" + RequestInfoFrom(ctx).IP
+		keys := []string{ipKey}
+		if email, err := identity.NormalizeEmail("email", input.Email); err == nil {
+			emailKey = "email:" + r.Commands.Sealer.Blind("signin-throttle", email)
+			keys = append(keys, emailKey)
+		}
+		if retry, blocked := r.Limits.Login.Check(keys...); blocked {
+			return nil, rateLimited(retry)
+		}
+	}
+	res, last, err := r.Commands.SignIn(ctx, caller(ctx), commands.SignIn{
+		Email: input.Email, Password: input.Password, ClientMutationID: deref(input.ClientMutationID),
+	})
+	if r.Limits != nil && r.Limits.Login != nil {
+		var fe *fault.Error
+		switch {
+		case err == nil:
+			if emailKey != "" {
+				r.Limits.Login.Success(emailKey)
+			}
+		case errors.As(err, &fe) && fe.Code == "INVALID_CREDENTIALS":
+			keys := []string{ipKey}
+			if emailKey != "" {
+				keys = append(keys, emailKey)
+			}
+			r.Limits.Login.Failure(keys...)
+		}
+	}
+	return r.authPayload(ctx, res, last, err, input.ClientMutationID)
 }

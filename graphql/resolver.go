@@ -25,16 +25,36 @@ type LiveFeed interface {
 	Subscribe(workspaceID uuid.UUID, types []string) (<-chan *eventstore.RecordedEvent, func())
 }
 
+// UsageTracker remembers when API tokens were last used, without a write per request.
+type UsageTracker interface {
+	Touch(tokenID uuid.UUID, at time.Time)
+}
+
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
-	Commands *commands.Handlers
-	Identity *projections.IdentityQueries
-	Waiter   Waiter
-	Store    *eventstore.Store
-	Feed     LiveFeed
-	Logger   *slog.Logger
+	Commands  *commands.Handlers
+	Identity  *projections.IdentityQueries
+	APITokens *projections.APITokenQueries
+	// Credentials authenticates bearer tokens (sessions and API tokens) in one lookup.
+	Credentials *projections.CredentialQueries
+	Usage       UsageTracker
+	AccessLog   AccessLog
+	Limits      *Limits
+	// Now is the clock used for token expiry and grace periods; nil means time.Now.
+	Now    func() time.Time
+	Waiter Waiter
+	Store  *eventstore.Store
+	Feed   LiveFeed
+	Logger *slog.Logger
 	// SettleTimeout bounds how long a mutation waits for the read models to show its effect.
 	SettleTimeout time.Duration
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // settle waits until the read models have applied the events of a mutation, so that its payload

@@ -15,6 +15,11 @@ import (
 	"github.com/mydigibiz/digibiz/projections"
 )
 
+// ID is the resolver for the id field.
+func (r *apiTokenResolver) ID(ctx context.Context, obj *projections.APIToken) (string, error) {
+	return encodeID(kindAPIToken, obj.ID), nil
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	res, last, err := r.Commands.SignUp(ctx, caller(ctx), commands.SignUp{
@@ -26,10 +31,7 @@ func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) 
 
 // SignIn is the resolver for the signIn field.
 func (r *mutationResolver) SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error) {
-	res, last, err := r.Commands.SignIn(ctx, caller(ctx), commands.SignIn{
-		Email: input.Email, Password: input.Password, ClientMutationID: deref(input.ClientMutationID),
-	})
-	return r.authPayload(ctx, res, last, err, input.ClientMutationID)
+	return r.signIn(ctx, input)
 }
 
 // CreateWorkspace is the resolver for the createWorkspace field.
@@ -52,7 +54,7 @@ func (r *mutationResolver) UpdateWorkspaceSettings(ctx context.Context, input mo
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.requireMember(ctx, wsID); err != nil {
+	if _, err := r.requireWorkspace(ctx, wsID); err != nil {
 		return nil, err
 	}
 	res, last, err := r.Commands.UpdateWorkspaceSettings(ctx, caller(ctx), commands.UpdateWorkspaceSettings{
@@ -67,11 +69,29 @@ func (r *mutationResolver) UpdateWorkspaceSettings(ctx context.Context, input mo
 	return r.workspacePayload(ctx, res, last, err, input.ClientMutationID)
 }
 
+// CreateAPIToken is the resolver for the createApiToken field.
+func (r *mutationResolver) CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.APITokenPayload, error) {
+	return r.createAPIToken(ctx, input)
+}
+
+// RotateAPIToken is the resolver for the rotateApiToken field.
+func (r *mutationResolver) RotateAPIToken(ctx context.Context, input model.RotateAPITokenInput) (*model.APITokenPayload, error) {
+	return r.rotateAPIToken(ctx, input)
+}
+
+// RevokeAPIToken is the resolver for the revokeApiToken field.
+func (r *mutationResolver) RevokeAPIToken(ctx context.Context, input model.RevokeAPITokenInput) (*model.APITokenPayload, error) {
+	return r.revokeAPIToken(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	p := PrincipalFrom(ctx)
 	if p == nil {
 		return &model.Viewer{Workspaces: []projections.Workspace{}}, nil
+	}
+	if p.IsToken() {
+		return r.tokenViewer(ctx, p)
 	}
 	user, err := r.Identity.UserByID(ctx, p.UserID)
 	if err != nil {
@@ -98,7 +118,7 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*projections.
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.requireMember(ctx, wsID); err != nil {
+	if _, err := r.requireWorkspace(ctx, wsID); err != nil {
 		return nil, err
 	}
 	ws, err := r.Identity.WorkspaceByID(ctx, wsID)
@@ -135,7 +155,7 @@ func (r *workspaceResolver) Settings(ctx context.Context, obj *projections.Works
 
 // Members is the resolver for the members field.
 func (r *workspaceResolver) Members(ctx context.Context, obj *projections.Workspace) ([]projections.Member, error) {
-	if _, err := r.requireMember(ctx, obj.ID); err != nil {
+	if _, err := r.requireWorkspace(ctx, obj.ID); err != nil {
 		return nil, err
 	}
 	return r.Identity.Members(ctx, obj.ID)
@@ -154,6 +174,22 @@ func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *projections.Wor
 	return &role, nil
 }
 
+// APITokens is the resolver for the apiTokens field.
+func (r *workspaceResolver) APITokens(ctx context.Context, obj *projections.Workspace) ([]projections.APIToken, error) {
+	if _, err := r.requireWorkspace(ctx, obj.ID); err != nil {
+		return nil, err
+	}
+	return r.Resolver.APITokens.APITokensOfWorkspace(ctx, obj.ID)
+}
+
+// AccessLog is the resolver for the accessLog field.
+func (r *workspaceResolver) AccessLog(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.AccessLogConnection, error) {
+	return r.accessLog(ctx, obj.ID, first, after)
+}
+
+// ApiToken returns generated.ApiTokenResolver implementation.
+func (r *Resolver) ApiToken() generated.ApiTokenResolver { return &apiTokenResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -169,8 +205,11 @@ func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 // Workspace returns generated.WorkspaceResolver implementation.
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
-type mutationResolver struct{ *Resolver }
-type queryResolver struct{ *Resolver }
-type subscriptionResolver struct{ *Resolver }
-type userResolver struct{ *Resolver }
-type workspaceResolver struct{ *Resolver }
+type (
+	apiTokenResolver     struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+	userResolver         struct{ *Resolver }
+	workspaceResolver    struct{ *Resolver }
+)

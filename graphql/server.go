@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ import (
 // NewHandler returns the HTTP handler of POST /graphql and WebSocket /graphql
 // (graphql-transport-ws), with authentication, limits and the error presenter in place.
 func NewHandler(r *Resolver) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
@@ -54,6 +55,8 @@ func NewHandler(r *Resolver) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{Max: MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	srv.AroundOperations(r.aroundOperations)
+	srv.AroundResponses(r.aroundResponses)
 	srv.SetErrorPresenter(presentError(r.Logger))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		logInternal(ctx, r.Logger, fmt.Errorf("panic: %v", v))
@@ -105,6 +108,12 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
 
+		if r.Limits != nil && r.Limits.PerIP != nil {
+			if ok, retry := r.Limits.PerIP.Allow("ip:" + ClientIP(req)); !ok {
+				writeRateLimited(w, retry)
+				return
+			}
+		}
 		p, err := r.Authenticate(ctx, req.Header.Get("Authorization"))
 		if err != nil {
 			status, code := http.StatusUnauthorized, "UNAUTHENTICATED"
@@ -118,6 +127,15 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 		}
 		if p != nil {
 			ctx = WithPrincipal(ctx, p)
+			if r.Limits != nil && r.Limits.PerPrincipal != nil && !isWebSocket(req) {
+				if ok, retry := r.Limits.PerPrincipal.Allow(limitKey(p)); !ok {
+					writeRateLimited(w, retry)
+					return
+				}
+			}
+		}
+		if !isWebSocket(req) {
+			ctx = withTransport(ctx, "http")
 		}
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})
@@ -140,6 +158,21 @@ func checkJSONBody(body []byte) string {
 		return "variables must be a JSON object."
 	}
 	return ""
+}
+
+func isWebSocket(req *http.Request) bool {
+	return strings.EqualFold(req.Header.Get("Upgrade"), "websocket")
+}
+
+func writeRateLimited(w http.ResponseWriter, retry time.Duration) {
+	e := rateLimited(retry)
+	secs := int(e.RetryAfter.Seconds())
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": e.Message, "extensions": map[string]any{"code": "RATE_LIMITED", "retryAfterSeconds": secs}}},
+	})
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {

@@ -23,7 +23,7 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.requireMember(ctx, wsID); err != nil {
+	if _, err := r.requireWorkspace(ctx, wsID); err != nil {
 		return nil, err
 	}
 	from := eventstore.Start
@@ -35,6 +35,7 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 	if len(eventTypes) > 100 {
 		return nil, fault.InvalidField("eventTypes", "TOO_MANY", "At most 100 event types.")
 	}
+	r.subscribed(ctx)
 	out := make(chan *model.WorkspaceEvent, 64)
 	go func() {
 		defer close(out)

@@ -130,30 +130,6 @@ type IdentityQueries struct {
 	Cipher SubjectCipher
 }
 
-// Session is an authenticated user session.
-type Session struct {
-	ID        uuid.UUID
-	UserID    uuid.UUID
-	ExpiresAt time.Time
-}
-
-// SessionByTokenHash finds a live session; an unknown or expired one is Unauthenticated.
-func (q *IdentityQueries) SessionByTokenHash(ctx context.Context, hash string) (Session, error) {
-	var s Session
-	err := q.Pool.QueryRow(ctx, `SELECT session_id, user_id, expires_at FROM `+identitySchema+`.sessions WHERE token_hash = $1`, hash).
-		Scan(&s.ID, &s.UserID, &s.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, fault.New(fault.Unauthenticated, "The token is not valid.")
-	}
-	if err != nil {
-		return Session{}, fmt.Errorf("looking up session: %w", err)
-	}
-	if !s.ExpiresAt.After(time.Now()) {
-		return Session{}, fault.New(fault.Unauthenticated, "The session has expired; sign in again.")
-	}
-	return s, nil
-}
-
 // User is a person with an account. Name and Email are empty when the user was erased.
 type User struct {
 	ID        uuid.UUID

@@ -14,15 +14,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql"
+	"github.com/mydigibiz/digibiz/infra/accesslog"
 	"github.com/mydigibiz/digibiz/infra/auth"
 	"github.com/mydigibiz/digibiz/infra/crypto"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/messaging"
 	"github.com/mydigibiz/digibiz/infra/postgres"
+	"github.com/mydigibiz/digibiz/infra/ratelimit"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -39,6 +42,10 @@ type App struct {
 	Runner   *projections.Runner
 	Metrics  *prometheus.Registry
 	Resolver *graphql.Resolver
+
+	accessWriter *accesslog.Writer
+	usage        *accesslog.UsageTracker
+	retention    *accesslog.Retention
 
 	bus       *messaging.Bus
 	feed      *messaging.Feed
@@ -62,7 +69,7 @@ func newRegistry() *eventstore.Registry {
 
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
-	return []projections.Projector{projections.Identity{Cipher: k}}
+	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -131,17 +138,25 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		a.Close()
 		return nil, err
 	}
+	a.accessWriter = accesslog.NewWriter(a.Pool, accesslog.WriterOpts{Logger: logger, Registerer: a.Metrics})
+	a.usage = accesslog.NewUsageTracker(a.Pool, accesslog.UsageOpts{Logger: logger})
+	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger})
 	a.Resolver = &graphql.Resolver{
 		Commands: &commands.Handlers{
 			Store: a.Store, Sealer: a.Keyring, Logger: logger,
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken,
 		},
-		Identity: &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
-		Waiter:   a.Runner,
-		Store:    a.Store,
-		Feed:     feedAdapter{a.feed},
-		Logger:   logger,
+		Identity:    &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
+		APITokens:   &projections.APITokenQueries{Pool: a.Pool},
+		Credentials: &projections.CredentialQueries{Pool: a.Pool},
+		Usage:       a.usage,
+		AccessLog:   accessLogAdapter{w: a.accessWriter, q: accesslog.Query{Pool: a.Pool}},
+		Waiter:      a.Runner,
+		Store:       a.Store,
+		Feed:        feedAdapter{a.feed},
+		Limits:      limitsFor(cfg),
+		Logger:      logger,
 	}
 	return a, nil
 }
@@ -171,6 +186,9 @@ func (a *App) Start() {
 	run("bus", a.bus.Run)
 	run("forwarder", a.forwarder.Run)
 	run("janitor", a.janitor.Run)
+	run("access log", a.accessWriter.Run)
+	run("token usage", a.usage.Run)
+	run("access log retention", a.retention.Run)
 	close(a.ready)
 }
 
@@ -225,4 +243,19 @@ func (a *App) Close() {
 	if a.Pool != nil {
 		a.Pool.Close()
 	}
+}
+
+// limitsFor builds the abuse limits from the configuration.
+func limitsFor(cfg *Config) *graphql.Limits {
+	l := &graphql.Limits{}
+	if cfg.RatePerPrincipal > 0 {
+		l.PerPrincipal = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerPrincipal), Burst: int(2 * cfg.RatePerPrincipal), Now: cfg.Clock})
+	}
+	if cfg.RatePerIP > 0 {
+		l.PerIP = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerIP), Burst: int(2 * cfg.RatePerIP), Now: cfg.Clock})
+	}
+	if cfg.LoginMaxFailures > 0 {
+		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, Now: cfg.Clock})
+	}
+	return l
 }

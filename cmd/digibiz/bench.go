@@ -7,7 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/postgres"
@@ -18,7 +22,7 @@ const defaultBenchURL = "postgres://postgres@127.0.0.1:5432/digibiz_bench?sslmod
 
 func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: digibiz bench append [--json] [--duration 5s] [--writers 8]")
+		return errors.New("usage: digibiz bench append|api [--json] [--duration 5s] [--writers 8]")
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	url := fs.String("database-url", env("DIGIBIZ_BENCH_DATABASE_URL", defaultBenchURL), "PostgreSQL URL of the benchmark database (DIGIBIZ_BENCH_DATABASE_URL); created if missing")
@@ -44,8 +48,14 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+	case "api":
+		var err error
+		figures, err = benchAPI(ctx, *url, *writers, *duration, logger)
+		if err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("unknown benchmark %q (append)", sub)
+		return fmt.Errorf("unknown benchmark %q (append, api)", sub)
 	}
 	return printFigures(stdout, figures, *asJSON)
 }
@@ -74,4 +84,26 @@ func num(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+// replaceDatabase returns url with its database name replaced.
+func replaceDatabase(url, db string) string {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return url
+	}
+	q := ""
+	if i := strings.Index(url, "?"); i >= 0 {
+		q = url[i:]
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s%s", cfg.User, cfg.Host, cfg.Port, db, q)
+}
+
+// benchDataDir is a throwaway data directory for in-process benchmark servers.
+func benchDataDir() string {
+	dir, err := os.MkdirTemp("", "digibiz-bench-")
+	if err != nil {
+		return os.TempDir()
+	}
+	return dir
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mydigibiz/digibiz/infra/postgres"
 )
@@ -21,6 +23,14 @@ type Config struct {
 	WhatsApp    string
 	LogLevel    string
 	LogFormat   string
+	// RatePerPrincipal and RatePerIP are requests per second (burst twice that); 0 disables.
+	RatePerPrincipal float64
+	RatePerIP        float64
+	// LoginMaxFailures is how many wrong passwords an email may see per LoginWindow.
+	LoginMaxFailures int
+	LoginWindow      time.Duration
+	// Clock replaces time.Now for time-dependent limits (tests); nil means time.Now.
+	Clock func() time.Time
 }
 
 func env(name, def string) string {
@@ -40,7 +50,18 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.WhatsApp, "whatsapp", env("DIGIBIZ_WHATSAPP", "simulator"), "WhatsApp gateway: whatsmeow or simulator (DIGIBIZ_WHATSAPP)")
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
+	fs.Float64Var(&c.RatePerPrincipal, "rate-per-principal", envFloat("DIGIBIZ_RATE_PER_PRINCIPAL", 50), "requests per second per session or API token, burst twice that; 0 disables (DIGIBIZ_RATE_PER_PRINCIPAL)")
+	fs.Float64Var(&c.RatePerIP, "rate-per-ip", envFloat("DIGIBIZ_RATE_PER_IP", 100), "requests per second per client address, burst twice that; 0 disables (DIGIBIZ_RATE_PER_IP)")
+	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", 10, "wrong passwords per email before sign-in is refused for the window")
+	fs.DurationVar(&c.LoginWindow, "login-window", 15*time.Minute, "sign-in throttling window")
 	return c
+}
+
+func envFloat(name string, def float64) float64 {
+	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil {
+		return v
+	}
+	return def
 }
 
 func (c *Config) validate() error {

@@ -49,7 +49,13 @@ func newMasterKey(t *testing.T) string {
 // like replicas of one deployment.
 func startServer(t *testing.T, databaseURL, masterKey string) *testServer {
 	t.Helper()
-	cfg := &Config{DatabaseURL: databaseURL, DataDir: t.TempDir(), MasterKey: masterKey, Bus: "postgres", WhatsApp: "simulator"}
+	return startServerWith(t, &Config{DatabaseURL: databaseURL, DataDir: t.TempDir(), MasterKey: masterKey, Bus: "postgres",
+		WhatsApp: "simulator", LoginMaxFailures: 10, LoginWindow: 15 * time.Minute})
+}
+
+// startServerWith starts a server with a given configuration (no request rate limits unless set).
+func startServerWith(t *testing.T, cfg *Config) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	app, err := NewApp(ctx, cfg, testLogger())
@@ -244,3 +250,15 @@ func pgtestAdmin(ctx context.Context) *pgx.Conn {
 	}
 	return c
 }
+
+// decodeGlobalID reads a global id the way the server writes them.
+func decodeGlobalID(id string) (string, string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil {
+		return "", "", false
+	}
+	kind, raw, ok := strings.Cut(string(b), ":")
+	return kind, raw, ok
+}
+
+func pgtestDatabase(t *testing.T) string { return pgtest.NewDatabase(t) }

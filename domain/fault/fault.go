@@ -6,6 +6,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error by what the caller should do about it.
@@ -52,6 +53,8 @@ type Error struct {
 	Code    string
 	Message string
 	Err     error
+	// RetryAfter tells a RateLimited caller when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

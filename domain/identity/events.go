@@ -83,5 +83,6 @@ func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
 		UserSignedUp{}, EmailClaimed{}, SessionStarted{},
 		WorkspaceCreated{}, MemberAdded{}, WorkspaceSettingsUpdated{},
+		APITokenIssued{}, APITokenRotated{}, APITokenRevoked{},
 	}
 }

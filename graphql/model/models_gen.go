@@ -5,8 +5,44 @@ package model
 import (
 	"time"
 
+	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/projections"
 )
+
+type AccessLogConnection struct {
+	Edges      []AccessLogEdge  `json:"edges"`
+	Nodes      []AccessLogEntry `json:"nodes"`
+	PageInfo   *PageInfo        `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+type AccessLogEdge struct {
+	Cursor string          `json:"cursor"`
+	Node   *AccessLogEntry `json:"node"`
+}
+
+type AccessLogEntry struct {
+	At time.Time `json:"at"`
+	// The GraphQL operation name (or the root field when the operation has no name).
+	Operation string `json:"operation"`
+	// http or ws
+	Transport string  `json:"transport"`
+	TokenID   *string `json:"tokenId,omitempty"`
+	UserID    *string `json:"userId,omitempty"`
+	IP        string  `json:"ip"`
+	UserAgent string  `json:"userAgent"`
+	// OK, or the first error's code.
+	Status     string `json:"status"`
+	DurationMs int    `json:"durationMs"`
+}
+
+type APITokenPayload struct {
+	// The secret (dbz_...), shown only here, after create and rotate.
+	Token            *string               `json:"token,omitempty"`
+	APIToken         *projections.APIToken `json:"apiToken,omitempty"`
+	UserErrors       []UserError           `json:"userErrors"`
+	ClientMutationID *string               `json:"clientMutationId,omitempty"`
+}
 
 type AuthPayload struct {
 	// Bearer token (dbz_...): send it as `Authorization: Bearer <token>`. Shown only here.
@@ -17,6 +53,15 @@ type AuthPayload struct {
 	ClientMutationID *string                `json:"clientMutationId,omitempty"`
 }
 
+type CreateAPITokenInput struct {
+	WorkspaceID string           `json:"workspaceId"`
+	Name        string           `json:"name"`
+	Scopes      []identity.Scope `json:"scopes"`
+	// When the token stops working; never when null.
+	ExpiresAt        *time.Time `json:"expiresAt,omitempty"`
+	ClientMutationID *string    `json:"clientMutationId,omitempty"`
+}
+
 type CreateWorkspaceInput struct {
 	Name             string  `json:"name"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
@@ -25,7 +70,24 @@ type CreateWorkspaceInput struct {
 type Mutation struct {
 }
 
+type PageInfo struct {
+	HasNextPage bool    `json:"hasNextPage"`
+	EndCursor   *string `json:"endCursor,omitempty"`
+}
+
 type Query struct {
+}
+
+type RevokeAPITokenInput struct {
+	APITokenID       string  `json:"apiTokenId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type RotateAPITokenInput struct {
+	APITokenID string `json:"apiTokenId"`
+	// How long the old secret keeps working, 0 (default) to 2592000 (30 days).
+	GracePeriodSeconds *int    `json:"gracePeriodSeconds,omitempty"`
+	ClientMutationID   *string `json:"clientMutationId,omitempty"`
 }
 
 type SignInInput struct {
@@ -69,7 +131,10 @@ type UserError struct {
 }
 
 type Viewer struct {
-	User       *projections.User       `json:"user,omitempty"`
+	// The signed-in user; null for anonymous callers and API tokens.
+	User *projections.User `json:"user,omitempty"`
+	// The API token the request was made with, if any.
+	APIToken   *projections.APIToken   `json:"apiToken,omitempty"`
 	Workspaces []projections.Workspace `json:"workspaces"`
 }
 

@@ -1,0 +1,333 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type apiTokenPayload struct {
+	Token    *string
+	APIToken *struct {
+		ID, Name, Prefix string
+		Scopes           []string
+		RevokedAt        *string
+	} `json:"apiToken"`
+	UserErrors []userErr
+}
+
+const createTokenMutation = `mutation($in: CreateApiTokenInput!) { createApiToken(input: $in) {
+	token apiToken { id name prefix scopes revokedAt } userErrors { field code message } } }`
+
+func (s *testServer) createToken(session, workspaceID, name string, scopes ...string) apiTokenPayload {
+	s.t.Helper()
+	var out struct{ CreateApiToken apiTokenPayload }
+	s.must(session, createTokenMutation, map[string]any{"in": map[string]any{"workspaceId": workspaceID, "name": name, "scopes": scopes}}, &out)
+	require.Empty(s.t, out.CreateApiToken.UserErrors)
+	require.NotNil(s.t, out.CreateApiToken.Token)
+	return out.CreateApiToken
+}
+
+func (s *testServer) viewerCode(token string) string {
+	return s.do(token, `{ viewer { workspaces { id } } }`, nil, nil).code()
+}
+
+// TestAPITokenLifecycle: a token works with its scopes only, rotation keeps the old secret for
+// the grace period, revocation is effective on the very next request, and no secret is stored.
+func TestAPITokenLifecycle(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	var clock struct {
+		sync.Mutex
+		now time.Time
+	}
+	clock.now = time.Now()
+	s.app.Resolver.Now = func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.now }
+	s.app.Resolver.Commands.Now = s.app.Resolver.Now
+	advance := func(d time.Duration) { clock.Lock(); clock.now = clock.now.Add(d); clock.Unlock() }
+
+	owner := s.signUp("Token Owner", "owner@example.com", strongPassword, "Token Shop")
+	session, ws := *owner.Token, owner.Workspace.ID
+	created := s.createToken(session, ws, "CRM sync", "CONTACTS_READ", "AUDIT_READ", "CONTACTS_READ")
+	tok := *created.Token
+	require.True(t, strings.HasPrefix(tok, "dbz_"))
+	require.Equal(t, []string{"AUDIT_READ", "CONTACTS_READ"}, created.APIToken.Scopes, "scopes de-duplicated and sorted")
+	require.True(t, strings.HasPrefix(tok, created.APIToken.Prefix))
+
+	// The token sees its workspace and itself, and nothing of the user.
+	var v struct {
+		Viewer struct {
+			User       *struct{ ID string }
+			APIToken   struct{ ID, Name string } `json:"apiToken"`
+			Workspaces []struct{ ID string }
+		}
+	}
+	s.must(tok, `{ viewer { user { id } apiToken { id name } workspaces { id } } }`, nil, &v)
+	require.Nil(t, v.Viewer.User)
+	require.Equal(t, "CRM sync", v.Viewer.APIToken.Name)
+	require.Equal(t, []struct{ ID string }{{ws}}, v.Viewer.Workspaces)
+
+	// Without the scope: FORBIDDEN and nothing appended. Session-only and admin-only fields too.
+	before := s.eventCount()
+	r := s.do(tok, `mutation($ws: ID!) { updateWorkspaceSettings(input: { workspaceId: $ws, timezone: "Europe/Paris" }) { userErrors { code } } }`,
+		map[string]any{"ws": ws}, nil)
+	require.Equal(t, "FORBIDDEN", r.code())
+	r = s.do(tok, createTokenMutation, map[string]any{"in": map[string]any{"workspaceId": ws, "name": "escalate", "scopes": []string{"PRIVACY_WRITE"}}}, nil)
+	require.Equal(t, "FORBIDDEN", r.code())
+	r = s.do(tok, `mutation { createWorkspace(input: { name: "By token" }) { userErrors { code } } }`, nil, nil)
+	require.Equal(t, "FORBIDDEN", r.code())
+	r = s.do(tok, `query($ws: ID!) { workspace(id: $ws) { members { role } } }`, map[string]any{"ws": ws}, nil)
+	require.Equal(t, "FORBIDDEN", r.code())
+	require.Equal(t, before, s.eventCount())
+	narrow := s.createToken(session, ws, "narrow", "CONTACTS_READ")
+	r = s.do(*narrow.Token, `query($ws: ID!) { workspace(id: $ws) { accessLog(first: 5) { totalCount } } }`, map[string]any{"ws": ws}, nil)
+	require.Equal(t, "FORBIDDEN", r.code())
+	r = s.do(tok, `query($ws: ID!) { workspace(id: $ws) { accessLog(first: 5) { totalCount } } }`, map[string]any{"ws": ws}, nil)
+	require.Empty(t, r.Errors, "AUDIT_READ reads the access log")
+
+	// Rotation with a grace period: old and new both work, then only the new.
+	var rot struct{ RotateApiToken apiTokenPayload }
+	s.must(session, `mutation($id: ID!) { rotateApiToken(input: { apiTokenId: $id, gracePeriodSeconds: 600 }) {
+		token apiToken { id prefix } userErrors { code } } }`, map[string]any{"id": created.APIToken.ID}, &rot)
+	require.Empty(t, rot.RotateApiToken.UserErrors)
+	newTok := *rot.RotateApiToken.Token
+	require.NotEqual(t, tok, newTok)
+	require.True(t, strings.HasPrefix(newTok, rot.RotateApiToken.APIToken.Prefix))
+	require.Empty(t, s.viewerCode(tok), "old secret inside the grace period")
+	require.Empty(t, s.viewerCode(newTok))
+	advance(601 * time.Second)
+	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(tok), "old secret after the grace period")
+	require.Empty(t, s.viewerCode(newTok))
+
+	// Revocation: the very next request is refused, for every secret of the token.
+	var rev struct{ RevokeApiToken apiTokenPayload }
+	s.must(session, `mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiToken { revokedAt } userErrors { code } } }`,
+		map[string]any{"id": created.APIToken.ID}, &rev)
+	require.NotNil(t, rev.RevokeApiToken.APIToken.RevokedAt)
+	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(newTok))
+
+	// Expiry.
+	exp := s.createToken(session, ws, "short-lived", "CONTACTS_READ")
+	_ = exp
+	var withExp struct{ CreateApiToken apiTokenPayload }
+	s.must(session, createTokenMutation, map[string]any{"in": map[string]any{"workspaceId": ws, "name": "expiring",
+		"scopes": []string{"CONTACTS_READ"}, "expiresAt": clock.now.Add(time.Hour).Format(time.RFC3339)}}, &withExp)
+	require.Empty(t, s.viewerCode(*withExp.CreateApiToken.Token))
+	advance(2 * time.Hour)
+	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(*withExp.CreateApiToken.Token))
+
+	// Bad input.
+	var bad struct{ CreateApiToken apiTokenPayload }
+	s.must(session, createTokenMutation, map[string]any{"in": map[string]any{"workspaceId": ws, "name": " ",
+		"scopes": []string{}, "expiresAt": "2001-01-01T00:00:00Z"}}, &bad)
+	codes := map[string]string{}
+	for _, e := range bad.CreateApiToken.UserErrors {
+		codes[e.Field[0]] = e.Code
+	}
+	require.Equal(t, map[string]string{"name": "REQUIRED", "scopes": "REQUIRED", "expiresAt": "IN_THE_PAST"}, codes)
+
+	// The workspace lists its tokens, and no secret is stored anywhere.
+	var list struct {
+		Workspace struct {
+			APITokens []struct{ Name, Prefix string } `json:"apiTokens"`
+		}
+	}
+	s.must(session, `query($ws: ID!) { workspace(id: $ws) { apiTokens { name prefix } } }`, map[string]any{"ws": ws}, &list)
+	require.Len(t, list.Workspace.APITokens, 4)
+	dump := pgDump(t, s.app.Config.DatabaseURL)
+	for _, secret := range []string{tok, newTok, *narrow.Token, *withExp.CreateApiToken.Token, session} {
+		require.NotContains(t, dump, secret)
+		require.NotContains(t, dump, secret[len("dbz_"):])
+	}
+}
+
+func pgDump(t *testing.T, url string) string {
+	t.Helper()
+	if _, err := exec.LookPath("pg_dump"); err != nil {
+		t.Skip("pg_dump not installed")
+	}
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(context.Background(), "pg_dump", "--no-owner", url)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	return out.String()
+}
+
+func (s *testServer) accessLogRows(tokenID string) int {
+	s.t.Helper()
+	_, id, ok := decodeGlobalID(tokenID)
+	require.True(s.t, ok)
+	var n int
+	require.NoError(s.t, s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM access_log WHERE api_token_id = $1`, id).Scan(&n))
+	return n
+}
+
+// TestAccessLog: 1,000 authenticated requests give 1,000 entries, and a stuck log writer never
+// holds up a request.
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Log Owner", "log@example.com", strongPassword, "Log Shop")
+	tok := s.createToken(*owner.Token, owner.Workspace.ID, "logger", "AUDIT_READ")
+
+	const n = 1000
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := s.do(*tok.Token, `query Ping { viewer { workspaces { id } } }`, nil, nil)
+			require.Empty(t, r.Errors)
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, s.app.accessWriter.Flush(context.Background()))
+	require.Equal(t, n, s.accessLogRows(tok.APIToken.ID))
+
+	var page struct {
+		Workspace struct {
+			AccessLog struct {
+				TotalCount int
+				Nodes      []struct{ Operation, Transport, Status, TokenID string }
+				PageInfo   struct{ HasNextPage bool }
+			}
+		}
+	}
+	s.must(*tok.Token, `query($ws: ID!) { workspace(id: $ws) { accessLog(first: 3) { totalCount nodes { operation transport status tokenId } pageInfo { hasNextPage } } } }`,
+		map[string]any{"ws": owner.Workspace.ID}, &page)
+	require.GreaterOrEqual(t, page.Workspace.AccessLog.TotalCount, n)
+	require.True(t, page.Workspace.AccessLog.PageInfo.HasNextPage)
+	require.Len(t, page.Workspace.AccessLog.Nodes, 3)
+	require.Equal(t, "Ping", page.Workspace.AccessLog.Nodes[0].Operation)
+	require.Equal(t, "http", page.Workspace.AccessLog.Nodes[0].Transport)
+	require.Equal(t, "OK", page.Workspace.AccessLog.Nodes[0].Status)
+	require.Equal(t, tok.APIToken.ID, page.Workspace.AccessLog.Nodes[0].TokenID)
+
+	// A WebSocket operation is logged too, as soon as the subscription is accepted.
+	ws, err := s.dialWS(*tok.Token)
+	require.NoError(t, err)
+	ws.subscribe("1", `subscription Watch($ws: ID!) { workspaceEvents(workspaceId: $ws) { type } }`, map[string]any{"ws": owner.Workspace.ID})
+	require.Equal(t, "next", ws.next().Type)
+	require.NoError(t, s.app.accessWriter.Flush(context.Background()))
+	var wsOps int
+	require.NoError(t, s.app.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM access_log WHERE transport = 'ws' AND operation = 'Watch' AND status = 'OK'`).Scan(&wsOps))
+	require.Equal(t, 1, wsOps)
+
+	// Hold the writer: an exclusive lock on the table blocks every COPY.
+	ctx := context.Background()
+	tx, err := s.app.Pool.Begin(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) }) // never leave the lock behind
+	_, err = tx.Exec(ctx, "LOCK TABLE access_log IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	flushDone := make(chan error, 1)
+	go func() { flushDone <- s.app.accessWriter.Flush(ctx) }() // blocks on the lock
+	const held = 200
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < held; i++ {
+			r := s.do(*tok.Token, `query Held { viewer { workspaces { id } } }`, nil, nil)
+			require.Empty(t, r.Errors)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("requests did not complete while the access-log writer was held")
+	}
+	var inside int
+	_, tokUUID, _ := decodeGlobalID(tok.APIToken.ID)
+	require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM access_log WHERE api_token_id = $1`, tokUUID).Scan(&inside))
+	logged := n + 2 // the pings, the accessLog query, the subscription
+	require.Equal(t, logged, inside, "nothing was written while held")
+	require.NoError(t, tx.Rollback(ctx))
+	require.NoError(t, <-flushDone)
+	require.NoError(t, s.app.accessWriter.Flush(ctx))
+	require.Equal(t, logged+held, s.accessLogRows(tok.APIToken.ID), "every held request logged after the writer resumed")
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestRateLimits: past its burst a token gets 429 RATE_LIMITED with a retry hint; other callers
+// are unaffected; after the hint it works again.
+func TestRateLimits(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", RatePerPrincipal: 2, Clock: clock.Now})
+	owner := s.signUp("Rate Owner", "rate@example.com", strongPassword, "Rate Shop")
+	tok := s.createToken(*owner.Token, owner.Workspace.ID, "busy", "CONTACTS_READ")
+
+	limited := 0
+	var retry any
+	for i := 0; i < 10; i++ {
+		r := s.do(*tok.Token, `{ viewer { workspaces { id } } }`, nil, nil)
+		if r.code() == "RATE_LIMITED" {
+			limited++
+			require.Equal(t, 429, r.status)
+			retry = r.Errors[0].Extensions["retryAfterSeconds"]
+		}
+	}
+	require.Equal(t, 6, limited, "burst of 4 at a frozen clock, then refused")
+	require.EqualValues(t, 1, retry)
+	require.Empty(t, s.viewerCode(*owner.Token), "the owner's session has its own budget")
+	clock.Advance(time.Second)
+	require.Empty(t, s.viewerCode(*tok.Token), "allowed again after the retry hint")
+}
+
+// TestSignInThrottle: 20 wrong passwords in a row for one email are throttled; the right password
+// works again after the window.
+func TestSignInThrottle(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", LoginMaxFailures: 10, LoginWindow: 15 * time.Minute, Clock: clock.Now})
+	s.signUp("Guess Target", "target@example.com", strongPassword, "Target Shop")
+	signIn := func(password string) gqlResponse {
+		return s.do("", `mutation($in: SignInInput!) { signIn(input: $in) { token userErrors { code } } }`,
+			map[string]any{"in": map[string]any{"email": "target@example.com", "password": password}}, nil)
+	}
+	throttled := 0
+	for i := 0; i < 20; i++ {
+		r := signIn("wrong guess number " + string(rune('a'+i)))
+		switch r.code() {
+		case "RATE_LIMITED":
+			throttled++
+			require.Greater(t, r.Errors[0].Extensions["retryAfterSeconds"], float64(0))
+		case "":
+			require.Contains(t, string(r.Data), "INVALID_CREDENTIALS")
+		default:
+			t.Fatalf("unexpected %s", r.code())
+		}
+	}
+	require.Equal(t, 10, throttled, "the first 10 wrong passwords are answered, the next 10 throttled")
+	require.Equal(t, "RATE_LIMITED", signIn(strongPassword).code(), "even the right password waits for the window")
+	// Another account is not affected.
+	s.signUp("Other User", "other@example.com", strongPassword, "Other Shop")
+
+	clock.Advance(15*time.Minute + time.Second)
+	r := signIn(strongPassword)
+	require.Empty(t, r.Errors)
+	require.Contains(t, string(r.Data), `"token":"dbz_`)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"os"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// tenancyWorld is two workspaces: A's objects are probed by B's user and B's all-scope token.
+type tenancyWorld struct {
+	s                    *testServer
+	aSession, aWorkspace string
+	aToken, aTokenID     string
+	bSession, bToken     string
+}
+
+func newTenancyWorld(t *testing.T) *tenancyWorld {
+	s := newServer(t)
+	a := s.signUp("Alice Tenant", "alice@tenant-a.example", strongPassword, "Tenant A")
+	b := s.signUp("Bob Tenant", "bob@tenant-b.example", strongPassword, "Tenant B")
+	all := []string{"CONTACTS_READ", "CONTACTS_WRITE", "TEMPLATES_WRITE", "CAMPAIGNS_READ", "CAMPAIGNS_WRITE",
+		"ACCOUNTS_WRITE", "WEBHOOKS_WRITE", "AUDIT_READ", "PRIVACY_WRITE"}
+	at := s.createToken(*a.Token, a.Workspace.ID, "A integration", all...)
+	bt := s.createToken(*b.Token, b.Workspace.ID, "B integration", all...)
+	return &tenancyWorld{s: s, aSession: *a.Token, aWorkspace: a.Workspace.ID, aToken: *at.Token, aTokenID: at.APIToken.ID,
+		bSession: *b.Token, bToken: *bt.Token}
+}
+
+// tenancyProbe sends one operation about A's objects; the harness runs it as B's user and as B's
+// token and expects NOT_FOUND (or null for node), with nothing appended.
+type tenancyProbe struct {
+	query string
+	vars  func(w *tenancyWorld) map[string]any
+	// nullOK: the field answers null instead of NOT_FOUND (node).
+	nullOK bool
+	// forbiddenForTokens: the field is session-only, so B's token is refused before any lookup.
+	forbiddenForTokens bool
+}
+
+var tenancyProbes = map[string]tenancyProbe{
+	"Query.node": {query: `query($id: ID!) { node(id: $id) { id } }`, nullOK: true,
+		vars: func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+	"Query.workspace": {query: `query($id: ID!) { workspace(id: $id) { id name } }`,
+		vars: func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+	"Mutation.updateWorkspaceSettings": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { updateWorkspaceSettings(input: { workspaceId: $id, timezone: "Asia/Tokyo" }) { userErrors { code } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+	"Mutation.createApiToken": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { createApiToken(input: { workspaceId: $id, name: "x", scopes: [CONTACTS_READ] }) { token } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+	"Mutation.rotateApiToken": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { rotateApiToken(input: { apiTokenId: $id }) { token } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTokenID} }},
+	"Mutation.revokeApiToken": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiToken { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTokenID} }},
+	"Subscription.workspaceEvents": {
+		query: `subscription($id: ID!) { workspaceEvents(workspaceId: $id) { type } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+}
+
+// idTakingFields lists every field of the schema that takes an ID, directly or inside an input.
+func idTakingFields(t *testing.T) []string {
+	src, err := os.ReadFile("../../schema.graphql")
+	require.NoError(t, err)
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: string(src)})
+	require.Nil(t, gerr)
+	var takesID func(tp *ast.Type, seen map[string]bool) bool
+	takesID = func(tp *ast.Type, seen map[string]bool) bool {
+		for tp.Elem != nil {
+			tp = tp.Elem
+		}
+		if tp.NamedType == "ID" {
+			return true
+		}
+		def := schema.Types[tp.NamedType]
+		if def == nil || def.Kind != ast.InputObject || seen[def.Name] {
+			return false
+		}
+		seen[def.Name] = true
+		for _, f := range def.Fields {
+			if takesID(f.Type, seen) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for name, def := range schema.Types {
+		if def.Kind != ast.Object || len(name) > 1 && name[:2] == "__" {
+			continue
+		}
+		for _, f := range def.Fields {
+			for _, arg := range f.Arguments {
+				if takesID(arg.Type, map[string]bool{}) {
+					out = append(out, name+"."+f.Name)
+					break
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestTenancyHarnessCoversSchema fails when a field that takes an ID has no tenancy probe: add
+// one to tenancyProbes with the field.
+func TestTenancyHarnessCoversSchema(t *testing.T) {
+	t.Parallel()
+	for _, f := range idTakingFields(t) {
+		_, ok := tenancyProbes[f]
+		require.True(t, ok, "%s takes an ID but has no tenancy probe in tenancyProbes", f)
+	}
+}
+
+// TestRootFieldsDeclareAccess fails when a root field has no access directive.
+func TestRootFieldsDeclareAccess(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../../schema.graphql")
+	require.NoError(t, err)
+	schema, gerr := gqlparser.LoadSchema(&ast.Source{Name: "schema.graphql", Input: string(src)})
+	require.Nil(t, gerr)
+	for _, root := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription} {
+		for _, f := range root.Fields {
+			if len(f.Name) > 1 && f.Name[:2] == "__" {
+				continue
+			}
+			n := 0
+			for _, d := range []string{"scope", "admin", "session", "open"} {
+				if f.Directives.ForName(d) != nil {
+					n++
+				}
+			}
+			require.Equal(t, 1, n, "%s.%s must declare exactly one of @scope, @admin, @session, @open", root.Name, f.Name)
+		}
+	}
+}
+
+// TestTenancy runs every probe as workspace B's user and B's token against A's objects.
+func TestTenancy(t *testing.T) {
+	t.Parallel()
+	w := newTenancyWorld(t)
+	s := w.s
+	for name, p := range tenancyProbes {
+		for _, as := range []struct{ who, token string }{{"B's user", w.bSession}, {"B's token", w.bToken}} {
+			before := s.eventCount()
+			var payload string
+			if len(p.query) > 12 && p.query[:12] == "subscription" {
+				ws, err := s.dialWS(as.token)
+				require.NoError(t, err)
+				ws.subscribe("1", p.query, p.vars(w))
+				m := ws.next()
+				payload = string(m.Payload)
+				require.NotContains(t, payload, `"data":{"workspaceEvents":{`, "%s as %s", name, as.who)
+				require.Contains(t, payload, "NOT_FOUND", "%s as %s", name, as.who)
+			} else {
+				r := s.do(as.token, p.query, p.vars(w), nil)
+				payload = string(r.Data)
+				if p.nullOK {
+					require.Empty(t, r.Errors, "%s as %s", name, as.who)
+					require.Contains(t, payload, "null", "%s as %s", name, as.who)
+					continue
+				}
+				want := "NOT_FOUND"
+				if p.forbiddenForTokens && as.token == w.bToken {
+					want = "FORBIDDEN"
+				}
+				require.Equal(t, want, r.code(), "%s as %s: %s", name, as.who, payload)
+				payload = r.Errors[0].Message
+			}
+			require.Equal(t, before, s.eventCount(), "%s as %s appended events", name, as.who)
+			require.NotContains(t, payload, "Tenant A", "%s as %s leaked data", name, as.who)
+		}
+	}
+	// A's token still works after all that (nothing was rotated or revoked).
+	require.Empty(t, s.viewerCode(w.aToken))
+}
