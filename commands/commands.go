@@ -55,7 +55,9 @@ type Sealer interface {
 type Handlers struct {
 	Store  *eventstore.Store
 	Sealer Sealer
-	Logger *slog.Logger
+	// Contacts checks contact ids against the contacts read model.
+	Contacts ContactLookup
+	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// HashPassword and VerifyPassword are argon2id in production (infra/auth).

@@ -35,6 +35,7 @@ type Resolver struct {
 	Commands  *commands.Handlers
 	Identity  *projections.IdentityQueries
 	APITokens *projections.APITokenQueries
+	Contacts  *projections.ContactQueries
 	// Credentials authenticates bearer tokens (sessions and API tokens) in one lookup.
 	Credentials *projections.CredentialQueries
 	Usage       UsageTracker

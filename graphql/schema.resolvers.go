@@ -7,8 +7,12 @@ package graphql
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 
+	"github.com/google/uuid"
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/generated"
 	"github.com/mydigibiz/digibiz/graphql/model"
@@ -18,6 +22,52 @@ import (
 // ID is the resolver for the id field.
 func (r *apiTokenResolver) ID(ctx context.Context, obj *projections.APIToken) (string, error) {
 	return encodeID(kindAPIToken, obj.ID), nil
+}
+
+// ID is the resolver for the id field.
+func (r *contactResolver) ID(ctx context.Context, obj *projections.Contact) (string, error) {
+	return encodeID(kindContact, obj.ID), nil
+}
+
+// WhatsAppJid is the resolver for the whatsAppJid field.
+func (r *contactResolver) WhatsAppJid(ctx context.Context, obj *projections.Contact) (string, error) {
+	return strings.TrimPrefix(obj.Phone, "+") + "@s.whatsapp.net", nil
+}
+
+// Source is the resolver for the source field.
+func (r *contactResolver) Source(ctx context.Context, obj *projections.Contact) (model.ContactSource, error) {
+	return model.ContactSource(obj.Source), nil
+}
+
+// Groups is the resolver for the groups field.
+func (r *contactResolver) Groups(ctx context.Context, obj *projections.Contact) ([]projections.ContactGroup, error) {
+	gs, err := r.Contacts.GroupsOfContacts(ctx, []uuid.UUID{obj.ID})
+	if err != nil {
+		return nil, err
+	}
+	if gs[obj.ID] == nil {
+		return []projections.ContactGroup{}, nil
+	}
+	return gs[obj.ID], nil
+}
+
+// CustomFields is the resolver for the customFields field.
+func (r *contactResolver) CustomFields(ctx context.Context, obj *projections.Contact) (model.JSON, error) {
+	if len(obj.CustomFields) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(obj.CustomFields)
+	return model.JSON(b), err
+}
+
+// ID is the resolver for the id field.
+func (r *contactGroupResolver) ID(ctx context.Context, obj *projections.ContactGroup) (string, error) {
+	return encodeID(kindContactGroup, obj.ID), nil
+}
+
+// Contacts is the resolver for the contacts field.
+func (r *contactGroupResolver) Contacts(ctx context.Context, obj *projections.ContactGroup, first *int, after *string) (*model.ContactConnection, error) {
+	return r.contactsConnection(ctx, obj.WorkspaceID, projections.ContactFilter{GroupID: obj.ID}, first, after)
 }
 
 // SignUp is the resolver for the signUp field.
@@ -82,6 +132,51 @@ func (r *mutationResolver) RotateAPIToken(ctx context.Context, input model.Rotat
 // RevokeAPIToken is the resolver for the revokeApiToken field.
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, input model.RevokeAPITokenInput) (*model.APITokenPayload, error) {
 	return r.revokeAPIToken(ctx, input)
+}
+
+// CreateContact is the resolver for the createContact field.
+func (r *mutationResolver) CreateContact(ctx context.Context, input model.CreateContactInput) (*model.ContactPayload, error) {
+	return r.createContact(ctx, input)
+}
+
+// UpdateContact is the resolver for the updateContact field.
+func (r *mutationResolver) UpdateContact(ctx context.Context, input model.UpdateContactInput) (*model.ContactPayload, error) {
+	return r.updateContact(ctx, input)
+}
+
+// DeleteContact is the resolver for the deleteContact field.
+func (r *mutationResolver) DeleteContact(ctx context.Context, input model.DeleteContactInput) (*model.DeleteContactPayload, error) {
+	return r.deleteContact(ctx, input)
+}
+
+// SetContactOptOut is the resolver for the setContactOptOut field.
+func (r *mutationResolver) SetContactOptOut(ctx context.Context, input model.SetContactOptOutInput) (*model.ContactPayload, error) {
+	return r.setContactOptOut(ctx, input)
+}
+
+// CreateContactGroup is the resolver for the createContactGroup field.
+func (r *mutationResolver) CreateContactGroup(ctx context.Context, input model.CreateContactGroupInput) (*model.ContactGroupPayload, error) {
+	return r.createContactGroup(ctx, input)
+}
+
+// UpdateContactGroup is the resolver for the updateContactGroup field.
+func (r *mutationResolver) UpdateContactGroup(ctx context.Context, input model.UpdateContactGroupInput) (*model.ContactGroupPayload, error) {
+	return r.updateContactGroup(ctx, input)
+}
+
+// DeleteContactGroup is the resolver for the deleteContactGroup field.
+func (r *mutationResolver) DeleteContactGroup(ctx context.Context, input model.DeleteContactGroupInput) (*model.DeleteContactGroupPayload, error) {
+	return r.deleteContactGroup(ctx, input)
+}
+
+// AssignContactsToGroup is the resolver for the assignContactsToGroup field.
+func (r *mutationResolver) AssignContactsToGroup(ctx context.Context, input model.AssignContactsToGroupInput) (*model.ContactGroupPayload, error) {
+	return r.assignContacts(ctx, input.ContactGroupID, input.ContactIds, false, input.ClientMutationID)
+}
+
+// RemoveContactsFromGroup is the resolver for the removeContactsFromGroup field.
+func (r *mutationResolver) RemoveContactsFromGroup(ctx context.Context, input model.RemoveContactsFromGroupInput) (*model.ContactGroupPayload, error) {
+	return r.assignContacts(ctx, input.ContactGroupID, input.ContactIds, true, input.ClientMutationID)
 }
 
 // Viewer is the resolver for the viewer field.
@@ -182,6 +277,28 @@ func (r *workspaceResolver) APITokens(ctx context.Context, obj *projections.Work
 	return r.Resolver.APITokens.APITokensOfWorkspace(ctx, obj.ID)
 }
 
+// Contacts is the resolver for the contacts field.
+func (r *workspaceResolver) Contacts(ctx context.Context, obj *projections.Workspace, first *int, after *string, filter *model.ContactFilter) (*model.ContactConnection, error) {
+	return r.workspaceContacts(ctx, obj.ID, first, after, filter)
+}
+
+// Contact is the resolver for the contact field.
+func (r *workspaceResolver) Contact(ctx context.Context, obj *projections.Workspace, id string) (*projections.Contact, error) {
+	c, err := r.contactOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.WorkspaceID != obj.ID {
+		return nil, fault.New(fault.NotFound, "Contact not found.")
+	}
+	return &c, nil
+}
+
+// ContactGroups is the resolver for the contactGroups field.
+func (r *workspaceResolver) ContactGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactGroupConnection, error) {
+	return r.workspaceContactGroups(ctx, obj.ID, first, after)
+}
+
 // AccessLog is the resolver for the accessLog field.
 func (r *workspaceResolver) AccessLog(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.AccessLogConnection, error) {
 	return r.accessLog(ctx, obj.ID, first, after)
@@ -189,6 +306,12 @@ func (r *workspaceResolver) AccessLog(ctx context.Context, obj *projections.Work
 
 // ApiToken returns generated.ApiTokenResolver implementation.
 func (r *Resolver) ApiToken() generated.ApiTokenResolver { return &apiTokenResolver{r} }
+
+// Contact returns generated.ContactResolver implementation.
+func (r *Resolver) Contact() generated.ContactResolver { return &contactResolver{r} }
+
+// ContactGroup returns generated.ContactGroupResolver implementation.
+func (r *Resolver) ContactGroup() generated.ContactGroupResolver { return &contactGroupResolver{r} }
 
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
@@ -207,6 +330,8 @@ func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceRe
 
 type (
 	apiTokenResolver     struct{ *Resolver }
+	contactResolver      struct{ *Resolver }
+	contactGroupResolver struct{ *Resolver }
 	mutationResolver     struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

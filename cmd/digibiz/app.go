@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/accesslog"
@@ -64,12 +65,15 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range identity.Events() {
 		reg.Register(e)
 	}
+	for _, e := range contact.Events() {
+		reg.Register(e)
+	}
 	return reg
 }
 
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
-	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}}
+	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -141,14 +145,16 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.accessWriter = accesslog.NewWriter(a.Pool, accesslog.WriterOpts{Logger: logger, Registerer: a.Metrics})
 	a.usage = accesslog.NewUsageTracker(a.Pool, accesslog.UsageOpts{Logger: logger})
 	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger})
+	contacts := &projections.ContactQueries{Pool: a.Pool}
 	a.Resolver = &graphql.Resolver{
 		Commands: &commands.Handlers{
-			Store: a.Store, Sealer: a.Keyring, Logger: logger,
+			Store: a.Store, Sealer: a.Keyring, Logger: logger, Contacts: contacts,
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken,
 		},
 		Identity:    &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
 		APITokens:   &projections.APITokenQueries{Pool: a.Pool},
+		Contacts:    contacts,
 		Credentials: &projections.CredentialQueries{Pool: a.Pool},
 		Usage:       a.usage,
 		AccessLog:   accessLogAdapter{w: a.accessWriter, q: accesslog.Query{Pool: a.Pool}},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -47,7 +48,9 @@ func benchAPI(ctx context.Context, url string, writers int, d time.Duration, log
 		_, _ = admin.Exec(cctx, "DROP DATABASE IF EXISTS "+benchDB+" WITH (FORCE)")
 		admin.Close()
 	}()
-	cfg := &Config{DatabaseURL: replaceDatabase(url, benchDB), DataDir: benchDataDir(), Bus: "postgres", WhatsApp: "simulator",
+	dataDir := benchDataDir()
+	defer os.RemoveAll(dataDir)
+	cfg := &Config{DatabaseURL: replaceDatabase(url, benchDB), DataDir: dataDir, Bus: "postgres", WhatsApp: "simulator",
 		MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
 	app, err := NewApp(ctx, cfg, logger)
 	if err != nil {

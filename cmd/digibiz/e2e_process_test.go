@@ -27,6 +27,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the binary built for process tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // buildBinary builds the digibiz binary once per test run, for tests that need a real process.
 func buildBinary(t *testing.T) string {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 type tenancyWorld struct {
 	s                    *testServer
 	aSession, aWorkspace string
+	aContact, aGroup     string
 	aToken, aTokenID     string
 	bSession, bToken     string
 }
@@ -26,8 +27,18 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 		"ACCOUNTS_WRITE", "WEBHOOKS_WRITE", "AUDIT_READ", "PRIVACY_WRITE"}
 	at := s.createToken(*a.Token, a.Workspace.ID, "A integration", all...)
 	bt := s.createToken(*b.Token, b.Workspace.ID, "B integration", all...)
-	return &tenancyWorld{s: s, aSession: *a.Token, aWorkspace: a.Workspace.ID, aToken: *at.Token, aTokenID: at.APIToken.ID,
+	w := &tenancyWorld{s: s, aSession: *a.Token, aWorkspace: a.Workspace.ID, aToken: *at.Token, aTokenID: at.APIToken.ID,
 		bSession: *b.Token, bToken: *bt.Token}
+	c, ue := s.createContact(w.aSession, map[string]any{"workspaceId": w.aWorkspace, "phone": "+14155550123", "name": "Tenant A Customer"})
+	require.Empty(t, ue)
+	w.aContact = c.ID
+	var g struct {
+		CreateContactGroup struct{ ContactGroup struct{ ID string } }
+	}
+	s.must(w.aSession, `mutation($ws: ID!) { createContactGroup(input: { workspaceId: $ws, name: "Tenant A group" }) { contactGroup { id } } }`,
+		map[string]any{"ws": w.aWorkspace}, &g)
+	w.aGroup = g.CreateContactGroup.ContactGroup.ID
+	return w
 }
 
 // tenancyProbe sends one operation about A's objects; the harness runs it as B's user and as B's
@@ -58,6 +69,39 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.revokeApiToken": {forbiddenForTokens: true,
 		query: `mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiToken { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTokenID} }},
+	"Workspace.contact": {
+		query: `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { id name } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "id": w.aContact} }},
+	"Workspace.contacts": {
+		query: `query($ws: ID!, $g: ID) { workspace(id: $ws) { contacts(filter: { contactGroupId: $g }) { totalCount } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "g": w.aGroup} }},
+	"Mutation.createContact": {
+		query: `mutation($ws: ID!) { createContact(input: { workspaceId: $ws, phone: "+14155550199" }) { contact { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},
+	"Mutation.updateContact": {
+		query: `mutation($id: ID!) { updateContact(input: { contactId: $id, name: "Hijacked" }) { contact { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aContact} }},
+	"Mutation.deleteContact": {
+		query: `mutation($id: ID!) { deleteContact(input: { contactId: $id }) { deletedContactId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aContact} }},
+	"Mutation.setContactOptOut": {
+		query: `mutation($id: ID!) { setContactOptOut(input: { contactId: $id, optedOut: true }) { contact { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aContact} }},
+	"Mutation.createContactGroup": {
+		query: `mutation($ws: ID!) { createContactGroup(input: { workspaceId: $ws, name: "x" }) { contactGroup { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},
+	"Mutation.updateContactGroup": {
+		query: `mutation($id: ID!) { updateContactGroup(input: { contactGroupId: $id, name: "Hijacked" }) { contactGroup { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aGroup} }},
+	"Mutation.deleteContactGroup": {
+		query: `mutation($id: ID!) { deleteContactGroup(input: { contactGroupId: $id }) { deletedContactGroupId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aGroup} }},
+	"Mutation.assignContactsToGroup": {
+		query: `mutation($g: ID!, $c: ID!) { assignContactsToGroup(input: { contactGroupId: $g, contactIds: [$c] }) { contactGroup { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"g": w.aGroup, "c": w.aContact} }},
+	"Mutation.removeContactsFromGroup": {
+		query: `mutation($g: ID!, $c: ID!) { removeContactsFromGroup(input: { contactGroupId: $g, contactIds: [$c] }) { contactGroup { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"g": w.aGroup, "c": w.aContact} }},
 	"Subscription.workspaceEvents": {
 		query: `subscription($id: ID!) { workspaceEvents(workspaceId: $id) { type } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},

@@ -3,6 +3,10 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/mydigibiz/digibiz/domain/identity"
@@ -44,6 +48,12 @@ type APITokenPayload struct {
 	ClientMutationID *string               `json:"clientMutationId,omitempty"`
 }
 
+type AssignContactsToGroupInput struct {
+	ContactGroupID   string   `json:"contactGroupId"`
+	ContactIds       []string `json:"contactIds"`
+	ClientMutationID *string  `json:"clientMutationId,omitempty"`
+}
+
 type AuthPayload struct {
 	// Bearer token (dbz_...): send it as `Authorization: Bearer <token>`. Shown only here.
 	Token            *string                `json:"token,omitempty"`
@@ -51,6 +61,50 @@ type AuthPayload struct {
 	Workspace        *projections.Workspace `json:"workspace,omitempty"`
 	UserErrors       []UserError            `json:"userErrors"`
 	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+}
+
+type ContactConnection struct {
+	Edges      []ContactEdge         `json:"edges"`
+	Nodes      []projections.Contact `json:"nodes"`
+	PageInfo   *PageInfo             `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+type ContactEdge struct {
+	Cursor string               `json:"cursor"`
+	Node   *projections.Contact `json:"node"`
+}
+
+type ContactFilter struct {
+	// A fragment of the name (any case) or of the phone number (3 digits or more).
+	Search         *string        `json:"search,omitempty"`
+	ContactGroupID *string        `json:"contactGroupId,omitempty"`
+	OptedOut       *bool          `json:"optedOut,omitempty"`
+	Source         *ContactSource `json:"source,omitempty"`
+}
+
+type ContactGroupConnection struct {
+	Edges      []ContactGroupEdge         `json:"edges"`
+	Nodes      []projections.ContactGroup `json:"nodes"`
+	PageInfo   *PageInfo                  `json:"pageInfo"`
+	TotalCount int                        `json:"totalCount"`
+}
+
+type ContactGroupEdge struct {
+	Cursor string                    `json:"cursor"`
+	Node   *projections.ContactGroup `json:"node"`
+}
+
+type ContactGroupPayload struct {
+	ContactGroup     *projections.ContactGroup `json:"contactGroup,omitempty"`
+	UserErrors       []UserError               `json:"userErrors"`
+	ClientMutationID *string                   `json:"clientMutationId,omitempty"`
+}
+
+type ContactPayload struct {
+	Contact          *projections.Contact `json:"contact,omitempty"`
+	UserErrors       []UserError          `json:"userErrors"`
+	ClientMutationID *string              `json:"clientMutationId,omitempty"`
 }
 
 type CreateAPITokenInput struct {
@@ -62,9 +116,51 @@ type CreateAPITokenInput struct {
 	ClientMutationID *string    `json:"clientMutationId,omitempty"`
 }
 
+type CreateContactGroupInput struct {
+	WorkspaceID      string  `json:"workspaceId"`
+	Name             string  `json:"name"`
+	Description      *string `json:"description,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type CreateContactInput struct {
+	WorkspaceID string  `json:"workspaceId"`
+	Phone       string  `json:"phone"`
+	Name        *string `json:"name,omitempty"`
+	Email       *string `json:"email,omitempty"`
+	// ISO 3166 code for a phone written without country code; default: the workspace's.
+	DefaultCountry  *string  `json:"defaultCountry,omitempty"`
+	ContactGroupIds []string `json:"contactGroupIds,omitempty"`
+	// A JSON object of string values.
+	CustomFields     JSON    `json:"customFields,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type CreateWorkspaceInput struct {
 	Name             string  `json:"name"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type DeleteContactGroupInput struct {
+	ContactGroupID   string  `json:"contactGroupId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type DeleteContactGroupPayload struct {
+	DeletedContactGroupID *string     `json:"deletedContactGroupId,omitempty"`
+	UserErrors            []UserError `json:"userErrors"`
+	ClientMutationID      *string     `json:"clientMutationId,omitempty"`
+}
+
+type DeleteContactInput struct {
+	ContactID        string  `json:"contactId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type DeleteContactPayload struct {
+	DeletedContactID *string     `json:"deletedContactId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
 type Mutation struct {
@@ -78,6 +174,12 @@ type PageInfo struct {
 type Query struct {
 }
 
+type RemoveContactsFromGroupInput struct {
+	ContactGroupID   string   `json:"contactGroupId"`
+	ContactIds       []string `json:"contactIds"`
+	ClientMutationID *string  `json:"clientMutationId,omitempty"`
+}
+
 type RevokeAPITokenInput struct {
 	APITokenID       string  `json:"apiTokenId"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
@@ -88,6 +190,13 @@ type RotateAPITokenInput struct {
 	// How long the old secret keeps working, 0 (default) to 2592000 (30 days).
 	GracePeriodSeconds *int    `json:"gracePeriodSeconds,omitempty"`
 	ClientMutationID   *string `json:"clientMutationId,omitempty"`
+}
+
+type SetContactOptOutInput struct {
+	ContactID        string  `json:"contactId"`
+	OptedOut         bool    `json:"optedOut"`
+	Reason           *string `json:"reason,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
 type SignInInput struct {
@@ -107,6 +216,25 @@ type SignUpInput struct {
 }
 
 type Subscription struct {
+}
+
+type UpdateContactGroupInput struct {
+	ContactGroupID   string  `json:"contactGroupId"`
+	Name             *string `json:"name,omitempty"`
+	Description      *string `json:"description,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type UpdateContactInput struct {
+	ContactID      string  `json:"contactId"`
+	Phone          *string `json:"phone,omitempty"`
+	Name           *string `json:"name,omitempty"`
+	Email          *string `json:"email,omitempty"`
+	DefaultCountry *string `json:"defaultCountry,omitempty"`
+	// Replaces the custom fields (or adds to them with mergeCustomFields: true).
+	CustomFields      JSON    `json:"customFields,omitempty"`
+	MergeCustomFields *bool   `json:"mergeCustomFields,omitempty"`
+	ClientMutationID  *string `json:"clientMutationId,omitempty"`
 }
 
 type UpdateWorkspaceSettingsInput struct {
@@ -164,4 +292,65 @@ type WorkspaceSettings struct {
 	QuietHoursStart *string `json:"quietHoursStart,omitempty"`
 	QuietHoursEnd   *string `json:"quietHoursEnd,omitempty"`
 	RetentionDays   int     `json:"retentionDays"`
+}
+
+type ContactSource string
+
+const (
+	ContactSourceImport  ContactSource = "IMPORT"
+	ContactSourceSync    ContactSource = "SYNC"
+	ContactSourceInbound ContactSource = "INBOUND"
+	ContactSourceAPI     ContactSource = "API"
+	ContactSourceManual  ContactSource = "MANUAL"
+)
+
+var AllContactSource = []ContactSource{
+	ContactSourceImport,
+	ContactSourceSync,
+	ContactSourceInbound,
+	ContactSourceAPI,
+	ContactSourceManual,
+}
+
+func (e ContactSource) IsValid() bool {
+	switch e {
+	case ContactSourceImport, ContactSourceSync, ContactSourceInbound, ContactSourceAPI, ContactSourceManual:
+		return true
+	}
+	return false
+}
+
+func (e ContactSource) String() string {
+	return string(e)
+}
+
+func (e *ContactSource) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ContactSource(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ContactSource", str)
+	}
+	return nil
+}
+
+func (e ContactSource) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ContactSource) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ContactSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+type contactJSON struct {
+	ID, Phone, Source, WhatsAppJid string
+	Name, Email                    *string
+	OptedOut                       bool
+	Groups                         []struct{ ID, Name string }
+	CustomFields                   map[string]string
+}
+
+const contactFields = `id phone name email source whatsAppJid optedOut groups { id name } customFields`
+
+func (s *testServer) createContact(token string, in map[string]any) (contactJSON, []userErr) {
+	s.t.Helper()
+	var out struct {
+		CreateContact struct {
+			Contact    *contactJSON
+			UserErrors []userErr
+		}
+	}
+	s.must(token, `mutation($in: CreateContactInput!) { createContact(input: $in) { contact { `+contactFields+` } userErrors { field code message } } }`,
+		map[string]any{"in": in}, &out)
+	if out.CreateContact.Contact == nil {
+		return contactJSON{}, out.CreateContact.UserErrors
+	}
+	return *out.CreateContact.Contact, out.CreateContact.UserErrors
+}
+
+// TestContacts: create with normalisation and dedup by phone, update, opt-out, groups with exact
+// counts, search and stable pagination, delete; bad input changes nothing.
+func TestContacts(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Contact Owner", "contacts@example.com", strongPassword, "Contact Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	s.must(tok, `mutation($ws: ID!) { updateWorkspaceSettings(input: { workspaceId: $ws, defaultCountry: "DE" }) { userErrors { code } } }`,
+		map[string]any{"ws": ws}, nil)
+
+	var grp struct {
+		CreateContactGroup struct {
+			ContactGroup struct{ ID, Name string }
+			UserErrors   []userErr
+		}
+	}
+	s.must(tok, `mutation($ws: ID!) { createContactGroup(input: { workspaceId: $ws, name: "VIP", description: "Best customers" }) {
+		contactGroup { id name } userErrors { code } } }`, map[string]any{"ws": ws}, &grp)
+	vip := grp.CreateContactGroup.ContactGroup.ID
+
+	c, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "0151 1234 5678", "name": "  Jürgen   Weiß ",
+		"email": "JW@Example.de", "contactGroupIds": []string{vip}, "customFields": map[string]any{"city": "Köln", "vip_since": 2019}})
+	require.Empty(t, ue)
+	require.Equal(t, "+4915112345678", c.Phone, "normalised with the workspace's default country")
+	require.Equal(t, "Jürgen Weiß", *c.Name)
+	require.Equal(t, "jw@example.de", *c.Email)
+	require.Equal(t, "MANUAL", c.Source)
+	require.Equal(t, "4915112345678@s.whatsapp.net", c.WhatsAppJid)
+	require.Equal(t, map[string]string{"city": "Köln", "vip_since": "2019"}, c.CustomFields)
+	require.Len(t, c.Groups, 1)
+
+	// The same number in another spelling is the same contact: refused, nothing appended.
+	before := s.eventCount()
+	_, ue = s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+49 151 12345678", "name": "Dup"})
+	require.Equal(t, "PHONE_TAKEN", ue[0].Code)
+	_, ue = s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "12", "email": "nope"})
+	codes := map[string]string{}
+	for _, e := range ue {
+		codes[e.Field[0]] = e.Code
+	}
+	require.Contains(t, codes["phone"], "INVALID_PHONE")
+	require.Equal(t, "INVALID_EMAIL", codes["email"])
+	require.Equal(t, before, s.eventCount())
+
+	// More contacts for lists and search.
+	names := []string{"Anna Schmidt", "Bernd Schmitz", "Clara Meyer", "Dieter Müller", "Eva Schneider"}
+	ids := map[string]string{}
+	for i, n := range names {
+		cc, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": fmt.Sprintf("+49 170 55500%02d", i), "name": n})
+		require.Empty(t, ue)
+		ids[n] = cc.ID
+	}
+
+	list := func(filter map[string]any, first int, after *string) (total int, got []string, end *string, next bool) {
+		var out struct {
+			Workspace struct {
+				Contacts struct {
+					TotalCount int
+					Nodes      []struct{ Name string }
+					PageInfo   struct {
+						HasNextPage bool
+						EndCursor   *string
+					}
+				}
+			}
+		}
+		s.must(tok, `query($ws: ID!, $f: ContactFilter, $first: Int, $after: String) { workspace(id: $ws) {
+			contacts(filter: $f, first: $first, after: $after) { totalCount nodes { name } pageInfo { hasNextPage endCursor } } } }`,
+			map[string]any{"ws": ws, "f": filter, "first": first, "after": after}, &out)
+		for _, n := range out.Workspace.Contacts.Nodes {
+			got = append(got, n.Name)
+		}
+		return out.Workspace.Contacts.TotalCount, got, out.Workspace.Contacts.PageInfo.EndCursor, out.Workspace.Contacts.PageInfo.HasNextPage
+	}
+	total, got, _, _ := list(map[string]any{"search": "schm"}, 50, nil)
+	require.Equal(t, 2, total)
+	require.Equal(t, []string{"Anna Schmidt", "Bernd Schmitz"}, got)
+	_, got, _, _ = list(map[string]any{"search": "555 0003"}, 50, nil)
+	require.Equal(t, []string{"Dieter Müller"}, got, "phone fragment, spaces ignored")
+	_, got, _, _ = list(map[string]any{"contactGroupId": vip}, 50, nil)
+	require.Equal(t, []string{"Jürgen Weiß"}, got)
+
+	// Stable cursor pagination over all 6 contacts, 4 pages of 2 at most.
+	var all []string
+	var after *string
+	for {
+		_, page, end, next := list(nil, 2, after)
+		all = append(all, page...)
+		if !next {
+			break
+		}
+		after = end
+	}
+	require.Equal(t, []string{"Anna Schmidt", "Bernd Schmitz", "Clara Meyer", "Dieter Müller", "Eva Schneider", "Jürgen Weiß"}, all)
+
+	// Groups: bulk assign is idempotent and the count exact.
+	assign := func(op string, cids ...string) int {
+		var out struct {
+			Res struct {
+				ContactGroup struct{ ContactCount int }
+				UserErrors   []userErr
+			}
+		}
+		s.must(tok, `mutation($g: ID!, $ids: [ID!]!) { res: `+op+`(input: { contactGroupId: $g, contactIds: $ids }) {
+			contactGroup { contactCount } userErrors { code } } }`, map[string]any{"g": vip, "ids": cids}, &out)
+		require.Empty(t, out.Res.UserErrors)
+		return out.Res.ContactGroup.ContactCount
+	}
+	require.Equal(t, 3, assign("assignContactsToGroup", ids["Anna Schmidt"], ids["Clara Meyer"], ids["Anna Schmidt"]))
+	require.Equal(t, 3, assign("assignContactsToGroup", ids["Anna Schmidt"], ids["Clara Meyer"]), "assigning again changes nothing")
+	require.Equal(t, 2, assign("removeContactsFromGroup", ids["Clara Meyer"]))
+
+	// Opt-out: filterable, and idempotent.
+	for i := 0; i < 2; i++ {
+		var oo struct {
+			SetContactOptOut struct {
+				Contact    struct{ OptedOut bool }
+				UserErrors []userErr
+			}
+		}
+		s.must(tok, `mutation($id: ID!) { setContactOptOut(input: { contactId: $id, optedOut: true, reason: "asked by phone" }) {
+			contact { optedOut } userErrors { code } } }`, map[string]any{"id": ids["Eva Schneider"]}, &oo)
+		require.True(t, oo.SetContactOptOut.Contact.OptedOut)
+	}
+	_, got, _, _ = list(map[string]any{"optedOut": true}, 50, nil)
+	require.Equal(t, []string{"Eva Schneider"}, got)
+
+	// Update with a new number moves the claim: the old number is free again.
+	var up struct {
+		UpdateContact struct {
+			Contact    struct{ Phone string }
+			UserErrors []userErr
+		}
+	}
+	s.must(tok, `mutation($id: ID!) { updateContact(input: { contactId: $id, phone: "+49 160 9999999" }) { contact { phone } userErrors { code } } }`,
+		map[string]any{"id": c.ID}, &up)
+	require.Equal(t, "+491609999999", up.UpdateContact.Contact.Phone)
+	_, ue = s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+4915112345678", "name": "Reuses old number"})
+	require.Empty(t, ue)
+
+	// Delete: gone from lists and group counts; its number is free.
+	var del struct {
+		DeleteContact struct {
+			DeletedContactID string
+			UserErrors       []userErr
+		}
+	}
+	s.must(tok, `mutation($id: ID!) { deleteContact(input: { contactId: $id }) { deletedContactId userErrors { code } } }`,
+		map[string]any{"id": ids["Anna Schmidt"]}, &del)
+	require.Equal(t, ids["Anna Schmidt"], del.DeleteContact.DeletedContactID)
+	total, _, _, _ = list(map[string]any{"contactGroupId": vip}, 50, nil)
+	require.Equal(t, 1, total)
+	r := s.do(tok, `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { id } } }`, map[string]any{"ws": ws, "id": ids["Anna Schmidt"]}, nil)
+	require.Equal(t, "NOT_FOUND", r.code())
+
+	// No phone or name of a contact in clear in the event log.
+	dump := pgDump(t, s.app.Config.DatabaseURL)
+	events := dump[strings.Index(dump, "COPY public.events"):]
+	events = events[:strings.Index(events, "\\.")]
+	for _, secret := range []string{"4915112345678", "Jürgen", "Weiß", "Schmidt", "jw@example.de", "Köln"} {
+		require.NotContains(t, events, secret)
+	}
+	require.Contains(t, events, "contact.created", "the check reads the events table")
+}

@@ -1,0 +1,111 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// GroupResult names the contact group a command created or changed.
+type GroupResult struct {
+	GroupID uuid.UUID `json:"groupId"`
+}
+
+// CreateContactGroup creates a group in a workspace.
+type CreateContactGroup struct {
+	WorkspaceID       uuid.UUID
+	Name, Description string
+	ClientMutationID  string
+}
+
+// CreateContactGroup records the group.
+func (h *Handlers) CreateContactGroup(ctx context.Context, c Caller, cmd CreateContactGroup) (GroupResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "createContactGroup:" + cmd.WorkspaceID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
+		id := uuid.New()
+		evs, err := contact.CreateGroup(id, cmd.WorkspaceID, cmd.Name, cmd.Description)
+		if err != nil {
+			return decision[GroupResult]{}, err
+		}
+		return decision[GroupResult]{
+			appends: []eventstore.Append{{StreamID: contact.GroupStream(id), Expected: eventstore.NoStream,
+				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}},
+			result: GroupResult{GroupID: id},
+		}, nil
+	}, nil)
+}
+
+func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Group, int64, error) {
+	var g contact.Group
+	v, err := load(ctx, h.Store, contact.GroupStream(id), g.Evolve)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !g.Exists() || g.WorkspaceID() != ws {
+		return nil, 0, fault.New(fault.NotFound, "Contact group not found.")
+	}
+	return &g, v, nil
+}
+
+// ChangeContactGroup is one change to a group: rename, delete, add or remove members.
+type ChangeContactGroup struct {
+	WorkspaceID, GroupID uuid.UUID
+	// Exactly one of these.
+	Update           *struct{ Name, Description *string }
+	Delete           bool
+	Add, Remove      []uuid.UUID
+	ClientMutationID string
+}
+
+// ChangeContactGroup records the change. Members to add must be contacts of the workspace
+// (unknown ids are a userError naming how many); adding or removing twice changes nothing.
+func (h *Handlers) ChangeContactGroup(ctx context.Context, c Caller, cmd ChangeContactGroup) (GroupResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "changeContactGroup:" + cmd.GroupID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
+		g, v, err := h.loadGroup(ctx, cmd.WorkspaceID, cmd.GroupID)
+		if err != nil {
+			return decision[GroupResult]{}, err
+		}
+		var evs []any
+		switch {
+		case cmd.Update != nil:
+			evs, err = g.Update(cmd.Update.Name, cmd.Update.Description)
+		case cmd.Delete:
+			evs, err = g.Delete()
+		case cmd.Add != nil:
+			evs, err = g.AddMembers(cmd.Add)
+			if err == nil {
+				err = h.checkContacts(ctx, cmd.WorkspaceID, evs[0].(contact.MembersAdded).ContactIDs)
+			}
+		case cmd.Remove != nil:
+			evs, err = g.RemoveMembers(cmd.Remove)
+		}
+		if err != nil {
+			return decision[GroupResult]{}, err
+		}
+		d := decision[GroupResult]{result: GroupResult{GroupID: cmd.GroupID}}
+		if len(evs) > 0 {
+			d.appends = []eventstore.Append{{StreamID: contact.GroupStream(cmd.GroupID), Expected: expect(v),
+				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}}
+		}
+		return d, nil
+	}, nil)
+}
+
+func (h *Handlers) checkContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	if h.Contacts == nil {
+		return nil
+	}
+	found, err := h.Contacts.ExistingContacts(ctx, ws, ids)
+	if err != nil {
+		return err
+	}
+	if missing := len(ids) - len(found); missing > 0 {
+		return fault.InvalidField("contactIds", "CONTACT_NOT_FOUND", "%d of the %d contact ids are not contacts of this workspace.", missing, len(ids))
+	}
+	return nil
+}

@@ -1,0 +1,277 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// ContactLookup tells which ids are contacts of a workspace (the contacts read model).
+type ContactLookup interface {
+	ExistingContacts(ctx context.Context, workspaceID uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error)
+}
+
+// ContactResult names the contact a command created or changed.
+type ContactResult struct {
+	ContactID uuid.UUID `json:"contactId"`
+}
+
+// CreateContact adds one contact to a workspace.
+type CreateContact struct {
+	WorkspaceID                        uuid.UUID
+	Phone, DefaultCountry, Name, Email string
+	CustomFields                       map[string]string
+	ContactGroupIDs                    []uuid.UUID
+	ClientMutationID                   string
+}
+
+func (c Caller) contactSource() string {
+	if c.APITokenID != uuid.Nil {
+		return contact.SourceAPI
+	}
+	return contact.SourceManual
+}
+
+// workspaceSettings loads a workspace's settings (for its default country).
+func (h *Handlers) workspaceSettings(ctx context.Context, ws uuid.UUID) (identity.Settings, error) {
+	var w identity.Workspace
+	if _, err := load(ctx, h.Store, identity.WorkspaceStream(ws), w.Evolve); err != nil {
+		return identity.Settings{}, err
+	}
+	if !w.Exists() {
+		return identity.Settings{}, fault.New(fault.NotFound, "Workspace not found.")
+	}
+	return w.Settings(), nil
+}
+
+// phoneClaim is the state of a phone number's claim stream.
+type phoneClaim struct {
+	stream  string
+	version int64
+	owner   uuid.UUID // zero when free
+}
+
+func (h *Handlers) loadPhoneClaim(ctx context.Context, ws uuid.UUID, phone string) (phoneClaim, error) {
+	c := phoneClaim{stream: contact.PhoneStream(h.Sealer.Blind("contact-phone", contact.PhoneBlindInput(ws, phone)))}
+	v, err := load(ctx, h.Store, c.stream, func(ev any) {
+		switch e := ev.(type) {
+		case contact.PhoneClaimed:
+			c.owner = e.ContactID
+		case contact.PhoneReleased:
+			if c.owner == e.ContactID {
+				c.owner = uuid.Nil
+			}
+		}
+	})
+	c.version = v
+	return c, err
+}
+
+func errPhoneTaken() error {
+	return fault.InvalidField("phone", "PHONE_TAKEN", "A contact with this phone number already exists in the workspace.")
+}
+
+// checkGroups verifies that every group exists in the workspace.
+func (h *Handlers) checkGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	for _, id := range ids {
+		var g contact.Group
+		if _, err := load(ctx, h.Store, contact.GroupStream(id), g.Evolve); err != nil {
+			return err
+		}
+		if !g.Exists() || g.WorkspaceID() != ws {
+			return fault.InvalidField("contactGroupIds", "GROUP_NOT_FOUND", "No contact group with id %s in this workspace.", id)
+		}
+	}
+	return nil
+}
+
+// CreateContact records the contact, reserves its number in the workspace and adds it to groups,
+// in one transaction.
+func (h *Handlers) CreateContact(ctx context.Context, c Caller, cmd CreateContact) (ContactResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "createContact:" + cmd.WorkspaceID.String() + ":" + c.UserID.String() + c.APITokenID.String(),
+		Key: cmd.ClientMutationID, Input: cmd}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+		country := cmd.DefaultCountry
+		if country == "" {
+			s, err := h.workspaceSettings(ctx, cmd.WorkspaceID)
+			if err != nil {
+				return decision[ContactResult]{}, err
+			}
+			country = s.DefaultCountry
+		}
+		f, err := contact.NewFields(contact.FieldsInput{Phone: cmd.Phone, DefaultCountry: country, Name: cmd.Name,
+			Email: cmd.Email, CustomFields: cmd.CustomFields})
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		if err := h.checkGroups(ctx, cmd.WorkspaceID, cmd.ContactGroupIDs); err != nil {
+			return decision[ContactResult]{}, err
+		}
+		claim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, f.Phone)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		if claim.owner != uuid.Nil {
+			return decision[ContactResult]{}, errPhoneTaken()
+		}
+		id := uuid.New()
+		appends := []eventstore.Append{
+			{StreamID: claim.stream, Expected: expect(claim.version), WorkspaceID: cmd.WorkspaceID,
+				Events: newEvents(c, contact.PhoneClaimed{ContactID: id, WorkspaceID: cmd.WorkspaceID})},
+			{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: cmd.WorkspaceID,
+				Events: newEvents(c, contact.Create(id, cmd.WorkspaceID, f, c.contactSource(), nil)...)},
+		}
+		for _, g := range uniqueUUIDs(cmd.ContactGroupIDs) {
+			appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(g), Expected: eventstore.Any,
+				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, contact.MembersAdded{GroupID: g, WorkspaceID: cmd.WorkspaceID, ContactIDs: []uuid.UUID{id}})})
+		}
+		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: id}}, nil
+	}, nil)
+}
+
+func uniqueUUIDs(ids []uuid.UUID) []uuid.UUID {
+	seen := map[uuid.UUID]bool{}
+	var out []uuid.UUID
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// loadContact loads a contact of the workspace; another workspace's contact is NotFound.
+func (h *Handlers) loadContact(ctx context.Context, ws, id uuid.UUID) (*contact.Contact, int64, error) {
+	var ct contact.Contact
+	v, err := load(ctx, h.Store, contact.Stream(id), ct.Evolve)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ct.Exists() || ct.WorkspaceID() != ws {
+		return nil, 0, fault.New(fault.NotFound, "Contact not found.")
+	}
+	return &ct, v, nil
+}
+
+// UpdateContact changes some of a contact's fields; a new phone number moves the claim.
+type UpdateContact struct {
+	WorkspaceID, ContactID uuid.UUID
+	Patch                  contact.Patch
+	ClientMutationID       string
+}
+
+// UpdateContact records the change.
+func (h *Handlers) UpdateContact(ctx context.Context, c Caller, cmd UpdateContact) (ContactResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "updateContact:" + cmd.ContactID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		p := cmd.Patch
+		if p.Phone != nil && p.DefaultCountry == "" {
+			s, err := h.workspaceSettings(ctx, cmd.WorkspaceID)
+			if err != nil {
+				return decision[ContactResult]{}, err
+			}
+			p.DefaultCountry = s.DefaultCountry
+		}
+		evs, err := ct.Update(p, nil)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		d := decision[ContactResult]{result: ContactResult{ContactID: cmd.ContactID}}
+		if len(evs) == 0 {
+			return d, nil
+		}
+		d.appends = []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
+			Events: newEvents(c, evs...)}}
+		upd := evs[0].(contact.Updated)
+		if old := ct.Fields().Phone; upd.Phone != old {
+			claim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, upd.Phone)
+			if err != nil {
+				return decision[ContactResult]{}, err
+			}
+			if claim.owner != uuid.Nil {
+				return decision[ContactResult]{}, errPhoneTaken()
+			}
+			oldClaim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, old)
+			if err != nil {
+				return decision[ContactResult]{}, err
+			}
+			d.appends = append(d.appends,
+				eventstore.Append{StreamID: claim.stream, Expected: expect(claim.version), WorkspaceID: cmd.WorkspaceID,
+					Events: newEvents(c, contact.PhoneClaimed{ContactID: cmd.ContactID, WorkspaceID: cmd.WorkspaceID})},
+				eventstore.Append{StreamID: oldClaim.stream, Expected: expect(oldClaim.version), WorkspaceID: cmd.WorkspaceID,
+					Events: newEvents(c, contact.PhoneReleased{ContactID: cmd.ContactID, WorkspaceID: cmd.WorkspaceID})})
+		}
+		return d, nil
+	}, nil)
+}
+
+// DeleteContact removes a contact and frees its number.
+type DeleteContact struct {
+	WorkspaceID, ContactID uuid.UUID
+	ClientMutationID       string
+}
+
+// DeleteContact records the deletion.
+func (h *Handlers) DeleteContact(ctx context.Context, c Caller, cmd DeleteContact) (ContactResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "deleteContact:" + cmd.ContactID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		evs, err := ct.Delete()
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		claim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, ct.Fields().Phone)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		appends := []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
+			Events: newEvents(c, evs...)}}
+		if claim.owner == cmd.ContactID {
+			appends = append(appends, eventstore.Append{StreamID: claim.stream, Expected: expect(claim.version), WorkspaceID: cmd.WorkspaceID,
+				Events: newEvents(c, contact.PhoneReleased{ContactID: cmd.ContactID, WorkspaceID: cmd.WorkspaceID})})
+		}
+		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: cmd.ContactID}}, nil
+	}, nil)
+}
+
+// SetContactOptOut opts a contact out of (or back into) campaign messages.
+type SetContactOptOut struct {
+	WorkspaceID, ContactID uuid.UUID
+	OptedOut               bool
+	Reason                 string
+	ClientMutationID       string
+}
+
+// SetContactOptOut records the opt-out or opt-in; repeating it changes nothing.
+func (h *Handlers) SetContactOptOut(ctx context.Context, c Caller, cmd SetContactOptOut) (ContactResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "setContactOptOut:" + cmd.ContactID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		evs, err := ct.SetOptOut(cmd.OptedOut, cmd.Reason)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		d := decision[ContactResult]{result: ContactResult{ContactID: cmd.ContactID}}
+		if len(evs) > 0 {
+			d.appends = []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
+				Events: newEvents(c, evs...)}}
+		}
+		return d, nil
+	}, nil)
+}

@@ -1,0 +1,109 @@
+package contact_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+// Given a contact's events, when a change is decided, then these events (or this error).
+func TestContactDecisions(t *testing.T) {
+	t.Parallel()
+	id, ws := uuid.New(), uuid.New()
+	created := contact.Created{ContactID: id, WorkspaceID: ws, Phone: "+4915112345678", Name: "Ada", Source: contact.SourceManual,
+		CustomFields: map[string]string{"city": "Berlin"}}
+	tests := []struct {
+		name   string
+		given  []any
+		decide func(c *contact.Contact) ([]any, error)
+		want   []any
+		kind   fault.Kind
+	}{
+		{name: "rename", given: []any{created},
+			decide: func(c *contact.Contact) ([]any, error) { return c.Update(contact.Patch{Name: ptr("Ada L.")}, nil) },
+			want: []any{contact.Updated{ContactID: id, WorkspaceID: ws, Phone: created.Phone, Name: "Ada L.",
+				CustomFields: created.CustomFields, Changed: []string{"name"}}}},
+		{name: "same values record nothing", given: []any{created},
+			decide: func(c *contact.Contact) ([]any, error) {
+				return c.Update(contact.Patch{Name: ptr(" Ada "), Phone: ptr("0151 12345678"), DefaultCountry: "DE"}, nil)
+			}},
+		{name: "merge custom fields", given: []any{created},
+			decide: func(c *contact.Contact) ([]any, error) {
+				return c.Update(contact.Patch{CustomFields: map[string]string{"tier": "gold"}, MergeCustomFields: true}, nil)
+			},
+			want: []any{contact.Updated{ContactID: id, WorkspaceID: ws, Phone: created.Phone, Name: "Ada",
+				CustomFields: map[string]string{"city": "Berlin", "tier": "gold"}, Changed: []string{"customFields"}}}},
+		{name: "bad phone", given: []any{created}, kind: fault.Invalid,
+			decide: func(c *contact.Contact) ([]any, error) { return c.Update(contact.Patch{Phone: ptr("12")}, nil) }},
+		{name: "opt out twice records once", given: []any{created, contact.OptedOut{ContactID: id, WorkspaceID: ws}},
+			decide: func(c *contact.Contact) ([]any, error) { return c.SetOptOut(true, "again") }},
+		{name: "opt back in", given: []any{created, contact.OptedOut{ContactID: id, WorkspaceID: ws}},
+			decide: func(c *contact.Contact) ([]any, error) { return c.SetOptOut(false, "") },
+			want:   []any{contact.OptedIn{ContactID: id, WorkspaceID: ws}}},
+		{name: "deleted contact is gone", given: []any{created, contact.Deleted{ContactID: id, WorkspaceID: ws}}, kind: fault.NotFound,
+			decide: func(c *contact.Contact) ([]any, error) { return c.Delete() }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c contact.Contact
+			for _, e := range tc.given {
+				c.Evolve(e)
+			}
+			got, err := tc.decide(&c)
+			if tc.kind != fault.Internal {
+				require.Equal(t, tc.kind, fault.KindOf(err), "%v", err)
+				require.Empty(t, got)
+				return
+			}
+			require.NoError(t, err)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestNewFieldsReportsEveryBadField(t *testing.T) {
+	t.Parallel()
+	_, err := contact.NewFields(contact.FieldsInput{Phone: "abc", Email: "not-mail", Name: "x\x00y"})
+	fields := map[string]bool{}
+	for _, e := range fault.Invalids(err) {
+		fields[e.Field[0]] = true
+	}
+	require.Equal(t, map[string]bool{"phone": true, "email": true, "name": true}, fields)
+
+	f, err := contact.NewFields(contact.FieldsInput{Phone: "(415) 555-0123", DefaultCountry: "US", Name: "  Grace   Hopper ",
+		CustomFields: map[string]string{" plan ": " pro ", "empty": " "}})
+	require.NoError(t, err)
+	require.Equal(t, contact.Fields{Phone: "+14155550123", Name: "Grace Hopper", CustomFields: map[string]string{"plan": "pro"}}, f)
+}
+
+func TestGroupMembers(t *testing.T) {
+	t.Parallel()
+	gid, ws := uuid.New(), uuid.New()
+	evs, err := contact.CreateGroup(gid, ws, " VIP ", "")
+	require.NoError(t, err)
+	var g contact.Group
+	g.Evolve(evs[0])
+	a, b := uuid.New(), uuid.New()
+	got, err := g.AddMembers([]uuid.UUID{a, b, a})
+	require.NoError(t, err)
+	require.Equal(t, []any{contact.MembersAdded{GroupID: gid, WorkspaceID: ws, ContactIDs: []uuid.UUID{a, b}}}, got)
+	_, err = g.AddMembers(nil)
+	require.Equal(t, fault.Invalid, fault.KindOf(err))
+	_, err = g.AddMembers(make([]uuid.UUID, contact.MaxMembersPerCall+1))
+	require.Equal(t, fault.Invalid, fault.KindOf(err))
+	none, err := g.Update(ptr("VIP"), nil)
+	require.NoError(t, err)
+	require.Empty(t, none, "renaming to the same name records nothing")
+	g.Evolve(contact.GroupDeleted{GroupID: gid, WorkspaceID: ws})
+	_, err = g.AddMembers([]uuid.UUID{a})
+	require.Equal(t, fault.NotFound, fault.KindOf(err))
+}

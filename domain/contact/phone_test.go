@@ -1,0 +1,208 @@
+package contact
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestNormalizePhone(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw, country string
+		want         string
+	}{
+		// Germany: international, national with slash, IDD 00 with and without a default
+		// country, the "(0)" people insert, area codes in parentheses.
+		{"+49 151 12345678", "", "+4915112345678"},
+		{"0151/12345678", "DE", "+4915112345678"},
+		{"0049 151 12345678", "DE", "+4915112345678"},
+		{"004915112345678", "", "+4915112345678"},
+		{"004915112345678", "US", "+4915112345678"},
+		{"+49 (0) 30 123456", "", "+4930123456"},
+		{"(030) 123456", "DE", "+4930123456"},
+		{"+49 151 12345678", "de", "+4915112345678"},
+		{"  +49 151 12345678\t", " DE ", "+4915112345678"},
+		{"015112345678 (private)", "DE", "+4915112345678"},
+		// A list whose "+" a spreadsheet dropped; with its trunk 0 the same digits are Leer.
+		{"4915112345678", "DE", "+4915112345678"},
+		{"0491 5112345", "DE", "+494915112345"},
+		// United Kingdom.
+		{"07400 123456", "GB", "+447400123456"},
+		{"+44 (0)7400 123456", "", "+447400123456"},
+		{"0121 234 5678", "GB", "+441212345678"},
+		{"tel:+44-121-234-5678", "", "+441212345678"},
+		// United States: the usual notations, the US international prefix 011, extensions.
+		{"(201) 555-0123", "US", "+12015550123"},
+		{"201.555.0123", "US", "+12015550123"},
+		{"1-201-555-0123", "US", "+12015550123"},
+		{"+1 (201) 555-0123 ext. 42", "", "+12015550123"},
+		{"201-555-0123 x42", "US", "+12015550123"},
+		{"tel:+1-201-555-0123;ext=7", "", "+12015550123"},
+		{"011 49 151 12345678", "US", "+4915112345678"},
+		{"1-800-FLOWERS", "US", "+18003569377"},
+		// India.
+		{"+91 81234 56789", "", "+918123456789"},
+		{"+91-81234-56789", "", "+918123456789"},
+		{"081234 56789", "IN", "+918123456789"},
+		{"8123456789", "IN", "+918123456789"},
+		{"918123456789", "IN", "+918123456789"},
+		// Brazil.
+		{"(11) 96123-4567", "BR", "+5511961234567"},
+		{"+55 11 96123-4567", "", "+5511961234567"},
+		{"(11) 2345-6789", "BR", "+551123456789"},
+		// Area code 55 is also Brazil's calling code; a national number stays national.
+		{"(55) 99123-4567", "BR", "+5555991234567"},
+		// Nigeria.
+		{"0802 123 4567", "NG", "+2348021234567"},
+		{"+234 802 123 4567", "", "+2348021234567"},
+		{"2348021234567", "NG", "+2348021234567"},
+		// Indonesia.
+		{"0812-3456-7890", "ID", "+6281234567890"},
+		{"+62 812 3456 7890", "", "+6281234567890"},
+		{"6281234567890", "ID", "+6281234567890"},
+		// Mexico, including the mobile forms abolished in 2019 that WhatsApp JIDs still use.
+		{"222 123 4567", "MX", "+522221234567"},
+		{"+52 222 123 4567", "", "+522221234567"},
+		{"+52 1 222 123 4567", "", "+522221234567"},
+		{"044 222 123 4567", "MX", "+522221234567"},
+		{"5212221234567@s.whatsapp.net", "", "+522221234567"},
+		// South Africa.
+		{"071 123 4567", "ZA", "+27711234567"},
+		{"+27 71 123 4567", "", "+27711234567"},
+		{"27711234567", "ZA", "+27711234567"},
+		// Wrappers from messaging tools and links.
+		{"whatsapp:+27711234567", "", "+27711234567"},
+		{"WhatsApp:+27 71 123 4567", "", "+27711234567"},
+		{"https://wa.me/27711234567", "", "+27711234567"},
+		{"wa.me/27711234567?text=hi", "", "+27711234567"},
+		{"27711234567@s.whatsapp.net", "", "+27711234567"},
+		{"27711234567:4@s.whatsapp.net", "", "+27711234567"},
+		{"27711234567@c.us", "", "+27711234567"},
+		// Full-width digits and plus, as some phones' address books export them.
+		{"＋４９ １５１ １２３４５６７８", "", "+4915112345678"},
+		// Short numbers of small numbering plans are still valid E.164.
+		{"+683 4002", "", "+6834002"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw+"/"+tt.country, func(t *testing.T) {
+			t.Parallel()
+			got, err := NormalizePhone(tt.raw, tt.country)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestNormalizePhoneErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw, country string
+		code         string
+	}{
+		{"", "DE", PhoneCodeEmpty},
+		{"   ", "DE", PhoneCodeEmpty},
+		{"tel:", "DE", PhoneCodeEmpty},
+		{"0151 12345678", "", PhoneCodeNoCountry},
+		{"(201) 555-0123", "", PhoneCodeNoCountry},
+		// Bare international digits are not guessed without a default country.
+		{"4915112345678", "", PhoneCodeNoCountry},
+		{"+49 151 12345678", "XX", PhoneCodeInvalidCountry},
+		{"+49 151 12345678", "DEU", PhoneCodeInvalidCountry},
+		{"0151 12345678", "Germany", PhoneCodeInvalidCountry},
+		{"+49 1", "", PhoneCodeTooShort},
+		{"12", "DE", PhoneCodeTooShort},
+		{"555-0123", "US", PhoneCodeTooShort},
+		{"+49 1512 3456789 0123 4567", "", PhoneCodeTooLong},
+		{strings.Repeat("1", 300), "DE", PhoneCodeTooLong},
+		{"0151 1234567", "DE", PhoneCodeInvalidNumber}, // one digit short for this range
+		{"(555) 123-4567", "US", PhoneCodeInvalidNumber},
+		{"+1 555 123 4567", "", PhoneCodeInvalidNumber},
+		{"+999 1234567", "", PhoneCodeInvalidNumber},
+		{"07400 12345", "GB", PhoneCodeInvalidNumber},
+		{"00491511234567", "US", PhoneCodeInvalidNumber},
+		{"n/a", "DE", PhoneCodeNotANumber},
+		{"call me", "DE", PhoneCodeNotANumber},
+		{"+", "", PhoneCodeNotANumber},
+		{"+49 151 12345678 / +49 151 87654321", "", PhoneCodeNotANumber},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw+"/"+tt.country, func(t *testing.T) {
+			t.Parallel()
+			got, err := NormalizePhone(tt.raw, tt.country)
+			require.Error(t, err, "got %q", got)
+			require.Empty(t, got)
+			var pe *PhoneError
+			require.True(t, errors.As(err, &pe), "want *PhoneError, got %T", err)
+			require.Equal(t, tt.code, pe.Code, "reason: %s", pe.Reason)
+			require.Equal(t, tt.raw, pe.Raw)
+			require.NotEmpty(t, pe.Reason)
+		})
+	}
+}
+
+func TestPhoneErrorKeepsNumberOutOfMessage(t *testing.T) {
+	t.Parallel()
+	_, err := NormalizePhone("+1 555 123 4567", "")
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "555", "error strings reach logs; the number must not")
+	require.Contains(t, err.Error(), "not a valid number in US")
+}
+
+func TestPhoneDigits(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "4915112345678", PhoneDigits("+4915112345678"))
+	require.Equal(t, "", PhoneDigits(""))
+	e164, err := NormalizePhone("0151 12345678", "DE")
+	require.NoError(t, err)
+	require.Equal(t, "4915112345678", PhoneDigits(e164))
+}
+
+var phoneFuzzCountries = []string{"", "DE", "GB", "US", "IN", "BR", "NG", "ID", "MX", "ZA", "it", "XX"}
+
+// FuzzNormalizePhone checks that no input panics, that errors are always *PhoneError with a
+// known code, and that every success is a canonical E.164 number that normalises to itself.
+func FuzzNormalizePhone(f *testing.F) {
+	for _, s := range []string{
+		"+49 151 12345678", "0151/12345678", "004915112345678", "(201) 555-0123", "tel:+44-121-234-5678",
+		"whatsapp:+27711234567", "https://wa.me/27711234567", "5212221234567@s.whatsapp.net",
+		"+1 (201) 555-0123 ext. 42", "015112345678 (private)", "＋４９ １５１ １２３４５６７８", "+52 1 222 123 4567",
+		"044 222 123 4567", "1-800-FLOWERS", "tel:863-1234;phone-context=+1-914-555", "((((", "+(0)", "",
+	} {
+		for i := range phoneFuzzCountries {
+			f.Add(s, uint8(i))
+		}
+	}
+	codes := map[string]bool{
+		PhoneCodeEmpty: true, PhoneCodeNoCountry: true, PhoneCodeInvalidCountry: true, PhoneCodeTooShort: true,
+		PhoneCodeTooLong: true, PhoneCodeInvalidNumber: true, PhoneCodeNotANumber: true,
+	}
+	f.Fuzz(func(t *testing.T, raw string, ci uint8) {
+		country := phoneFuzzCountries[int(ci)%len(phoneFuzzCountries)]
+		got, err := NormalizePhone(raw, country)
+		if err != nil {
+			var pe *PhoneError
+			if !errors.As(err, &pe) {
+				t.Fatalf("NormalizePhone(%q, %q): error %T, want *PhoneError", raw, country, err)
+			}
+			if !codes[pe.Code] || pe.Reason == "" || pe.Raw != raw {
+				t.Fatalf("NormalizePhone(%q, %q): bad error %+v", raw, country, pe)
+			}
+			if got != "" {
+				t.Fatalf("NormalizePhone(%q, %q) = %q with error", raw, country, got)
+			}
+			return
+		}
+		if len(got) < 8 || len(got) > 16 || got[0] != '+' || PhoneDigits(got) != got[1:] {
+			t.Fatalf("NormalizePhone(%q, %q) = %q, not E.164", raw, country, got)
+		}
+		for _, c := range []string{"", country} {
+			again, err := NormalizePhone(got, c)
+			if err != nil || again != got {
+				t.Fatalf("NormalizePhone(%q, %q) = %q, but that normalises (in %q) to %q, %v", raw, country, got, c, again, err)
+			}
+		}
+	})
+}

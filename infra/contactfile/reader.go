@@ -1,0 +1,361 @@
+// Package contactfile reads the contact lists people bring to MyDigiBiz: CSV and tab-separated
+// exports of phones, Google Contacts, Outlook and spreadsheets. It detects the text encoding,
+// the delimiter and what each column means, and streams the rows one by one, so that a file of
+// any size is read in bounded memory and a bad row costs that row, not the import.
+//
+// The package only parses: phone numbers come out as written, to be normalised by the caller
+// with the workspace's default country (domain/contact.NormalizePhone).
+package contactfile
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+const (
+	// sniffBytes is the look-ahead used to detect encoding, delimiter and columns; it is the
+	// only part of the file held at once besides the current row.
+	sniffBytes = 64 << 10
+	// DefaultMaxRowBytes is the longest row (after decoding to UTF-8) read when
+	// Opts.MaxRowBytes is zero. Real contact rows are far below it; a longer one is nearly
+	// always an unterminated quote swallowing the rest of the file.
+	DefaultMaxRowBytes = 64 << 10
+)
+
+// Opts tunes a Reader; the zero value detects everything.
+type Opts struct {
+	// Encoding forces the text encoding; empty detects it.
+	Encoding Encoding
+	// Delimiter forces the field separator (an ASCII character); zero sniffs it among
+	// ',', ';', tab and '|'.
+	Delimiter rune
+	// MaxRowBytes bounds one row; a longer row is skipped with a *RowError. Zero means
+	// DefaultMaxRowBytes.
+	MaxRowBytes int
+}
+
+// Row is one contact as the file states it.
+type Row struct {
+	// Line is the 1-based line of the row in the file as an editor shows it (the header is
+	// line 1), so that errors point the user at the right place.
+	Line int
+	// Name is the full name column or, when there is none, first, middle and last name
+	// joined.
+	Name string
+	// Email is the first e-mail address of the row.
+	Email string
+	// Phones are all phone numbers of the row as written, in column order, empty ones
+	// dropped and Google's " ::: " multi-values split.
+	Phones []string
+	// Groups are the row's groups, tags, labels or categories, trimmed and de-duplicated;
+	// Google's "* myContacts" and "* starred" system labels are dropped.
+	Groups []string
+	// Custom holds the non-empty values of columns the reader does not know, keyed by the
+	// header text (or "Column N" when there is none); nil when there are none.
+	Custom map[string]string
+}
+
+// RowError is a problem with one row; the Reader can go on past it.
+type RowError struct {
+	Line int
+	Msg  string
+}
+
+func (e *RowError) Error() string { return "line " + strconv.Itoa(e.Line) + ": " + e.Msg }
+
+// Reader streams the rows of a contact file.
+type Reader struct {
+	header   Header
+	columns  []Column
+	csv      *csv.Reader
+	guard    *guard
+	maxRow   int
+	records  int // csv records read, for matching the guard's truncation notes
+	pending  *Row
+	err      error
+	nameCols int // columns with FieldName, to know when first/last name are needed
+}
+
+// NewReader detects the format of r from its first 64 KiB and reads its header. The
+// returned error is about the file as a whole (unreadable, or its first row too long to
+// tell a header from data); rows' errors come from Next.
+func NewReader(r io.Reader, opts Opts) (*Reader, error) {
+	maxRow := opts.MaxRowBytes
+	if maxRow <= 0 {
+		maxRow = DefaultMaxRowBytes
+	}
+	if d := opts.Delimiter; d != 0 && (d >= utf8.RuneSelf || d == '"' || d == '\r' || d == '\n' || d == 0) {
+		return nil, fmt.Errorf("contact file delimiter %q: must be an ASCII character other than a quote or line break", d)
+	}
+
+	br := bufio.NewReaderSize(r, sniffBytes)
+	sample, err := br.Peek(sniffBytes)
+	atEOF := false
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF):
+		atEOF = true
+	default:
+		return nil, fmt.Errorf("reading contact file: %w", err)
+	}
+
+	enc, err := pickEncoding(sample, opts.Encoding)
+	if err != nil {
+		return nil, err
+	}
+	text := sampleText(enc, sample, atEOF)
+
+	delim := byte(opts.Delimiter)
+	sepLine := false
+	if d, ok := sepDirective(text); ok {
+		// Excel's "sep=;" first line names the delimiter and is not part of the table.
+		sepLine = true
+		if delim == 0 {
+			delim = d
+		}
+	}
+	if delim == 0 {
+		delim = sniffDelimiter(text)
+	}
+
+	g := newGuard(enc.decoder(br), delim, maxRow)
+	c := csv.NewReader(g)
+	c.Comma = rune(delim)
+	c.LazyQuotes = true
+	c.FieldsPerRecord = -1
+	c.ReuseRecord = true
+
+	rd := &Reader{
+		header: Header{Encoding: enc.name, Delimiter: rune(delim)},
+		csv:    c,
+		guard:  g,
+		maxRow: maxRow,
+	}
+	if sepLine {
+		if _, _, err := rd.read(); err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+	}
+	first, line, err := rd.read()
+	if errors.Is(err, io.EOF) {
+		return rd, nil // an empty file: Next reports io.EOF
+	}
+	var rowErr *RowError
+	if errors.As(err, &rowErr) {
+		return nil, fmt.Errorf("reading contact file header: first row is longer than %d bytes", maxRow)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	if isHeader(first) {
+		rd.header.Present = true
+		rd.header.Columns = headerColumns(first)
+	} else {
+		rd.header.Columns = inferColumns(sampleRecords(text, delim, sepLine))
+	}
+	rd.columns = rd.header.Columns
+	for _, col := range rd.columns {
+		if col.Field == FieldName {
+			rd.nameCols++
+		}
+	}
+	if !rd.header.Present {
+		if row, ok := rd.mapRow(first, line); ok {
+			rd.pending = &row
+		}
+	}
+	return rd, nil
+}
+
+// Header returns the detected format and column mapping, for showing the user how the file
+// was understood.
+func (r *Reader) Header() Header { return r.header }
+
+// Next returns the next row, skipping blank ones, and io.EOF after the last. A *RowError is
+// about that row only and Next may be called again; any other error ends the file.
+func (r *Reader) Next() (Row, error) {
+	if r.pending != nil {
+		row := *r.pending
+		r.pending = nil
+		return row, nil
+	}
+	if r.err != nil {
+		return Row{}, r.err
+	}
+	for {
+		rec, line, err := r.read()
+		var rowErr *RowError
+		switch {
+		case errors.As(err, &rowErr):
+			return Row{}, err
+		case err != nil:
+			r.err = err
+			return Row{}, err
+		}
+		if row, ok := r.mapRow(rec, line); ok {
+			return row, nil
+		}
+	}
+}
+
+// read returns the next record and its line.
+func (r *Reader) read() ([]string, int, error) {
+	rec, err := r.csv.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, 0, io.EOF
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading contact file: %w", err)
+	}
+	r.records++
+	line, _ := r.csv.FieldPos(0)
+	if r.guard.wasTruncated(r.records) {
+		return nil, line, &RowError{Line: line, Msg: fmt.Sprintf("row is longer than %d bytes, skipped", r.maxRow)}
+	}
+	return rec, line, nil
+}
+
+// mapRow turns a record into a Row; ok is false for a row without any value.
+func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
+	row.Line = line
+	var first, middle, last string
+	for i, cell := range rec {
+		v := strings.TrimSpace(cell)
+		if v == "" {
+			continue
+		}
+		ok = true
+		col := r.column(i)
+		switch col.Field {
+		case FieldName:
+			if row.Name == "" {
+				row.Name = v
+			} else {
+				row.Custom = addCustom(row.Custom, col.key(), v)
+			}
+		case FieldFirstName:
+			first = joinSpace(first, v)
+		case FieldMiddleName:
+			middle = joinSpace(middle, v)
+		case FieldLastName:
+			last = joinSpace(last, v)
+		case FieldPhone:
+			row.Phones = appendMulti(row.Phones, v)
+		case FieldEmail:
+			var extra []string
+			for _, e := range appendMulti(nil, v) {
+				if row.Email == "" {
+					row.Email = e
+				} else {
+					extra = append(extra, e)
+				}
+			}
+			if len(extra) > 0 {
+				// Kept, not dropped: the row has one e-mail field, the user may have more.
+				row.Custom = addCustom(row.Custom, col.key(), strings.Join(extra, " ::: "))
+			}
+		case FieldGroups:
+			row.Groups = appendGroups(row.Groups, v)
+		case FieldIgnored:
+		default:
+			if !isPlaceholder(col.Title, v) {
+				row.Custom = addCustom(row.Custom, col.key(), v)
+			}
+		}
+	}
+	if row.Name == "" {
+		row.Name = joinSpace(joinSpace(first, middle), last)
+	}
+	return row, ok
+}
+
+// column returns the mapping of column i, also for cells beyond the header of a ragged row.
+func (r *Reader) column(i int) Column {
+	if i < len(r.columns) {
+		return r.columns[i]
+	}
+	return Column{Index: i, Field: FieldCustom}
+}
+
+func joinSpace(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + " " + b
+}
+
+// googleSep separates several values in one cell of a Google Contacts export.
+const googleSep = ":::"
+
+// appendMulti appends the values of a cell, split at Google's separator.
+func appendMulti(dst []string, v string) []string {
+	if !strings.Contains(v, googleSep) {
+		return append(dst, v)
+	}
+	for part := range strings.SplitSeq(v, googleSep) {
+		if part = strings.TrimSpace(part); part != "" {
+			dst = append(dst, part)
+		}
+	}
+	return dst
+}
+
+// appendGroups appends the groups of a cell. Google separates labels with " ::: "; Outlook
+// separates categories with ";" and spreadsheets tags with "," or ";", so those split a
+// cell without Google's separator.
+func appendGroups(dst []string, v string) []string {
+	var parts []string
+	if strings.Contains(v, googleSep) {
+		parts = strings.Split(v, googleSep)
+	} else {
+		parts = strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ',' })
+	}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		if rest, ok := strings.CutPrefix(p, "* "); ok {
+			// Google marks its own labels with "* ". "myContacts" and "starred" are
+			// bookkeeping, not groups a user made; the old system groups ("* Friends")
+			// are meant as groups.
+			if k := compactKey(rest); k == "mycontacts" || k == "starred" {
+				continue
+			}
+			p = strings.TrimSpace(rest)
+		}
+		if p == "" || contains(dst, p) {
+			continue
+		}
+		dst = append(dst, p)
+	}
+	return dst
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// addCustom sets a custom field, joining the values of same-named columns.
+func addCustom(m map[string]string, key, v string) map[string]string {
+	if m == nil {
+		m = make(map[string]string, 4)
+	}
+	if old, ok := m[key]; ok {
+		v = old + "; " + v
+	}
+	m[key] = v
+	return m
+}

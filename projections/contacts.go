@@ -1,0 +1,416 @@
+package projections
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// Contacts is the read model of contacts, contact groups and their members. Names, phones and
+// emails are kept in clear here so that they can be searched by fragment; erasing a contact
+// deletes its row (the events keep only sealed copies).
+type Contacts struct{}
+
+const contactsSchema = "proj_contacts"
+
+func (Contacts) Name() string { return "contacts" }
+func (Contacts) Version() int { return 1 }
+func (Contacts) EventTypes() []string {
+	return []string{contact.EventCreated, contact.EventUpdated, contact.EventOptedOut, contact.EventOptedIn,
+		contact.EventDeleted, contact.EventGroupCreated, contact.EventGroupUpdated, contact.EventGroupDeleted,
+		contact.EventMembersAdded, contact.EventMembersRemoved}
+}
+
+func (Contacts) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+CREATE TABLE contacts (
+    id            uuid PRIMARY KEY,
+    workspace_id  uuid NOT NULL,
+    phone         text NOT NULL,
+    name          text NOT NULL DEFAULT '',
+    email         text NOT NULL DEFAULT '',
+    custom_fields jsonb,
+    source        text NOT NULL,
+    opted_out     boolean NOT NULL DEFAULT false,
+    sort_key      text NOT NULL,
+    created_at    timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+);
+CREATE INDEX contacts_page_idx ON contacts (workspace_id, sort_key, id);
+CREATE INDEX contacts_phone_idx ON contacts (workspace_id, phone);
+CREATE INDEX contacts_name_trgm ON contacts USING gin (lower(name) public.gin_trgm_ops);
+CREATE INDEX contacts_phone_trgm ON contacts USING gin (phone public.gin_trgm_ops);
+CREATE TABLE contact_groups (
+    id           uuid PRIMARY KEY,
+    workspace_id uuid NOT NULL,
+    name         text NOT NULL,
+    description  text NOT NULL DEFAULT '',
+    member_count integer NOT NULL DEFAULT 0,
+    created_at   timestamptz NOT NULL,
+    updated_at   timestamptz NOT NULL
+);
+CREATE INDEX contact_groups_workspace_idx ON contact_groups (workspace_id, lower(name), id);
+CREATE TABLE group_members (
+    group_id   uuid NOT NULL,
+    contact_id uuid NOT NULL,
+    added_at   timestamptz NOT NULL,
+    PRIMARY KEY (group_id, contact_id)
+);
+CREATE INDEX group_members_contact_idx ON group_members (contact_id);`)
+	return err
+}
+
+func sortKey(name, phone string) string {
+	if n := strings.ToLower(strings.TrimSpace(name)); n != "" {
+		return n
+	}
+	return phone
+}
+
+func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.RecordedEvent) error {
+	for _, e := range events {
+		ev, err := e.Decode(ctx)
+		if err != nil {
+			return err
+		}
+		at := e.RecordedAt
+		switch ev := ev.(type) {
+		case contact.Created:
+			if e.Erased() {
+				continue // erased before this replay: nothing of the person to keep
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO contacts (id, workspace_id, phone, name, email, custom_fields, source, sort_key, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING`,
+				ev.ContactID, ev.WorkspaceID, ev.Phone, ev.Name, ev.Email, jsonOrNil(ev.CustomFields), ev.Source, sortKey(ev.Name, ev.Phone), at)
+		case contact.Updated:
+			if e.Erased() {
+				continue
+			}
+			_, err = tx.Exec(ctx, `UPDATE contacts SET phone = $2, name = $3, email = $4, custom_fields = $5, sort_key = $6, updated_at = $7 WHERE id = $1`,
+				ev.ContactID, ev.Phone, ev.Name, ev.Email, jsonOrNil(ev.CustomFields), sortKey(ev.Name, ev.Phone), at)
+		case contact.OptedOut:
+			_, err = tx.Exec(ctx, `UPDATE contacts SET opted_out = true, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
+		case contact.OptedIn:
+			_, err = tx.Exec(ctx, `UPDATE contacts SET opted_out = false, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
+		case contact.Deleted:
+			if _, err = tx.Exec(ctx, `UPDATE contact_groups g SET member_count = member_count - 1
+				FROM group_members m WHERE m.contact_id = $1 AND m.group_id = g.id`, ev.ContactID); err == nil {
+				if _, err = tx.Exec(ctx, `DELETE FROM group_members WHERE contact_id = $1`, ev.ContactID); err == nil {
+					_, err = tx.Exec(ctx, `DELETE FROM contacts WHERE id = $1`, ev.ContactID)
+				}
+			}
+		case contact.GroupCreated:
+			_, err = tx.Exec(ctx, `INSERT INTO contact_groups (id, workspace_id, name, description, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING`, ev.GroupID, ev.WorkspaceID, ev.Name, ev.Description, at)
+		case contact.GroupUpdated:
+			_, err = tx.Exec(ctx, `UPDATE contact_groups SET name = $2, description = $3, updated_at = $4 WHERE id = $1`,
+				ev.GroupID, ev.Name, ev.Description, at)
+		case contact.GroupDeleted:
+			if _, err = tx.Exec(ctx, `DELETE FROM group_members WHERE group_id = $1`, ev.GroupID); err == nil {
+				_, err = tx.Exec(ctx, `DELETE FROM contact_groups WHERE id = $1`, ev.GroupID)
+			}
+		case contact.MembersAdded:
+			// Only contacts of the group's workspace that still exist become members; the count
+			// moves by the rows actually inserted, so it stays exact under repeats.
+			_, err = tx.Exec(ctx, `WITH added AS (
+					INSERT INTO group_members (group_id, contact_id, added_at)
+					SELECT $1, c.id, $4 FROM contacts c
+					WHERE c.id = ANY($2) AND c.workspace_id = $3 AND EXISTS (SELECT 1 FROM contact_groups g WHERE g.id = $1)
+					ON CONFLICT DO NOTHING RETURNING 1)
+				UPDATE contact_groups SET member_count = member_count + (SELECT count(*) FROM added), updated_at = $4 WHERE id = $1`,
+				ev.GroupID, ev.ContactIDs, ev.WorkspaceID, at)
+		case contact.MembersRemoved:
+			_, err = tx.Exec(ctx, `WITH removed AS (
+					DELETE FROM group_members WHERE group_id = $1 AND contact_id = ANY($2) RETURNING 1)
+				UPDATE contact_groups SET member_count = member_count - (SELECT count(*) FROM removed), updated_at = $3 WHERE id = $1`,
+				ev.GroupID, ev.ContactIDs, at)
+		}
+		if err != nil {
+			return fmt.Errorf("applying %s at %d: %w", e.Type, e.Position, err)
+		}
+	}
+	return nil
+}
+
+func jsonOrNil(m map[string]string) any {
+	if len(m) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// ContactQueries reads the contacts read model.
+type ContactQueries struct {
+	Pool *pgxpool.Pool
+}
+
+// Contact is a contact as the API shows it.
+type Contact struct {
+	ID           uuid.UUID
+	WorkspaceID  uuid.UUID
+	Phone        string
+	Name         string
+	Email        string
+	CustomFields map[string]string
+	Source       string
+	OptedOut     bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	sortKey      string
+}
+
+// ContactFilter narrows a contact list; zero fields do not filter.
+type ContactFilter struct {
+	// Search matches a fragment of the name (any case) or of the phone number (digits).
+	Search   string
+	GroupID  uuid.UUID
+	OptedOut *bool
+	Source   string
+}
+
+// ContactCursor is a position in a contact list (by sort key, then id).
+type ContactCursor struct {
+	Key string    `json:"k"`
+	ID  uuid.UUID `json:"i"`
+}
+
+// Encode is the opaque form clients see.
+func (c ContactCursor) Encode() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeContactCursor reads a cursor; anything else is bad input on `after`.
+func DecodeContactCursor(s string) (ContactCursor, error) {
+	var c ContactCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(b, &c) != nil || c.ID == uuid.Nil {
+		return ContactCursor{}, fault.InvalidField("after", "INVALID_CURSOR", "after is not a cursor of this list.")
+	}
+	return c, nil
+}
+
+// Cursor is the contact's position in a list.
+func (c Contact) Cursor() ContactCursor { return ContactCursor{Key: c.sortKey, ID: c.ID} }
+
+const contactCols = `c.id, c.workspace_id, c.phone, c.name, c.email, c.custom_fields, c.source, c.opted_out, c.created_at, c.updated_at, c.sort_key`
+
+func scanContacts(rows pgx.Rows) ([]Contact, error) {
+	defer rows.Close()
+	var out []Contact
+	for rows.Next() {
+		var c Contact
+		var custom []byte
+		if err := rows.Scan(&c.ID, &c.WorkspaceID, &c.Phone, &c.Name, &c.Email, &custom, &c.Source, &c.OptedOut,
+			&c.CreatedAt, &c.UpdatedAt, &c.sortKey); err != nil {
+			return nil, err
+		}
+		if len(custom) > 0 {
+			_ = json.Unmarshal(custom, &c.CustomFields)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// where builds the filter clause; args[0] is the workspace.
+func contactWhere(ws uuid.UUID, f ContactFilter) (string, []any) {
+	conds := []string{"c.workspace_id = $1"}
+	args := []any{ws}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if s := strings.TrimSpace(f.Search); s != "" {
+		like := "%" + escapeLike(strings.ToLower(s)) + "%"
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+		args = append(args, like)
+		n := len(args)
+		if len(digits) >= 3 {
+			args = append(args, "%"+digits+"%")
+			conds = append(conds, fmt.Sprintf("(lower(c.name) LIKE $%d OR c.phone LIKE $%d)", n, n+1))
+		} else {
+			conds = append(conds, fmt.Sprintf("lower(c.name) LIKE $%d", n))
+		}
+	}
+	if f.GroupID != uuid.Nil {
+		add("EXISTS (SELECT 1 FROM "+contactsSchema+".group_members m WHERE m.contact_id = c.id AND m.group_id = $%d)", f.GroupID)
+	}
+	if f.OptedOut != nil {
+		add("c.opted_out = $%d", *f.OptedOut)
+	}
+	if f.Source != "" {
+		add("c.source = $%d", f.Source)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ContactsPage lists a workspace's contacts by name (then phone), first at most, after a cursor,
+// with the total count of the filter.
+func (q *ContactQueries) ContactsPage(ctx context.Context, ws uuid.UUID, f ContactFilter, first int, after *ContactCursor) ([]Contact, bool, int, error) {
+	where, args := contactWhere(ws, f)
+	var total int
+	if err := q.Pool.QueryRow(ctx, `SELECT count(*) FROM `+contactsSchema+`.contacts c WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, false, 0, fmt.Errorf("counting contacts: %w", err)
+	}
+	if after != nil {
+		args = append(args, after.Key, after.ID)
+		where += fmt.Sprintf(" AND (c.sort_key, c.id) > ($%d, $%d)", len(args)-1, len(args))
+	}
+	args = append(args, first+1)
+	rows, err := q.Pool.Query(ctx, `SELECT `+contactCols+` FROM `+contactsSchema+`.contacts c WHERE `+where+
+		fmt.Sprintf(` ORDER BY c.sort_key, c.id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("listing contacts: %w", err)
+	}
+	cs, err := scanContacts(rows)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	hasNext := len(cs) > first
+	if hasNext {
+		cs = cs[:first]
+	}
+	return cs, hasNext, total, nil
+}
+
+// ContactByID returns one contact; NotFound when it does not exist.
+func (q *ContactQueries) ContactByID(ctx context.Context, id uuid.UUID) (Contact, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT `+contactCols+` FROM `+contactsSchema+`.contacts c WHERE c.id = $1`, id)
+	if err != nil {
+		return Contact{}, fmt.Errorf("reading contact: %w", err)
+	}
+	cs, err := scanContacts(rows)
+	if err != nil {
+		return Contact{}, err
+	}
+	if len(cs) == 0 {
+		return Contact{}, fault.New(fault.NotFound, "Contact not found.")
+	}
+	return cs[0], nil
+}
+
+// ExistingContacts returns those of ids that are contacts of the workspace.
+func (q *ContactQueries) ExistingContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT id FROM `+contactsSchema+`.contacts WHERE workspace_id = $1 AND id = ANY($2)`, ws, ids)
+	if err != nil {
+		return nil, fmt.Errorf("checking contacts: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// ContactGroup is a group with its exact member count.
+type ContactGroup struct {
+	ID           uuid.UUID
+	WorkspaceID  uuid.UUID
+	Name         string
+	Description  string
+	ContactCount int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+const groupCols = `g.id, g.workspace_id, g.name, g.description, g.member_count, g.created_at, g.updated_at`
+
+func scanGroups(rows pgx.Rows) ([]ContactGroup, error) {
+	defer rows.Close()
+	var out []ContactGroup
+	for rows.Next() {
+		var g ContactGroup
+		if err := rows.Scan(&g.ID, &g.WorkspaceID, &g.Name, &g.Description, &g.ContactCount, &g.CreatedAt, &g.UpdatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// GroupsPage lists a workspace's groups by name, with offset-free keyset paging on (name, id).
+func (q *ContactQueries) GroupsPage(ctx context.Context, ws uuid.UUID, first int, after *ContactCursor) ([]ContactGroup, bool, int, error) {
+	var total int
+	if err := q.Pool.QueryRow(ctx, `SELECT count(*) FROM `+contactsSchema+`.contact_groups WHERE workspace_id = $1`, ws).Scan(&total); err != nil {
+		return nil, false, 0, fmt.Errorf("counting groups: %w", err)
+	}
+	args := []any{ws, first + 1}
+	where := "g.workspace_id = $1"
+	if after != nil {
+		args = append(args, after.Key, after.ID)
+		where += " AND (lower(g.name), g.id) > ($3, $4)"
+	}
+	rows, err := q.Pool.Query(ctx, `SELECT `+groupCols+` FROM `+contactsSchema+`.contact_groups g WHERE `+where+
+		` ORDER BY lower(g.name), g.id LIMIT $2`, args...)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("listing groups: %w", err)
+	}
+	gs, err := scanGroups(rows)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	hasNext := len(gs) > first
+	if hasNext {
+		gs = gs[:first]
+	}
+	return gs, hasNext, total, nil
+}
+
+// GroupCursor is the group's position in a list.
+func (g ContactGroup) Cursor() ContactCursor {
+	return ContactCursor{Key: strings.ToLower(g.Name), ID: g.ID}
+}
+
+// GroupByID returns one group; NotFound when it does not exist.
+func (q *ContactQueries) GroupByID(ctx context.Context, id uuid.UUID) (ContactGroup, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT `+groupCols+` FROM `+contactsSchema+`.contact_groups g WHERE g.id = $1`, id)
+	if err != nil {
+		return ContactGroup{}, fmt.Errorf("reading group: %w", err)
+	}
+	gs, err := scanGroups(rows)
+	if err != nil {
+		return ContactGroup{}, err
+	}
+	if len(gs) == 0 {
+		return ContactGroup{}, fault.New(fault.NotFound, "Contact group not found.")
+	}
+	return gs[0], nil
+}
+
+// GroupsOfContacts returns each contact's groups, by name.
+func (q *ContactQueries) GroupsOfContacts(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]ContactGroup, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT m.contact_id, `+groupCols+` FROM `+contactsSchema+`.group_members m
+		JOIN `+contactsSchema+`.contact_groups g ON g.id = m.group_id WHERE m.contact_id = ANY($1) ORDER BY lower(g.name), g.id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("reading groups of contacts: %w", err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID][]ContactGroup{}
+	for rows.Next() {
+		var cid uuid.UUID
+		var g ContactGroup
+		if err := rows.Scan(&cid, &g.ID, &g.WorkspaceID, &g.Name, &g.Description, &g.ContactCount, &g.CreatedAt, &g.UpdatedAt); err != nil {
+			return nil, err
+		}
+		out[cid] = append(out[cid], g)
+	}
+	return out, rows.Err()
+}
