@@ -94,6 +94,33 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 			return nil, nil
 		}
 		return &ws, nil
+	case kindContact:
+		c, err := r.contactOf(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), id)
+		if err != nil {
+			return nil, nil
+		}
+		return &c, nil
+	case kindContactGroup:
+		g, err := r.groupOf(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), id)
+		if err != nil {
+			return nil, nil
+		}
+		return &g, nil
+	case kindContactImport:
+		i, err := r.importOf(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), id)
+		if err != nil {
+			return nil, nil
+		}
+		return &i, nil
+	case kindAPIToken:
+		t, err := r.APITokens.APITokenByID(ctx, uid)
+		if err != nil {
+			return nil, nil
+		}
+		if _, err := r.requireWorkspace(withRequirement(ctx, requirement{scope: "ADMIN", session: true}), t.WorkspaceID); err != nil {
+			return nil, nil
+		}
+		return &t, nil
 	case kindUser:
 		// A user is visible to themself and to members of a shared workspace.
 		if uid != p.UserID {

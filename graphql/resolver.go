@@ -5,6 +5,7 @@ package graphql
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -30,6 +31,11 @@ type UsageTracker interface {
 	Touch(tokenID uuid.UUID, at time.Time)
 }
 
+// ImportFiles stores uploaded contact lists until their import ends.
+type ImportFiles interface {
+	Save(ctx context.Context, id uuid.UUID, r io.Reader) (size int64, sha256 string, err error)
+}
+
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
 	Commands  *commands.Handlers
@@ -40,6 +46,7 @@ type Resolver struct {
 	Credentials *projections.CredentialQueries
 	Usage       UsageTracker
 	AccessLog   AccessLog
+	ImportFiles ImportFiles
 	Limits      *Limits
 	// Now is the clock used for token expiry and grace periods; nil means time.Now.
 	Now    func() time.Time

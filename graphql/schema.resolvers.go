@@ -70,6 +70,36 @@ func (r *contactGroupResolver) Contacts(ctx context.Context, obj *projections.Co
 	return r.contactsConnection(ctx, obj.WorkspaceID, projections.ContactFilter{GroupID: obj.ID}, first, after)
 }
 
+// ID is the resolver for the id field.
+func (r *contactImportResolver) ID(ctx context.Context, obj *projections.ContactImport) (string, error) {
+	return encodeID(kindContactImport, obj.ID), nil
+}
+
+// Status is the resolver for the status field.
+func (r *contactImportResolver) Status(ctx context.Context, obj *projections.ContactImport) (model.ContactImportStatus, error) {
+	return model.ContactImportStatus(obj.Status), nil
+}
+
+// Errors is the resolver for the errors field.
+func (r *contactImportResolver) Errors(ctx context.Context, obj *projections.ContactImport, first *int) ([]model.ImportRowError, error) {
+	n := 100
+	if first != nil {
+		n = *first
+	}
+	if n < 0 || n > 1000 {
+		return nil, fault.InvalidField("first", "OUT_OF_RANGE", "first must be between 0 and 1000.")
+	}
+	errs, err := r.Contacts.ImportErrors(ctx, obj.ID, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.ImportRowError, 0, len(errs))
+	for _, e := range errs {
+		out = append(out, model.ImportRowError{Row: e.Row, Message: e.Message})
+	}
+	return out, nil
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	res, last, err := r.Commands.SignUp(ctx, caller(ctx), commands.SignUp{
@@ -132,6 +162,11 @@ func (r *mutationResolver) RotateAPIToken(ctx context.Context, input model.Rotat
 // RevokeAPIToken is the resolver for the revokeApiToken field.
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, input model.RevokeAPITokenInput) (*model.APITokenPayload, error) {
 	return r.revokeAPIToken(ctx, input)
+}
+
+// ImportContacts is the resolver for the importContacts field.
+func (r *mutationResolver) ImportContacts(ctx context.Context, input model.ImportContactsInput) (*model.ImportContactsPayload, error) {
+	return r.importContacts(ctx, input)
 }
 
 // CreateContact is the resolver for the createContact field.
@@ -228,6 +263,11 @@ func (r *subscriptionResolver) WorkspaceEvents(ctx context.Context, workspaceID 
 	return r.workspaceEvents(ctx, workspaceID, eventTypes, after)
 }
 
+// ContactImportProgress is the resolver for the contactImportProgress field.
+func (r *subscriptionResolver) ContactImportProgress(ctx context.Context, importID string) (<-chan *projections.ContactImport, error) {
+	return r.contactImportProgress(ctx, importID)
+}
+
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *projections.User) (string, error) {
 	return encodeID(kindUser, obj.ID), nil
@@ -294,6 +334,11 @@ func (r *workspaceResolver) Contact(ctx context.Context, obj *projections.Worksp
 	return &c, nil
 }
 
+// ContactImports is the resolver for the contactImports field.
+func (r *workspaceResolver) ContactImports(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactImportConnection, error) {
+	return r.contactImports(ctx, obj.ID, first, after)
+}
+
 // ContactGroups is the resolver for the contactGroups field.
 func (r *workspaceResolver) ContactGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactGroupConnection, error) {
 	return r.workspaceContactGroups(ctx, obj.ID, first, after)
@@ -313,6 +358,9 @@ func (r *Resolver) Contact() generated.ContactResolver { return &contactResolver
 // ContactGroup returns generated.ContactGroupResolver implementation.
 func (r *Resolver) ContactGroup() generated.ContactGroupResolver { return &contactGroupResolver{r} }
 
+// ContactImport returns generated.ContactImportResolver implementation.
+func (r *Resolver) ContactImport() generated.ContactImportResolver { return &contactImportResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -329,12 +377,13 @@ func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
-	apiTokenResolver     struct{ *Resolver }
-	contactResolver      struct{ *Resolver }
-	contactGroupResolver struct{ *Resolver }
-	mutationResolver     struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
-	subscriptionResolver struct{ *Resolver }
-	userResolver         struct{ *Resolver }
-	workspaceResolver    struct{ *Resolver }
+	apiTokenResolver      struct{ *Resolver }
+	contactResolver       struct{ *Resolver }
+	contactGroupResolver  struct{ *Resolver }
+	contactImportResolver struct{ *Resolver }
+	mutationResolver      struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	subscriptionResolver  struct{ *Resolver }
+	userResolver          struct{ *Resolver }
+	workspaceResolver     struct{ *Resolver }
 )

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ type App struct {
 	Metrics  *prometheus.Registry
 	Resolver *graphql.Resolver
 
+	importer     *importer
 	accessWriter *accesslog.Writer
 	usage        *accesslog.UsageTracker
 	retention    *accesslog.Retention
@@ -68,12 +70,15 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range contact.Events() {
 		reg.Register(e)
 	}
+	for _, e := range contact.ImportEvents() {
+		reg.Register(e)
+	}
 	return reg
 }
 
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
-	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}}
+	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}, projections.ContactImports{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -146,6 +151,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.usage = accesslog.NewUsageTracker(a.Pool, accesslog.UsageOpts{Logger: logger})
 	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger})
 	contacts := &projections.ContactQueries{Pool: a.Pool}
+	files := importFiles{dir: filepath.Join(cfg.DataDir, "imports")}
 	a.Resolver = &graphql.Resolver{
 		Commands: &commands.Handlers{
 			Store: a.Store, Sealer: a.Keyring, Logger: logger, Contacts: contacts,
@@ -163,7 +169,10 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Feed:        feedAdapter{a.feed},
 		Limits:      limitsFor(cfg),
 		Logger:      logger,
+		ImportFiles: files,
 	}
+	a.importer = &importer{pool: a.Pool, store: a.Store, notifier: a.Notifier, runner: a.Runner,
+		handlers: a.Resolver.Commands, queries: contacts, files: files, logger: logger}
 	return a, nil
 }
 
@@ -193,6 +202,7 @@ func (a *App) Start() {
 	run("forwarder", a.forwarder.Run)
 	run("janitor", a.janitor.Run)
 	run("access log", a.accessWriter.Run)
+	run("contact importer", a.importer.Run)
 	run("token usage", a.usage.Run)
 	run("access log retention", a.retention.Run)
 	close(a.ready)

@@ -15,6 +15,7 @@ type tenancyWorld struct {
 	s                    *testServer
 	aSession, aWorkspace string
 	aContact, aGroup     string
+	aImport              string
 	aToken, aTokenID     string
 	bSession, bToken     string
 }
@@ -38,6 +39,10 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	s.must(w.aSession, `mutation($ws: ID!) { createContactGroup(input: { workspaceId: $ws, name: "Tenant A group" }) { contactGroup { id } } }`,
 		map[string]any{"ws": w.aWorkspace}, &g)
 	w.aGroup = g.CreateContactGroup.ContactGroup.ID
+	imp, ue := s.upload(w.aSession, w.aWorkspace, "a.csv", []byte("name,phone\nTenant A Lead,+14155550111\n"), nil)
+	require.Empty(t, ue)
+	w.aImport = imp.ID
+	s.waitImport(w.aSession, imp.ID)
 	return w
 }
 
@@ -50,6 +55,8 @@ type tenancyProbe struct {
 	nullOK bool
 	// forbiddenForTokens: the field is session-only, so B's token is refused before any lookup.
 	forbiddenForTokens bool
+	// send replaces the plain JSON request (uploads).
+	send func(w *tenancyWorld, token string) gqlResponse
 }
 
 var tenancyProbes = map[string]tenancyProbe{
@@ -102,6 +109,12 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.removeContactsFromGroup": {
 		query: `mutation($g: ID!, $c: ID!) { removeContactsFromGroup(input: { contactGroupId: $g, contactIds: [$c] }) { contactGroup { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"g": w.aGroup, "c": w.aContact} }},
+	"Mutation.importContacts": {send: func(w *tenancyWorld, token string) gqlResponse {
+		return w.s.uploadRaw(token, w.aWorkspace, "b.csv", []byte("name,phone\nIntruder,+14155550122\n"))
+	}},
+	"Subscription.contactImportProgress": {
+		query: `subscription($id: ID!) { contactImportProgress(importId: $id) { status } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aImport} }},
 	"Subscription.workspaceEvents": {
 		query: `subscription($id: ID!) { workspaceEvents(workspaceId: $id) { type } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
@@ -193,13 +206,17 @@ func TestTenancy(t *testing.T) {
 		for _, as := range []struct{ who, token string }{{"B's user", w.bSession}, {"B's token", w.bToken}} {
 			before := s.eventCount()
 			var payload string
-			if len(p.query) > 12 && p.query[:12] == "subscription" {
+			if p.send != nil {
+				r := p.send(w, as.token)
+				require.Equal(t, "NOT_FOUND", r.code(), "%s as %s", name, as.who)
+				payload = string(r.Data) + r.Errors[0].Message
+			} else if len(p.query) > 12 && p.query[:12] == "subscription" {
 				ws, err := s.dialWS(as.token)
 				require.NoError(t, err)
 				ws.subscribe("1", p.query, p.vars(w))
 				m := ws.next()
 				payload = string(m.Payload)
-				require.NotContains(t, payload, `"data":{"workspaceEvents":{`, "%s as %s", name, as.who)
+				require.NotContains(t, payload, `"data":{"`, "%s as %s", name, as.who)
 				require.Contains(t, payload, "NOT_FOUND", "%s as %s", name, as.who)
 			} else {
 				r := s.do(as.token, p.query, p.vars(w), nil)

@@ -64,7 +64,7 @@ func NormalizePhone(raw, defaultCountry string) (e164 string, err error) {
 
 	region := strings.ToUpper(strings.TrimSpace(defaultCountry))
 	if region != "" && !phonenumbers.GetSupportedRegions()[region] {
-		return fail(PhoneCodeInvalidCountry, "default country "+quoteShort(defaultCountry)+" is not a known country code")
+		return fail(PhoneCodeInvalidCountry, "default country "+phoneQuoteShort(defaultCountry)+" is not a known country code")
 	}
 
 	s := strings.TrimSpace(raw)
@@ -85,7 +85,7 @@ func NormalizePhone(raw, defaultCountry string) (e164 string, err error) {
 
 	num, perr := parsePhone(s, region)
 	if perr == nil {
-		if intl, ok := lostPlus(s, region); ok && intl != num {
+		if intl, ok := phoneLostPlus(s, region); ok && intl != num {
 			return intl, nil
 		}
 		return num, nil
@@ -95,7 +95,7 @@ func NormalizePhone(raw, defaultCountry string) (e164 string, err error) {
 	// first reading failed.
 	if !strings.HasPrefix(s, "+") && !strings.HasPrefix(s, "\uff0b") {
 		digits := phonenumbers.NormalizeDigitsOnly(s)
-		if onlyPhoneChars(s) {
+		if phoneOnlyPunctuated(s) {
 			switch {
 			case strings.HasPrefix(digits, "00") && len(digits) > 4:
 				// "00" is the international prefix of most of the world; when the default
@@ -119,13 +119,13 @@ func NormalizePhone(raw, defaultCountry string) (e164 string, err error) {
 	return "", perr
 }
 
-// lostPlus reads s as an international number of region whose "+" a spreadsheet dropped
-// ("4915112345678" for a German list). Such digits can also be a valid national number (in
+// phoneLostPlus reads s as an international number of region whose "+" a spreadsheet
+// dropped ("4915112345678" for a German list). Such digits can also be a valid national number (in
 // Germany the 0491 area code), yet people write national numbers with their trunk prefix
 // ("0491 ..."), so digits that lack it but start with the country's calling code are taken
 // as international when that reading is valid.
-func lostPlus(s, region string) (string, bool) {
-	if region == "" || !onlyPhoneChars(s) {
+func phoneLostPlus(s, region string) (string, bool) {
+	if region == "" || !phoneOnlyPunctuated(s) {
 		return "", false
 	}
 	trunk := phonenumbers.GetNddPrefixForRegion(region, true)
@@ -166,23 +166,23 @@ func parsePhone(s, region string) (string, *PhoneError) {
 
 	if num.GetCountryCode() == 52 {
 		// Checked before the length test, which the old Mexican forms fail.
-		fixMexicanMobile(num)
+		phoneFixMexicanMobile(num)
 	}
 	switch phonenumbers.IsPossibleNumberWithReason(num) {
 	case phonenumbers.IS_POSSIBLE:
 	case phonenumbers.TOO_SHORT:
-		return e(PhoneCodeTooShort, "too short for "+regionName(num))
+		return e(PhoneCodeTooShort, "too short for "+phoneRegionName(num))
 	case phonenumbers.IS_POSSIBLE_LOCAL_ONLY:
-		return e(PhoneCodeTooShort, "too short for "+regionName(num)+": a local number needs its area code")
+		return e(PhoneCodeTooShort, "too short for "+phoneRegionName(num)+": a local number needs its area code")
 	case phonenumbers.TOO_LONG:
-		return e(PhoneCodeTooLong, "too long for "+regionName(num))
+		return e(PhoneCodeTooLong, "too long for "+phoneRegionName(num))
 	case phonenumbers.INVALID_COUNTRY_CODE:
 		return e(PhoneCodeInvalidNumber, "unknown country calling code")
 	default: // INVALID_LENGTH
-		return e(PhoneCodeInvalidNumber, "wrong number of digits for "+regionName(num))
+		return e(PhoneCodeInvalidNumber, "wrong number of digits for "+phoneRegionName(num))
 	}
 	if !phonenumbers.IsValidNumber(num) {
-		return e(PhoneCodeInvalidNumber, "not a valid number in "+regionName(num))
+		return e(PhoneCodeInvalidNumber, "not a valid number in "+phoneRegionName(num))
 	}
 	num.Extension = nil
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
@@ -194,10 +194,10 @@ func parsePhone(s, region string) (string, *PhoneError) {
 	return e164, nil
 }
 
-// fixMexicanMobile rewrites the mobile forms Mexico abolished in 2019 but address books and
-// WhatsApp JIDs still carry: "+52 1" before the ten digits and the national "044"/"045"
+// phoneFixMexicanMobile rewrites the mobile forms Mexico abolished in 2019 but address books
+// and WhatsApp JIDs still carry: "+52 1" before the ten digits and the national "044"/"045"
 // prefixes. It reports whether it changed num.
-func fixMexicanMobile(num *phonenumbers.PhoneNumber) bool {
+func phoneFixMexicanMobile(num *phonenumbers.PhoneNumber) bool {
 	nsn := phonenumbers.GetNationalSignificantNumber(num)
 	var ten string
 	switch {
@@ -247,9 +247,9 @@ func stripPhoneRemarks(s string) string {
 	}
 }
 
-// regionName names the numbering plan of a number for a reason text: the region when the
-// calling code has one, the calling code otherwise.
-func regionName(num *phonenumbers.PhoneNumber) string {
+// phoneRegionName names the numbering plan of a number for a reason text: the region when
+// the calling code has one, the calling code otherwise.
+func phoneRegionName(num *phonenumbers.PhoneNumber) string {
 	cc := int(num.GetCountryCode())
 	if r := phonenumbers.GetRegionCodeForCountryCode(cc); r != "" && r != "ZZ" && r != "001" {
 		if n := phonenumbers.GetRegionCodeForNumber(num); n != "" && n != "ZZ" {
@@ -299,9 +299,9 @@ func stripPhoneScheme(s string) (rest string, international bool) {
 	return s, false
 }
 
-// onlyPhoneChars reports whether s holds nothing but digits and the punctuation people put
-// between them, so that reading it as international digits is not a guess about prose.
-func onlyPhoneChars(s string) bool {
+// phoneOnlyPunctuated reports whether s holds nothing but digits and the punctuation people
+// put between them, so that reading it as international digits is not a guess about prose.
+func phoneOnlyPunctuated(s string) bool {
 	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
@@ -326,8 +326,9 @@ func PhoneDigits(e164 string) string {
 	return b.String()
 }
 
-// quoteShort quotes user input for a reason text, cut so that a pasted essay stays out of it.
-func quoteShort(s string) string {
+// phoneQuoteShort quotes user input for a reason text, cut so that a pasted essay stays out
+// of it.
+func phoneQuoteShort(s string) string {
 	r := []rune(s)
 	if len(r) > 8 {
 		return `"` + string(r[:8]) + `…"`

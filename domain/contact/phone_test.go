@@ -206,3 +206,18 @@ func FuzzNormalizePhone(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkNormalizePhone measures the per-row cost an import pays for normalisation.
+func BenchmarkNormalizePhone(b *testing.B) {
+	inputs := []struct{ raw, country string }{
+		{"+49 151 12345678", ""}, {"0151/12345678", "DE"}, {"(201) 555-0123", "US"}, {"081234 56789", "IN"},
+		{"not a number", "DE"},
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		in := inputs[i%len(inputs)]
+		_, _ = NormalizePhone(in.raw, in.country)
+		i++
+	}
+}

@@ -34,6 +34,7 @@ type ResolverRoot interface {
 	ApiToken() ApiTokenResolver
 	Contact() ContactResolver
 	ContactGroup() ContactGroupResolver
+	ContactImport() ContactImportResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
@@ -153,6 +154,33 @@ type ComplexityRoot struct {
 		UserErrors       func(childComplexity int) int
 	}
 
+	ContactImport struct {
+		CompletedAt func(childComplexity int) int
+		Created     func(childComplexity int) int
+		Duplicates  func(childComplexity int) int
+		Errors      func(childComplexity int, first *int) int
+		Failure     func(childComplexity int) int
+		FileName    func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Invalid     func(childComplexity int) int
+		StartedAt   func(childComplexity int) int
+		Status      func(childComplexity int) int
+		TotalRows   func(childComplexity int) int
+		Updated     func(childComplexity int) int
+	}
+
+	ContactImportConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ContactImportEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	ContactPayload struct {
 		ClientMutationID func(childComplexity int) int
 		Contact          func(childComplexity int) int
@@ -171,6 +199,17 @@ type ComplexityRoot struct {
 		UserErrors       func(childComplexity int) int
 	}
 
+	ImportContactsPayload struct {
+		ClientMutationID func(childComplexity int) int
+		ContactImport    func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	ImportRowError struct {
+		Message func(childComplexity int) int
+		Row     func(childComplexity int) int
+	}
+
 	Member struct {
 		Role func(childComplexity int) int
 		User func(childComplexity int) int
@@ -184,6 +223,7 @@ type ComplexityRoot struct {
 		CreateWorkspace         func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteContact           func(childComplexity int, input model.DeleteContactInput) int
 		DeleteContactGroup      func(childComplexity int, input model.DeleteContactGroupInput) int
+		ImportContacts          func(childComplexity int, input model.ImportContactsInput) int
 		RemoveContactsFromGroup func(childComplexity int, input model.RemoveContactsFromGroupInput) int
 		RevokeAPIToken          func(childComplexity int, input model.RevokeAPITokenInput) int
 		RotateAPIToken          func(childComplexity int, input model.RotateAPITokenInput) int
@@ -207,7 +247,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		WorkspaceEvents func(childComplexity int, workspaceID string, eventTypes []string, after *string) int
+		ContactImportProgress func(childComplexity int, importID string) int
+		WorkspaceEvents       func(childComplexity int, workspaceID string, eventTypes []string, after *string) int
 	}
 
 	User struct {
@@ -230,17 +271,18 @@ type ComplexityRoot struct {
 	}
 
 	Workspace struct {
-		APITokens     func(childComplexity int) int
-		AccessLog     func(childComplexity int, first *int, after *string) int
-		Contact       func(childComplexity int, id string) int
-		ContactGroups func(childComplexity int, first *int, after *string) int
-		Contacts      func(childComplexity int, first *int, after *string, filter *model.ContactFilter) int
-		CreatedAt     func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Members       func(childComplexity int) int
-		Name          func(childComplexity int) int
-		Settings      func(childComplexity int) int
-		ViewerRole    func(childComplexity int) int
+		APITokens      func(childComplexity int) int
+		AccessLog      func(childComplexity int, first *int, after *string) int
+		Contact        func(childComplexity int, id string) int
+		ContactGroups  func(childComplexity int, first *int, after *string) int
+		ContactImports func(childComplexity int, first *int, after *string) int
+		Contacts       func(childComplexity int, first *int, after *string, filter *model.ContactFilter) int
+		CreatedAt      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Members        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Settings       func(childComplexity int) int
+		ViewerRole     func(childComplexity int) int
 	}
 
 	WorkspaceEvent struct {
@@ -289,6 +331,13 @@ type ContactGroupResolver interface {
 
 	Contacts(ctx context.Context, obj *projections.ContactGroup, first *int, after *string) (*model.ContactConnection, error)
 }
+type ContactImportResolver interface {
+	ID(ctx context.Context, obj *projections.ContactImport) (string, error)
+
+	Status(ctx context.Context, obj *projections.ContactImport) (model.ContactImportStatus, error)
+
+	Errors(ctx context.Context, obj *projections.ContactImport, first *int) ([]model.ImportRowError, error)
+}
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
 	SignIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error)
@@ -297,6 +346,7 @@ type MutationResolver interface {
 	CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.APITokenPayload, error)
 	RotateAPIToken(ctx context.Context, input model.RotateAPITokenInput) (*model.APITokenPayload, error)
 	RevokeAPIToken(ctx context.Context, input model.RevokeAPITokenInput) (*model.APITokenPayload, error)
+	ImportContacts(ctx context.Context, input model.ImportContactsInput) (*model.ImportContactsPayload, error)
 	CreateContact(ctx context.Context, input model.CreateContactInput) (*model.ContactPayload, error)
 	UpdateContact(ctx context.Context, input model.UpdateContactInput) (*model.ContactPayload, error)
 	DeleteContact(ctx context.Context, input model.DeleteContactInput) (*model.DeleteContactPayload, error)
@@ -314,6 +364,7 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error)
+	ContactImportProgress(ctx context.Context, importID string) (<-chan *projections.ContactImport, error)
 }
 type UserResolver interface {
 	ID(ctx context.Context, obj *projections.User) (string, error)
@@ -327,6 +378,7 @@ type WorkspaceResolver interface {
 	APITokens(ctx context.Context, obj *projections.Workspace) ([]projections.APIToken, error)
 	Contacts(ctx context.Context, obj *projections.Workspace, first *int, after *string, filter *model.ContactFilter) (*model.ContactConnection, error)
 	Contact(ctx context.Context, obj *projections.Workspace, id string) (*projections.Contact, error)
+	ContactImports(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactImportConnection, error)
 	ContactGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactGroupConnection, error)
 	AccessLog(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.AccessLogConnection, error)
 }
@@ -757,6 +809,122 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ContactGroupPayload.UserErrors(childComplexity), true
 
+	case "ContactImport.completedAt":
+		if e.ComplexityRoot.ContactImport.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.CompletedAt(childComplexity), true
+	case "ContactImport.created":
+		if e.ComplexityRoot.ContactImport.Created == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Created(childComplexity), true
+	case "ContactImport.duplicates":
+		if e.ComplexityRoot.ContactImport.Duplicates == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Duplicates(childComplexity), true
+	case "ContactImport.errors":
+		if e.ComplexityRoot.ContactImport.Errors == nil {
+			break
+		}
+
+		args, err := ec.field_ContactImport_errors_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ContactImport.Errors(childComplexity, args["first"].(*int)), true
+	case "ContactImport.failure":
+		if e.ComplexityRoot.ContactImport.Failure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Failure(childComplexity), true
+	case "ContactImport.fileName":
+		if e.ComplexityRoot.ContactImport.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.FileName(childComplexity), true
+	case "ContactImport.id":
+		if e.ComplexityRoot.ContactImport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.ID(childComplexity), true
+	case "ContactImport.invalid":
+		if e.ComplexityRoot.ContactImport.Invalid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Invalid(childComplexity), true
+	case "ContactImport.startedAt":
+		if e.ComplexityRoot.ContactImport.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.StartedAt(childComplexity), true
+	case "ContactImport.status":
+		if e.ComplexityRoot.ContactImport.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Status(childComplexity), true
+	case "ContactImport.totalRows":
+		if e.ComplexityRoot.ContactImport.TotalRows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.TotalRows(childComplexity), true
+	case "ContactImport.updated":
+		if e.ComplexityRoot.ContactImport.Updated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Updated(childComplexity), true
+
+	case "ContactImportConnection.edges":
+		if e.ComplexityRoot.ContactImportConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImportConnection.Edges(childComplexity), true
+	case "ContactImportConnection.nodes":
+		if e.ComplexityRoot.ContactImportConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImportConnection.Nodes(childComplexity), true
+	case "ContactImportConnection.pageInfo":
+		if e.ComplexityRoot.ContactImportConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImportConnection.PageInfo(childComplexity), true
+	case "ContactImportConnection.totalCount":
+		if e.ComplexityRoot.ContactImportConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImportConnection.TotalCount(childComplexity), true
+
+	case "ContactImportEdge.cursor":
+		if e.ComplexityRoot.ContactImportEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImportEdge.Cursor(childComplexity), true
+	case "ContactImportEdge.node":
+		if e.ComplexityRoot.ContactImportEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImportEdge.Node(childComplexity), true
+
 	case "ContactPayload.clientMutationId":
 		if e.ComplexityRoot.ContactPayload.ClientMutationID == nil {
 			break
@@ -813,6 +981,38 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteContactPayload.UserErrors(childComplexity), true
+
+	case "ImportContactsPayload.clientMutationId":
+		if e.ComplexityRoot.ImportContactsPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportContactsPayload.ClientMutationID(childComplexity), true
+	case "ImportContactsPayload.contactImport":
+		if e.ComplexityRoot.ImportContactsPayload.ContactImport == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportContactsPayload.ContactImport(childComplexity), true
+	case "ImportContactsPayload.userErrors":
+		if e.ComplexityRoot.ImportContactsPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportContactsPayload.UserErrors(childComplexity), true
+
+	case "ImportRowError.message":
+		if e.ComplexityRoot.ImportRowError.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRowError.Message(childComplexity), true
+	case "ImportRowError.row":
+		if e.ComplexityRoot.ImportRowError.Row == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRowError.Row(childComplexity), true
 
 	case "Member.role":
 		if e.ComplexityRoot.Member.Role == nil {
@@ -904,6 +1104,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteContactGroup(childComplexity, args["input"].(model.DeleteContactGroupInput)), true
+	case "Mutation.importContacts":
+		if e.ComplexityRoot.Mutation.ImportContacts == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_importContacts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ImportContacts(childComplexity, args["input"].(model.ImportContactsInput)), true
 	case "Mutation.removeContactsFromGroup":
 		if e.ComplexityRoot.Mutation.RemoveContactsFromGroup == nil {
 			break
@@ -1046,6 +1257,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Workspace(childComplexity, args["id"].(string)), true
 
+	case "Subscription.contactImportProgress":
+		if e.ComplexityRoot.Subscription.ContactImportProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_contactImportProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ContactImportProgress(childComplexity, args["importId"].(string)), true
 	case "Subscription.workspaceEvents":
 		if e.ComplexityRoot.Subscription.WorkspaceEvents == nil {
 			break
@@ -1160,6 +1382,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.ContactGroups(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Workspace.contactImports":
+		if e.ComplexityRoot.Workspace.ContactImports == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_contactImports_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workspace.ContactImports(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Workspace.contacts":
 		if e.ComplexityRoot.Workspace.Contacts == nil {
 			break
@@ -1318,6 +1551,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
 			graphql.NewInputUnmarshaler("DeleteContactGroupInput", ec.unmarshalInputDeleteContactGroupInput),
 			graphql.NewInputUnmarshaler("DeleteContactInput", ec.unmarshalInputDeleteContactInput),
+			graphql.NewInputUnmarshaler("ImportContactsInput", ec.unmarshalInputImportContactsInput),
 			graphql.NewInputUnmarshaler("RemoveContactsFromGroupInput", ec.unmarshalInputRemoveContactsFromGroupInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("RotateApiTokenInput", ec.unmarshalInputRotateApiTokenInput),
@@ -1427,6 +1661,8 @@ var sources = []*ast.Source{
 scalar Time
 "Any JSON value."
 scalar JSON
+"A file sent with the GraphQL multipart request spec."
+scalar Upload
 
 """
 Who may call a field. An API token needs the scope; a member's session needs a role that grants
@@ -1510,6 +1746,8 @@ type Workspace implements Node {
   contacts(first: Int = 50, after: String, filter: ContactFilter): ContactConnection! @scope(needs: CONTACTS_READ)
   "One contact of the workspace; null with NOT_FOUND otherwise."
   contact(id: ID!): Contact @scope(needs: CONTACTS_READ)
+  "Contact imports, newest first."
+  contactImports(first: Int = 50, after: String): ContactImportConnection! @scope(needs: CONTACTS_READ)
   "Contact groups, by name."
   contactGroups(first: Int = 50, after: String): ContactGroupConnection! @scope(needs: CONTACTS_READ)
   "Authenticated requests made in this workspace, newest first."
@@ -1560,6 +1798,50 @@ type ContactEdge {
 type ContactConnection {
   edges: [ContactEdge!]!
   nodes: [Contact!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+enum ContactImportStatus {
+  RUNNING
+  COMPLETED
+  FAILED
+}
+
+"An uploaded contact list being (or having been) imported in the background."
+type ContactImport implements Node {
+  id: ID!
+  fileName: String!
+  status: ContactImportStatus!
+  "Rows read so far (header excluded): created + updated + duplicates + invalid."
+  totalRows: Int!
+  created: Int!
+  "Rows whose phone number belonged to an existing contact, which was updated (fields merged, groups added)."
+  updated: Int!
+  "Rows repeating a phone number of an earlier row of the file."
+  duplicates: Int!
+  invalid: Int!
+  "Why the import failed, when it did."
+  failure: String
+  "Rows that could not be used, by row number (the header is row 1)."
+  errors(first: Int = 100): [ImportRowError!]!
+  startedAt: Time!
+  completedAt: Time
+}
+
+type ImportRowError {
+  row: Int!
+  message: String!
+}
+
+type ContactImportEdge {
+  cursor: String!
+  node: ContactImport!
+}
+
+type ContactImportConnection {
+  edges: [ContactImportEdge!]!
+  nodes: [ContactImport!]!
   pageInfo: PageInfo!
   totalCount: Int!
 }
@@ -1666,6 +1948,12 @@ type Mutation {
   revokeApiToken(input: RevokeApiTokenInput!): ApiTokenPayload! @admin
 
   # Contacts
+  """
+  Import a contact list (CSV or tab-separated text: Google Contacts and Outlook exports,
+  spreadsheets; UTF-8, UTF-16 or Latin-1). Returns at once; the import runs in the background
+  (follow it with contactImportProgress) and resumes after a restart.
+  """
+  importContacts(input: ImportContactsInput!): ImportContactsPayload! @scope(needs: CONTACTS_WRITE)
   "Add a contact. The phone is normalised to E.164 with defaultCountry or the workspace's."
   createContact(input: CreateContactInput!): ContactPayload! @scope(needs: CONTACTS_WRITE)
   "Change some of a contact's fields; fields left out stay as they are."
@@ -1680,6 +1968,22 @@ type Mutation {
   "Add up to 10,000 contacts to a group; adding a member again changes nothing."
   assignContactsToGroup(input: AssignContactsToGroupInput!): ContactGroupPayload! @scope(needs: CONTACTS_WRITE)
   removeContactsFromGroup(input: RemoveContactsFromGroupInput!): ContactGroupPayload! @scope(needs: CONTACTS_WRITE)
+}
+
+input ImportContactsInput {
+  workspaceId: ID!
+  file: Upload!
+  "ISO 3166 code for phones written without country code; default: the workspace's."
+  defaultCountry: String
+  "Groups every imported contact is added to (besides the file's own group column)."
+  contactGroupIds: [ID!]
+  clientMutationId: String
+}
+
+type ImportContactsPayload {
+  contactImport: ContactImport
+  userErrors: [UserError!]!
+  clientMutationId: String
 }
 
 input CreateContactInput {
@@ -1866,6 +2170,8 @@ type Subscription {
   null), then live as they are appended. Optionally only the given event types.
   """
   workspaceEvents(workspaceId: ID!, eventTypes: [String!], after: String): WorkspaceEvent! @scope(needs: AUDIT_READ)
+  "The import's state now, then after every chunk of rows; the last one when it ends."
+  contactImportProgress(importId: ID!): ContactImport! @scope(needs: CONTACTS_READ)
 }
 `, BuiltIn: false},
 }
@@ -2083,6 +2389,60 @@ func (ec *executionContext) childFields_ContactGroupPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type ContactGroupPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_ContactImport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ContactImport_id(ctx, field)
+	case "fileName":
+		return ec.fieldContext_ContactImport_fileName(ctx, field)
+	case "status":
+		return ec.fieldContext_ContactImport_status(ctx, field)
+	case "totalRows":
+		return ec.fieldContext_ContactImport_totalRows(ctx, field)
+	case "created":
+		return ec.fieldContext_ContactImport_created(ctx, field)
+	case "updated":
+		return ec.fieldContext_ContactImport_updated(ctx, field)
+	case "duplicates":
+		return ec.fieldContext_ContactImport_duplicates(ctx, field)
+	case "invalid":
+		return ec.fieldContext_ContactImport_invalid(ctx, field)
+	case "failure":
+		return ec.fieldContext_ContactImport_failure(ctx, field)
+	case "errors":
+		return ec.fieldContext_ContactImport_errors(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ContactImport_startedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_ContactImport_completedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContactImport", field.Name)
+}
+
+func (ec *executionContext) childFields_ContactImportConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ContactImportConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_ContactImportConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ContactImportConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ContactImportConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContactImportConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ContactImportEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ContactImportEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ContactImportEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ContactImportEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_ContactPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "contact":
@@ -2117,6 +2477,28 @@ func (ec *executionContext) childFields_DeleteContactPayload(ctx context.Context
 		return ec.fieldContext_DeleteContactPayload_clientMutationId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteContactPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportContactsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "contactImport":
+		return ec.fieldContext_ImportContactsPayload_contactImport(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_ImportContactsPayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_ImportContactsPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportContactsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRowError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "row":
+		return ec.fieldContext_ImportRowError_row(ctx, field)
+	case "message":
+		return ec.fieldContext_ImportRowError_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRowError", field.Name)
 }
 
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2195,6 +2577,8 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_contacts(ctx, field)
 	case "contact":
 		return ec.fieldContext_Workspace_contact(ctx, field)
+	case "contactImports":
+		return ec.fieldContext_Workspace_contactImports(ctx, field)
 	case "contactGroups":
 		return ec.fieldContext_Workspace_contactGroups(ctx, field)
 	case "accessLog":
@@ -2405,6 +2789,20 @@ func (ec *executionContext) field_ContactGroup_contacts_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_ContactImport_errors_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_assignContactsToGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2495,6 +2893,20 @@ func (ec *executionContext) field_Mutation_deleteContact_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeleteContactInput, error) {
 			return ec.unmarshalNDeleteContactInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐDeleteContactInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_importContacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ImportContactsInput, error) {
+			return ec.unmarshalNImportContactsInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportContactsInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -2671,6 +3083,20 @@ func (ec *executionContext) field_Query_workspace_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_contactImportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "importId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["importId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_workspaceEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2724,6 +3150,28 @@ func (ec *executionContext) field_Workspace_accessLog_args(ctx context.Context, 
 }
 
 func (ec *executionContext) field_Workspace_contactGroups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Workspace_contactImports_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -4559,6 +5007,477 @@ func (ec *executionContext) fieldContext_ContactGroupPayload_clientMutationId(_ 
 	return graphql.NewScalarFieldContext("ContactGroupPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _ContactImport_id(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ContactImport().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, true, true, "ID")
+}
+
+func (ec *executionContext) _ContactImport_fileName(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ContactImport_status(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ContactImport().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ContactImportStatus) graphql.Marshaler {
+			return ec.marshalNContactImportStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, true, true, "ContactImportStatus")
+}
+
+func (ec *executionContext) _ContactImport_totalRows(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_totalRows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalRows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_totalRows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContactImport_created(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_created(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Created, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_created(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContactImport_updated(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_updated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Updated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_updated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContactImport_duplicates(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_duplicates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Duplicates, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_duplicates(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContactImport_invalid(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_invalid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invalid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_invalid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContactImport_failure(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_failure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_failure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ContactImport_errors(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.ContactImport().Errors(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ImportRowError) graphql.Marshaler {
+			return ec.marshalNImportRowError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportRowErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_errors(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContactImport",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportRowError(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ContactImport_errors_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContactImport_startedAt(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ContactImport_completedAt(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ContactImportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ContactImportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImportConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ContactImportEdge) graphql.Marshaler {
+			return ec.marshalNContactImportEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImportConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContactImportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactImportEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContactImportConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.ContactImportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImportConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.ContactImport) graphql.Marshaler {
+			return ec.marshalNContactImport2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImportᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImportConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContactImportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactImport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContactImportConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ContactImportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImportConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImportConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContactImportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ContactImportConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ContactImportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImportConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImportConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImportConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ContactImportEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ContactImportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImportEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImportEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ContactImportEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ContactImportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImportEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.ContactImport) graphql.Marshaler {
+			return ec.marshalNContactImport2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImportEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ContactImportEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactImport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ContactPayload_contact(ctx context.Context, field graphql.CollectedField, obj *model.ContactPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4800,6 +5719,139 @@ func (ec *executionContext) _DeleteContactPayload_clientMutationId(ctx context.C
 }
 func (ec *executionContext) fieldContext_DeleteContactPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteContactPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportContactsPayload_contactImport(ctx context.Context, field graphql.CollectedField, obj *model.ImportContactsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportContactsPayload_contactImport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactImport, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.ContactImport) graphql.Marshaler {
+			return ec.marshalOContactImport2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportContactsPayload_contactImport(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportContactsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactImport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportContactsPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.ImportContactsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportContactsPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportContactsPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportContactsPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportContactsPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.ImportContactsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportContactsPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportContactsPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportContactsPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportRowError_row(ctx context.Context, field graphql.CollectedField, obj *model.ImportRowError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRowError_row(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Row, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRowError_row(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRowError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportRowError_message(ctx context.Context, field graphql.CollectedField, obj *model.ImportRowError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRowError_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRowError_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRowError", field, false, false, "String")
 }
 
 func (ec *executionContext) _Member_user(ctx context.Context, field graphql.CollectedField, obj *projections.Member) (ret graphql.Marshaler) {
@@ -5250,6 +6302,68 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiToken(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_revokeApiToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_importContacts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_importContacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ImportContacts(ctx, fc.Args["input"].(model.ImportContactsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_WRITE")
+				if err != nil {
+					var zeroVal *model.ImportContactsPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.ImportContactsPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportContactsPayload) graphql.Marshaler {
+			return ec.marshalNImportContactsPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportContactsPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_importContacts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportContactsPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_importContacts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6157,6 +7271,68 @@ func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_contactImportProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_contactImportProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ContactImportProgress(ctx, fc.Args["importId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *projections.ContactImport
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *projections.ContactImport
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.ContactImport) graphql.Marshaler {
+			return ec.marshalNContactImport2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_contactImportProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactImport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_contactImportProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *projections.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6723,6 +7899,68 @@ func (ec *executionContext) fieldContext_Workspace_contact(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Workspace_contact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_contactImports(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_contactImports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workspace().ContactImports(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *model.ContactImportConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.ContactImportConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ContactImportConnection) graphql.Marshaler {
+			return ec.marshalNContactImportConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_contactImports(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ContactImportConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_contactImports_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8802,6 +10040,76 @@ func UnmarshalDeleteContactInput(ctx context.Context, raw any) (model.DeleteCont
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputImportContactsInput(ctx context.Context, obj any) (model.ImportContactsInput, error) {
+	var it model.ImportContactsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceId", "file", "defaultCountry", "contactGroupIds", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "file":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("file"))
+			data, err := ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.File = data
+		case "defaultCountry":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultCountry"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultCountry = data
+		case "contactGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactGroupIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactGroupIds = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImportContactsInput unmarshals raw into the ImportContactsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImportContactsInput(ctx context.Context, raw any) (model.ImportContactsInput, error) {
+	var out model.ImportContactsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportContactsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRemoveContactsFromGroupInput(ctx context.Context, obj any) (model.RemoveContactsFromGroupInput, error) {
 	var it model.RemoveContactsFromGroupInput
 	if obj == nil {
@@ -9426,6 +10734,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
+	case projections.ContactImport:
+		return ec._ContactImport(ctx, sel, &obj)
+	case *projections.ContactImport:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ContactImport(ctx, sel, obj)
 	case projections.ContactGroup:
 		return ec._ContactGroup(ctx, sel, &obj)
 	case *projections.ContactGroup:
@@ -10157,6 +11472,183 @@ func (ec *executionContext) _ContactGroupPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var contactImportImplementors = []string{"ContactImport", "Node"}
+
+func (ec *executionContext) _ContactImport(ctx context.Context, sel ast.SelectionSet, obj *projections.ContactImport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contactImportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContactImport")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ContactImport_id(ctx, field, obj)
+				})
+		case "fileName":
+			out.Values[i] = ec._ContactImport_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ContactImport_status(ctx, field, obj)
+				})
+		case "totalRows":
+			out.Values[i] = ec._ContactImport_totalRows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "created":
+			out.Values[i] = ec._ContactImport_created(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updated":
+			out.Values[i] = ec._ContactImport_updated(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "duplicates":
+			out.Values[i] = ec._ContactImport_duplicates(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "invalid":
+			out.Values[i] = ec._ContactImport_invalid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failure":
+			out.Values[i] = ec._ContactImport_failure(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "errors":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ContactImport_errors(ctx, field, obj)
+				})
+		case "startedAt":
+			out.Values[i] = ec._ContactImport_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "completedAt":
+			out.Values[i] = ec._ContactImport_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var contactImportConnectionImplementors = []string{"ContactImportConnection"}
+
+func (ec *executionContext) _ContactImportConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ContactImportConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contactImportConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContactImportConnection")
+		case "edges":
+			out.Values[i] = ec._ContactImportConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._ContactImportConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ContactImportConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ContactImportConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var contactImportEdgeImplementors = []string{"ContactImportEdge"}
+
+func (ec *executionContext) _ContactImportEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ContactImportEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, contactImportEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ContactImportEdge")
+		case "cursor":
+			out.Values[i] = ec._ContactImportEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ContactImportEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var contactPayloadImplementors = []string{"ContactPayload"}
 
 func (ec *executionContext) _ContactPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ContactPayload) graphql.Marshaler {
@@ -10286,6 +11778,87 @@ func (ec *executionContext) _DeleteContactPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var importContactsPayloadImplementors = []string{"ImportContactsPayload"}
+
+func (ec *executionContext) _ImportContactsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.ImportContactsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importContactsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportContactsPayload")
+		case "contactImport":
+			out.Values[i] = ec._ImportContactsPayload_contactImport(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._ImportContactsPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._ImportContactsPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importRowErrorImplementors = []string{"ImportRowError"}
+
+func (ec *executionContext) _ImportRowError(ctx context.Context, sel ast.SelectionSet, obj *model.ImportRowError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importRowErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportRowError")
+		case "row":
+			out.Values[i] = ec._ImportRowError_row(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ImportRowError_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var memberImplementors = []string{"Member"}
 
 func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, obj *projections.Member) graphql.Marshaler {
@@ -10388,6 +11961,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "revokeApiToken":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_revokeApiToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "importContacts":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_importContacts(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -10593,6 +12173,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "workspaceEvents":
 		return ec._Subscription_workspaceEvents(ctx, fields[0])
+	case "contactImportProgress":
+		return ec._Subscription_contactImportProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -10790,6 +12372,12 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_contact(ctx, field, obj)
+				})
+		case "contactImports":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_contactImports(ctx, field, obj)
 				})
 		case "contactGroups":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -11577,6 +13165,72 @@ func (ec *executionContext) marshalNContactGroupPayload2ᚖgithubᚗcomᚋmydigi
 	return ec._ContactGroupPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNContactImport2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx context.Context, sel ast.SelectionSet, v projections.ContactImport) graphql.Marshaler {
+	return ec._ContactImport(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNContactImport2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImportᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.ContactImport) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContactImport2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNContactImport2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx context.Context, sel ast.SelectionSet, v *projections.ContactImport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ContactImport!")
+		return graphql.Null
+	}
+	return ec._ContactImport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNContactImportConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportConnection(ctx context.Context, sel ast.SelectionSet, v *model.ContactImportConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ContactImportConnection!")
+		return graphql.Null
+	}
+	return ec._ContactImportConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNContactImportEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportEdge(ctx context.Context, sel ast.SelectionSet, v model.ContactImportEdge) graphql.Marshaler {
+	return ec._ContactImportEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNContactImportEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ContactImportEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNContactImportEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNContactImportStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportStatus(ctx context.Context, v any) (model.ContactImportStatus, error) {
+	var res model.ContactImportStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNContactImportStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactImportStatus(ctx context.Context, sel ast.SelectionSet, v model.ContactImportStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNContactPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactPayload(ctx context.Context, sel ast.SelectionSet, v *model.ContactPayload) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ContactPayload!")
@@ -11674,6 +13328,39 @@ func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast
 	for i := range v {
 		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
 	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNImportContactsInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportContactsInput(ctx context.Context, v any) (model.ImportContactsInput, error) {
+	res, err := ec.unmarshalInputImportContactsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNImportContactsPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportContactsPayload(ctx context.Context, sel ast.SelectionSet, v *model.ImportContactsPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportContactsPayload!")
+		return graphql.Null
+	}
+	return ec._ImportContactsPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportRowError2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportRowError(ctx context.Context, sel ast.SelectionSet, v model.ImportRowError) graphql.Marshaler {
+	return ec._ImportRowError(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNImportRowError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportRowErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ImportRowError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImportRowError2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportRowError(ctx, sel, v[i])
+	})
 
 	for _, e := range ret {
 		if e == graphql.Null {
@@ -11857,6 +13544,20 @@ func (ec *executionContext) unmarshalNUpdateContactInput2githubᚗcomᚋmydigibi
 func (ec *executionContext) unmarshalNUpdateWorkspaceSettingsInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUpdateWorkspaceSettingsInput(ctx context.Context, v any) (model.UpdateWorkspaceSettingsInput, error) {
 	res, err := ec.unmarshalInputUpdateWorkspaceSettingsInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (graphql.Upload, error) {
+	res, err := graphql.UnmarshalUpload(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v graphql.Upload) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUpload(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNUser2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐUser(ctx context.Context, sel ast.SelectionSet, v projections.User) graphql.Marshaler {
@@ -12134,6 +13835,13 @@ func (ec *executionContext) marshalOContactGroup2ᚖgithubᚗcomᚋmydigibizᚋd
 		return graphql.Null
 	}
 	return ec._ContactGroup(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOContactImport2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContactImport(ctx context.Context, sel ast.SelectionSet, v *projections.ContactImport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ContactImport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOContactSource2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactSource(ctx context.Context, v any) (*model.ContactSource, error) {

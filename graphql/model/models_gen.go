@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/projections"
 )
@@ -101,6 +102,18 @@ type ContactGroupPayload struct {
 	ClientMutationID *string                   `json:"clientMutationId,omitempty"`
 }
 
+type ContactImportConnection struct {
+	Edges      []ContactImportEdge         `json:"edges"`
+	Nodes      []projections.ContactImport `json:"nodes"`
+	PageInfo   *PageInfo                   `json:"pageInfo"`
+	TotalCount int                         `json:"totalCount"`
+}
+
+type ContactImportEdge struct {
+	Cursor string                     `json:"cursor"`
+	Node   *projections.ContactImport `json:"node"`
+}
+
 type ContactPayload struct {
 	Contact          *projections.Contact `json:"contact,omitempty"`
 	UserErrors       []UserError          `json:"userErrors"`
@@ -161,6 +174,27 @@ type DeleteContactPayload struct {
 	DeletedContactID *string     `json:"deletedContactId,omitempty"`
 	UserErrors       []UserError `json:"userErrors"`
 	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
+type ImportContactsInput struct {
+	WorkspaceID string         `json:"workspaceId"`
+	File        graphql.Upload `json:"file"`
+	// ISO 3166 code for phones written without country code; default: the workspace's.
+	DefaultCountry *string `json:"defaultCountry,omitempty"`
+	// Groups every imported contact is added to (besides the file's own group column).
+	ContactGroupIds  []string `json:"contactGroupIds,omitempty"`
+	ClientMutationID *string  `json:"clientMutationId,omitempty"`
+}
+
+type ImportContactsPayload struct {
+	ContactImport    *projections.ContactImport `json:"contactImport,omitempty"`
+	UserErrors       []UserError                `json:"userErrors"`
+	ClientMutationID *string                    `json:"clientMutationId,omitempty"`
+}
+
+type ImportRowError struct {
+	Row     int    `json:"row"`
+	Message string `json:"message"`
 }
 
 type Mutation struct {
@@ -292,6 +326,63 @@ type WorkspaceSettings struct {
 	QuietHoursStart *string `json:"quietHoursStart,omitempty"`
 	QuietHoursEnd   *string `json:"quietHoursEnd,omitempty"`
 	RetentionDays   int     `json:"retentionDays"`
+}
+
+type ContactImportStatus string
+
+const (
+	ContactImportStatusRunning   ContactImportStatus = "RUNNING"
+	ContactImportStatusCompleted ContactImportStatus = "COMPLETED"
+	ContactImportStatusFailed    ContactImportStatus = "FAILED"
+)
+
+var AllContactImportStatus = []ContactImportStatus{
+	ContactImportStatusRunning,
+	ContactImportStatusCompleted,
+	ContactImportStatusFailed,
+}
+
+func (e ContactImportStatus) IsValid() bool {
+	switch e {
+	case ContactImportStatusRunning, ContactImportStatusCompleted, ContactImportStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e ContactImportStatus) String() string {
+	return string(e)
+}
+
+func (e *ContactImportStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ContactImportStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ContactImportStatus", str)
+	}
+	return nil
+}
+
+func (e ContactImportStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ContactImportStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ContactImportStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type ContactSource string

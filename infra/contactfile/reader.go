@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,11 +51,11 @@ type Row struct {
 	Name string
 	// Email is the first e-mail address of the row.
 	Email string
-	// Phones are all phone numbers of the row as written, in column order, empty ones
-	// dropped and Google's " ::: " multi-values split.
+	// Phones are all phone numbers of the row as written, in column order, empty and
+	// repeated ones dropped and Google's " ::: " multi-values split.
 	Phones []string
-	// Groups are the row's groups, tags, labels or categories, trimmed and de-duplicated;
-	// Google's "* myContacts" and "* starred" system labels are dropped.
+	// Groups are the row's groups, tags, labels or categories, trimmed and de-duplicated
+	// ignoring case; Google's "* myContacts" and "* starred" system labels are dropped.
 	Groups []string
 	// Custom holds the non-empty values of columns the reader does not know, keyed by the
 	// header text (or "Column N" when there is none); nil when there are none.
@@ -71,15 +72,15 @@ func (e *RowError) Error() string { return "line " + strconv.Itoa(e.Line) + ": "
 
 // Reader streams the rows of a contact file.
 type Reader struct {
-	header   Header
-	columns  []Column
-	csv      *csv.Reader
-	guard    *guard
-	maxRow   int
-	records  int // csv records read, for matching the guard's truncation notes
-	pending  *Row
-	err      error
-	nameCols int // columns with FieldName, to know when first/last name are needed
+	header  Header
+	columns []Column
+	csv     *csv.Reader
+	guard   *guard
+	maxRow  int
+	records int // csv records read, for matching the guard's truncation notes
+	pending *Row
+	err     error
+	colKeys []string // compactKey of each column title, for isPlaceholder
 }
 
 // NewReader detects the format of r from its first 64 KiB and reads its header. The
@@ -161,10 +162,9 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 		rd.header.Columns = inferColumns(sampleRecords(text, delim, sepLine))
 	}
 	rd.columns = rd.header.Columns
-	for _, col := range rd.columns {
-		if col.Field == FieldName {
-			rd.nameCols++
-		}
+	rd.colKeys = make([]string, len(rd.columns))
+	for i, col := range rd.columns {
+		rd.colKeys[i] = compactKey(col.Title)
 	}
 	if !rd.header.Present {
 		if row, ok := rd.mapRow(first, line); ok {
@@ -176,7 +176,11 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 
 // Header returns the detected format and column mapping, for showing the user how the file
 // was understood.
-func (r *Reader) Header() Header { return r.header }
+func (r *Reader) Header() Header {
+	h := r.header
+	h.Columns = slices.Clone(h.Columns)
+	return h
+}
 
 // Next returns the next row, skipping blank ones, and io.EOF after the last. A *RowError is
 // about that row only and Next may be called again; any other error ends the file.
@@ -191,12 +195,10 @@ func (r *Reader) Next() (Row, error) {
 	}
 	for {
 		rec, line, err := r.read()
-		var rowErr *RowError
-		switch {
-		case errors.As(err, &rowErr):
-			return Row{}, err
-		case err != nil:
-			r.err = err
+		if err != nil {
+			if _, ok := err.(*RowError); !ok {
+				r.err = err
+			}
 			return Row{}, err
 		}
 		if row, ok := r.mapRow(rec, line); ok {
@@ -249,23 +251,20 @@ func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 		case FieldPhone:
 			row.Phones = appendMulti(row.Phones, v)
 		case FieldEmail:
-			var extra []string
-			for _, e := range appendMulti(nil, v) {
-				if row.Email == "" {
-					row.Email = e
-				} else {
-					extra = append(extra, e)
-				}
+			for row.Email == "" && v != "" {
+				// The first address of the cell; Google puts several in one.
+				first, rest, _ := strings.Cut(v, googleSep)
+				row.Email, v = strings.TrimSpace(first), strings.TrimSpace(rest)
 			}
-			if len(extra) > 0 {
+			if v != "" {
 				// Kept, not dropped: the row has one e-mail field, the user may have more.
-				row.Custom = addCustom(row.Custom, col.key(), strings.Join(extra, " ::: "))
+				row.Custom = addCustom(row.Custom, col.key(), v)
 			}
 		case FieldGroups:
 			row.Groups = appendGroups(row.Groups, v)
 		case FieldIgnored:
 		default:
-			if !isPlaceholder(col.Title, v) {
+			if i >= len(r.colKeys) || !isPlaceholder(r.colKeys[i], v) {
 				row.Custom = addCustom(row.Custom, col.key(), v)
 			}
 		}
@@ -297,13 +296,20 @@ func joinSpace(a, b string) string {
 // googleSep separates several values in one cell of a Google Contacts export.
 const googleSep = ":::"
 
-// appendMulti appends the values of a cell, split at Google's separator.
+// appendMulti appends the values of a cell, split at Google's separator, leaving out
+// repetitions (Outlook often has the mobile number again as "Primary Phone").
 func appendMulti(dst []string, v string) []string {
 	if !strings.Contains(v, googleSep) {
-		return append(dst, v)
+		if dst == nil {
+			dst = make([]string, 0, 2)
+		}
+		if !slices.Contains(dst, v) {
+			dst = append(dst, v)
+		}
+		return dst
 	}
 	for part := range strings.SplitSeq(v, googleSep) {
-		if part = strings.TrimSpace(part); part != "" {
+		if part = strings.TrimSpace(part); part != "" && !slices.Contains(dst, part) {
 			dst = append(dst, part)
 		}
 	}
@@ -314,38 +320,36 @@ func appendMulti(dst []string, v string) []string {
 // separates categories with ";" and spreadsheets tags with "," or ";", so those split a
 // cell without Google's separator.
 func appendGroups(dst []string, v string) []string {
-	var parts []string
-	if strings.Contains(v, googleSep) {
-		parts = strings.Split(v, googleSep)
-	} else {
-		parts = strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ',' })
-	}
-	for _, p := range parts {
+	google := strings.Contains(v, googleSep)
+	for v != "" {
+		var p string
+		if google {
+			p, v, _ = strings.Cut(v, googleSep)
+		} else if k := strings.IndexAny(v, ";,"); k >= 0 {
+			p, v = v[:k], v[k+1:]
+		} else {
+			p, v = v, ""
+		}
 		p = strings.TrimSpace(p)
 		if rest, ok := strings.CutPrefix(p, "* "); ok {
 			// Google marks its own labels with "* ". "myContacts" and "starred" are
 			// bookkeeping, not groups a user made; the old system groups ("* Friends")
 			// are meant as groups.
-			if k := compactKey(rest); k == "mycontacts" || k == "starred" {
+			rest = strings.TrimSpace(rest)
+			if strings.EqualFold(rest, "myContacts") || strings.EqualFold(rest, "starred") {
 				continue
 			}
-			p = strings.TrimSpace(rest)
+			p = rest
 		}
-		if p == "" || contains(dst, p) {
-			continue
+		if p == "" || slices.ContainsFunc(dst, func(g string) bool { return strings.EqualFold(g, p) }) {
+			continue // "vip, VIP" is one group to the person who typed it
+		}
+		if dst == nil {
+			dst = make([]string, 0, 4)
 		}
 		dst = append(dst, p)
 	}
 	return dst
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // addCustom sets a custom field, joining the values of same-named columns.

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+type importJSON struct {
+	ID, Status, FileName                    string
+	TotalRows, Created, Updated, Duplicates int
+	Invalid                                 int
+	Failure                                 *string
+	Errors                                  []struct {
+		Row     int
+		Message string
+	}
+}
+
+const importFields = `id status fileName totalRows created updated duplicates invalid failure errors(first: 1000) { row message }`
+
+// upload sends importContacts as a GraphQL multipart request.
+func (s *testServer) upload(token, workspaceID, fileName string, content []byte, extra map[string]any) (importJSON, []userErr) {
+	s.t.Helper()
+	in := map[string]any{"workspaceId": workspaceID, "file": nil}
+	for k, v := range extra {
+		in[k] = v
+	}
+	ops, _ := json.Marshal(map[string]any{
+		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { contactImport { ` + importFields + ` } userErrors { field code message } } }`,
+		"variables": map[string]any{"in": in},
+	})
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("operations", string(ops))
+	_ = w.WriteField("map", `{"0": ["variables.in.file"]}`)
+	fw, _ := w.CreateFormFile("0", fileName)
+	_, _ = fw.Write(content)
+	require.NoError(s.t, w.Close())
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Data struct {
+			ImportContacts struct {
+				ContactImport *importJSON
+				UserErrors    []userErr
+			}
+		}
+		Errors []any
+	}
+	require.NoError(s.t, json.Unmarshal(b, &out), "%s", b)
+	require.Empty(s.t, out.Errors, "%s", b)
+	if out.Data.ImportContacts.ContactImport == nil {
+		return importJSON{}, out.Data.ImportContacts.UserErrors
+	}
+	return *out.Data.ImportContacts.ContactImport, out.Data.ImportContacts.UserErrors
+}
+
+// uploadRaw sends importContacts and returns the raw response.
+func (s *testServer) uploadRaw(token, workspaceID, fileName string, content []byte) gqlResponse {
+	s.t.Helper()
+	ops, _ := json.Marshal(map[string]any{
+		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { contactImport { id } } }`,
+		"variables": map[string]any{"in": map[string]any{"workspaceId": workspaceID, "file": nil}},
+	})
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	_ = w.WriteField("operations", string(ops))
+	_ = w.WriteField("map", `{"0": ["variables.in.file"]}`)
+	fw, _ := w.CreateFormFile("0", fileName)
+	_, _ = fw.Write(content)
+	require.NoError(s.t, w.Close())
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	var out gqlResponse
+	b, _ := io.ReadAll(resp.Body)
+	require.NoError(s.t, json.Unmarshal(b, &out), "%s", b)
+	out.status = resp.StatusCode
+	return out
+}
+
+// waitImport waits (without a speed assertion: up to a generous bound) for an import to end.
+func (s *testServer) waitImport(token, id string) importJSON {
+	s.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		var out struct{ Node *importJSON }
+		s.must(token, `query($id: ID!) { node(id: $id) { ... on ContactImport { `+importFields+` } } }`, map[string]any{"id": id}, &out)
+		if out.Node != nil && out.Node.Status != "RUNNING" {
+			return *out.Node
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatal("import did not finish")
+	return importJSON{}
+}
+
+// TestImportCounts: 1,000 rows, some invalid, some repeated in the file, some already in the
+// workspace: exact counts and one error per invalid row with its row number.
+func TestImportCounts(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Import Owner", "import@example.com", strongPassword, "Import Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	// 50 contacts exist already.
+	for i := 0; i < 50; i++ {
+		_, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": fmt.Sprintf("+49151000%05d", i), "name": fmt.Sprintf("Existing %d", i)})
+		require.Empty(t, ue)
+	}
+	var csv strings.Builder
+	csv.WriteString("Name,Phone,Email,Tags\n")
+	var wantInvalid []int
+	created, updated, dups, invalid := 0, 0, 0, 0
+	kind := make([]string, 1000)
+	for i := range kind {
+		switch {
+		case i < 50:
+			kind[i] = "existing"
+		case i%50 == 7:
+			kind[i] = "invalid"
+		case i%40 == 3 && i > 100 && kind[i-100] == "new":
+			kind[i] = "repeat"
+		default:
+			kind[i] = "new"
+		}
+	}
+	for i, k := range kind {
+		row := i + 2 // line number; the header is line 1
+		switch k {
+		case "invalid":
+			fmt.Fprintf(&csv, "Bad %d,12%d,,\n", i, i)
+			wantInvalid = append(wantInvalid, row)
+			invalid++
+		case "repeat": // the number of row i-100, a new contact
+			fmt.Fprintf(&csv, "Repeat %d,+49151000%05d,,\n", i, 1000+i-100)
+			dups++
+		case "existing": // existing contacts, now with an email and a tag
+			fmt.Fprintf(&csv, "Existing %d,0151 000 %05d,existing%d@example.com,Returning\n", i, i, i)
+			updated++
+		default:
+			fmt.Fprintf(&csv, "New %d,+49151000%05d,new%d@example.com,\"Fresh, Returning\"\n", i, 1000+i, i)
+			created++
+		}
+	}
+	imp, ue := s.upload(tok, ws, "contacts.csv", []byte(csv.String()), map[string]any{"defaultCountry": "DE"})
+	require.Empty(t, ue)
+	require.Equal(t, "contacts.csv", imp.FileName)
+	done := s.waitImport(tok, imp.ID)
+	require.Equal(t, "COMPLETED", done.Status, "failure: %v", done.Failure)
+	require.Equal(t, 1000, done.TotalRows)
+	require.Equal(t, invalid, done.Invalid)
+	require.Equal(t, dups, done.Duplicates)
+	require.Equal(t, updated, done.Updated)
+	require.Equal(t, created, done.Created)
+	var rows []int
+	for _, e := range done.Errors {
+		rows = append(rows, e.Row)
+		require.Contains(t, e.Message, "phone")
+	}
+	sort.Ints(rows)
+	require.Equal(t, wantInvalid, rows)
+
+	var list struct {
+		Workspace struct {
+			Contacts      struct{ TotalCount int }
+			ContactGroups struct {
+				Nodes []struct {
+					Name         string
+					ContactCount int
+				}
+			}
+		}
+	}
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } contactGroups { nodes { name contactCount } } } }`,
+		map[string]any{"ws": ws}, &list)
+	require.Equal(t, 50+created, list.Workspace.Contacts.TotalCount)
+	groups := map[string]int{}
+	for _, g := range list.Workspace.ContactGroups.Nodes {
+		groups[g.Name] = g.ContactCount
+	}
+	require.Equal(t, map[string]int{"Returning": updated + created, "Fresh": created}, groups)
+	c, ue2 := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+4915100000003"})
+	require.Equal(t, "PHONE_TAKEN", ue2[0].Code, "%v", c)
+}
+
+// TestImportFormats imports the real-world exports in testdata with the right fields.
+func TestImportFormats(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Format Owner", "formats@example.com", strongPassword, "Format Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	for _, tc := range []struct {
+		file    string
+		country string
+		want    map[string]string // name -> phone
+		email   map[string]string // name -> email
+		groups  map[string][]string
+	}{
+		{file: "google_contacts.csv", want: map[string]string{"Amara Okafor": "+2348021234567"},
+			email: map[string]string{"Amara Okafor": "amara.okafor@example.com"}, groups: map[string][]string{"Amara Okafor": {"Customers", "VIP"}}},
+		{file: "latin1_semicolon.csv", country: "DE", want: map[string]string{"José Müller": "+4915123456789", "Zoë Françoise": "+33612345678"},
+			email: map[string]string{"José Müller": "jose.mueller@example.de"}, groups: map[string][]string{"José Müller": {"Kunden", "Stammkunden"}}},
+		{file: "utf16_spreadsheet.txt", want: map[string]string{"田中 花子": "+819012345678", "Nguyễn Văn An": "+84912345678"},
+			email: map[string]string{"田中 花子": "hanako.tanaka@example.jp"}},
+		{file: "outlook.csv", country: "GB", want: map[string]string{"Daniel James O'Connor": "", "Mei Tan": ""},
+			email: map[string]string{"Mei Tan": "mei.tan@example.com"}},
+	} {
+		content, err := os.ReadFile("../../infra/contactfile/testdata/" + tc.file)
+		require.NoError(t, err)
+		extra := map[string]any{}
+		if tc.country != "" {
+			extra["defaultCountry"] = tc.country
+		}
+		imp, ue := s.upload(tok, ws, tc.file, content, extra)
+		require.Empty(t, ue, tc.file)
+		done := s.waitImport(tok, imp.ID)
+		require.Equal(t, "COMPLETED", done.Status, tc.file)
+		require.Positive(t, done.Created+done.Updated, tc.file)
+		for name, phone := range tc.want {
+			var out struct {
+				Workspace struct {
+					Contacts struct {
+						Nodes []struct {
+							Name, Phone string
+							Email       *string
+							Groups      []struct{ Name string }
+						}
+					}
+				}
+			}
+			s.must(tok, `query($ws: ID!, $q: String) { workspace(id: $ws) { contacts(filter: { search: $q }) { nodes { name phone email groups { name } } } } }`,
+				map[string]any{"ws": ws, "q": name}, &out)
+			require.Len(t, out.Workspace.Contacts.Nodes, 1, "%s: %s", tc.file, name)
+			got := out.Workspace.Contacts.Nodes[0]
+			if phone != "" {
+				require.Equal(t, phone, got.Phone, "%s: %s", tc.file, name)
+			}
+			if e, ok := tc.email[name]; ok {
+				require.Equal(t, e, *got.Email, "%s: %s", tc.file, name)
+			}
+			if gs, ok := tc.groups[name]; ok {
+				var names []string
+				for _, g := range got.Groups {
+					names = append(names, g.Name)
+				}
+				require.Subset(t, names, gs, "%s: %s", tc.file, name)
+			}
+		}
+	}
+}

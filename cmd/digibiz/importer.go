@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/infra/contactfile"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/projections"
+)
+
+// importFiles keeps uploaded contact lists under <data dir>/imports until their import ends.
+type importFiles struct{ dir string }
+
+func (f importFiles) path(id uuid.UUID) string { return filepath.Join(f.dir, id.String()+".upload") }
+
+// Save streams r to disk (never whole in memory), syncs it and returns its size and SHA-256.
+func (f importFiles) Save(_ context.Context, id uuid.UUID, r io.Reader) (int64, string, error) {
+	if err := os.MkdirAll(f.dir, 0o700); err != nil {
+		return 0, "", fmt.Errorf("creating import directory: %w", err)
+	}
+	tmp := f.path(id) + ".part"
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, "", fmt.Errorf("storing upload: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), r)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, f.path(id))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return 0, "", fmt.Errorf("storing upload: %w", err)
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (f importFiles) Remove(id uuid.UUID) { _ = os.Remove(f.path(id)) }
+
+// rowAdapter feeds contactfile rows to the import command.
+type rowAdapter struct{ r *contactfile.Reader }
+
+type rowProblem struct{ e *contactfile.RowError }
+
+func (p rowProblem) Error() string { return p.e.Msg }
+func (p rowProblem) RowLine() int  { return p.e.Line }
+
+func (a rowAdapter) Next() (commands.ContactRow, error) {
+	row, err := a.r.Next()
+	var re *contactfile.RowError
+	if errors.As(err, &re) {
+		return commands.ContactRow{}, rowProblem{re}
+	}
+	if err != nil {
+		return commands.ContactRow{}, err
+	}
+	return commands.ContactRow{Line: row.Line, Name: row.Name, Email: row.Email, Phones: row.Phones, Groups: row.Groups, Custom: row.Custom}, nil
+}
+
+// importer runs contact imports in the background: new ones as they are started, and at start-up
+// the ones a crash interrupted, which resume where their last chunk ended.
+type importer struct {
+	pool     *pgxpool.Pool
+	store    *eventstore.Store
+	notifier *eventstore.Notifier
+	runner   *projections.Runner
+	handlers *commands.Handlers
+	queries  *projections.ContactQueries
+	files    importFiles
+	logger   *slog.Logger
+}
+
+func (im *importer) Run(ctx context.Context) error {
+	wake, unsub := im.notifier.Subscribe()
+	defer unsub()
+	for {
+		if err := im.runAll(ctx); err != nil && ctx.Err() == nil {
+			im.logger.Error("running contact imports", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (im *importer) runAll(ctx context.Context) error {
+	running, err := im.queries.RunningImports(ctx)
+	if err != nil {
+		return err
+	}
+	for _, imp := range running {
+		if err := im.runOne(ctx, imp.ID); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			im.logger.Error("contact import stopped", "import_id", imp.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// runOne processes one import while holding its advisory lock, so only one process works on it.
+func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
+	conn, err := im.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	h := fnv.New64a()
+	_, _ = h.Write(id[:])
+	key := int64(h.Sum64())
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil || !got {
+		return err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) //nolint:errcheck
+
+	// The read model must know every contact that existed before this import's rows.
+	head, _, err := im.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = im.runner.WaitFor(wctx, head)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("waiting for read models: %w", err)
+	}
+	f, err := os.Open(im.files.path(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return im.handlers.FailContactImport(ctx, id, "The uploaded file is no longer available; upload it again.")
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	reader, err := contactfile.NewReader(f, contactfile.Opts{})
+	if err != nil {
+		return im.handlers.FailContactImport(ctx, id, "The file is not a readable contact list: "+err.Error())
+	}
+	start := time.Now()
+	imp, err := im.handlers.ProcessContactImport(ctx, im.queries, id, rowAdapter{reader}, func(ctx context.Context, cp eventstore.Checkpoint) error {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+		return im.runner.WaitFor(wctx, cp)
+	})
+	if errors.Is(err, commands.ErrImportTaken) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if imp.Status != contact.StatusRunning {
+		im.files.Remove(id)
+		im.logger.Info("contact import finished", "import_id", id, "status", imp.Status, "rows", imp.Totals.Rows,
+			"created", imp.Totals.Created, "updated", imp.Totals.Updated, "duplicates", imp.Totals.Duplicates,
+			"invalid", imp.Totals.Invalid, "duration", time.Since(start))
+	}
+	return nil
+}

@@ -1,0 +1,424 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// ContactRow is one row of an uploaded contact list, as a file reader found it.
+type ContactRow struct {
+	// Line is the row's line number in the file as the user sees it (the header is line 1).
+	Line   int
+	Name   string
+	Email  string
+	Phones []string
+	Groups []string
+	Custom map[string]string
+}
+
+// RowReader yields the rows of a file; io.EOF ends it. A *RowError-like error with a Line
+// counts as an invalid row; any other error fails the import.
+type RowReader interface {
+	Next() (ContactRow, error)
+}
+
+// RowProblem is a row the reader could not parse.
+type RowProblem interface {
+	error
+	RowLine() int
+}
+
+// ImportLookup is what an import reads from the contacts read model.
+type ImportLookup interface {
+	// ContactIDsByPhone maps those of the phones that belong to contacts of the workspace.
+	ContactIDsByPhone(ctx context.Context, workspaceID uuid.UUID, phones []string) (map[string]uuid.UUID, error)
+	// GroupIDsByName maps those of the names (lower case) that are groups of the workspace.
+	GroupIDsByName(ctx context.Context, workspaceID uuid.UUID, names []string) (map[string]uuid.UUID, error)
+}
+
+// StartContactImport records an uploaded file (already stored by the caller under ImportID).
+type StartContactImport struct {
+	ImportID, WorkspaceID uuid.UUID
+	FileName              string
+	Size                  int64
+	SHA256                string
+	DefaultCountry        string
+	GroupIDs              []uuid.UUID
+	ClientMutationID      string
+}
+
+// ImportResult names an import.
+type ImportResult struct {
+	ImportID uuid.UUID `json:"importId"`
+}
+
+// StartContactImport records the start; the importer picks it up.
+func (h *Handlers) StartContactImport(ctx context.Context, c Caller, cmd StartContactImport) (ImportResult, eventstore.Checkpoint, error) {
+	idem := Idempotency{Scope: "importContacts:" + cmd.WorkspaceID.String(), Key: cmd.ClientMutationID,
+		Input: []any{cmd.FileName, cmd.SHA256, cmd.DefaultCountry, cmd.GroupIDs}}
+	return execute(ctx, h, idem, func(ctx context.Context) (decision[ImportResult], error) {
+		if err := h.checkGroups(ctx, cmd.WorkspaceID, cmd.GroupIDs); err != nil {
+			return decision[ImportResult]{}, err
+		}
+		country := strings.ToUpper(strings.TrimSpace(cmd.DefaultCountry))
+		if country != "" {
+			if _, err := contact.NormalizePhone("+15555550100", country); err != nil {
+				var pe *contact.PhoneError
+				if errors.As(err, &pe) && pe.Code == "INVALID_COUNTRY" {
+					return decision[ImportResult]{}, fault.InvalidField("defaultCountry", "INVALID_COUNTRY", "%q is not a two-letter country code.", cmd.DefaultCountry)
+				}
+			}
+		}
+		ev := contact.ImportStarted{ImportID: cmd.ImportID, WorkspaceID: cmd.WorkspaceID, FileName: cmd.FileName, Size: cmd.Size,
+			SHA256: cmd.SHA256, DefaultCountry: country, GroupIDs: uniqueUUIDs(cmd.GroupIDs), Source: contact.SourceImport}
+		return decision[ImportResult]{
+			appends: []eventstore.Append{{StreamID: contact.ImportStream(cmd.ImportID), Expected: eventstore.NoStream,
+				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, ev)}},
+			result: ImportResult{ImportID: cmd.ImportID},
+		}, nil
+	}, nil)
+}
+
+// ImportChunkSize is how many rows go into one transaction (and one progress event).
+const ImportChunkSize = 1000
+
+// ErrImportTaken means another process advanced the import: this one stops.
+var ErrImportTaken = errors.New("import is being processed elsewhere")
+
+// importRun is one pass over a file.
+type importRun struct {
+	h       *Handlers
+	lookup  ImportLookup
+	c       Caller
+	imp     contact.Import
+	country string
+	seen    map[string]bool      // phones already used by an earlier row of the file
+	groups  map[string]uuid.UUID // group name (lower case) -> id, created on first use
+	last    eventstore.Checkpoint
+}
+
+// ProcessContactImport runs an import to its end, from where it stopped: rows up to the last
+// recorded progress are read again only to know which phones they used, so a resumed import
+// ends exactly as an uninterrupted one. Each chunk of rows is appended in one transaction
+// together with the progress event at the import stream's exact version, so two processes can
+// never both apply a chunk.
+//
+// settle, when set, is called with the position of the last chunk before the import is marked
+// completed: waiting there for the read models means that once an import reads as completed,
+// every one of its contacts can be queried.
+func (h *Handlers) ProcessContactImport(ctx context.Context, lookup ImportLookup, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
+	run := &importRun{h: h, lookup: lookup, seen: map[string]bool{}, groups: map[string]uuid.UUID{},
+		c: Caller{RequestID: "import-" + importID.String(), CorrelationID: importID.String()}}
+	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
+		return run.imp, err
+	}
+	if run.imp.Status != contact.StatusRunning {
+		return run.imp, nil
+	}
+	ws := run.imp.Started.WorkspaceID
+	run.country = run.imp.Started.DefaultCountry
+	if run.country == "" {
+		s, err := h.workspaceSettings(ctx, ws)
+		if err != nil {
+			return run.imp, err
+		}
+		run.country = s.DefaultCountry
+	}
+	var chunk []parsedRow
+	lastLine := run.imp.RowsDone
+	for {
+		row, err := rows.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var p parsedRow
+		var rp RowProblem
+		switch {
+		case errors.As(err, &rp):
+			p = parsedRow{line: rp.RowLine(), problem: rp.Error()}
+		case err != nil:
+			return run.imp, h.failImport(ctx, run, "The file could not be read: "+err.Error())
+		default:
+			p = run.parse(row)
+		}
+		if p.line <= run.imp.RowsDone {
+			continue // done before a restart; parse only remembered its phone
+		}
+		chunk = append(chunk, p)
+		lastLine = p.line
+		if len(chunk) == ImportChunkSize {
+			if err := run.flush(ctx, chunk, lastLine); err != nil {
+				return run.imp, err
+			}
+			chunk = chunk[:0]
+		}
+	}
+	if len(chunk) > 0 || run.imp.RowsDone < lastLine {
+		if err := run.flush(ctx, chunk, lastLine); err != nil {
+			return run.imp, err
+		}
+	}
+	if settle != nil && run.last != (eventstore.Checkpoint{}) {
+		if err := settle(ctx, run.last); err != nil {
+			return run.imp, err
+		}
+	}
+	done := contact.ImportCompleted{ImportID: importID, WorkspaceID: ws, Totals: run.imp.Totals, CompletedAt: h.now().UTC()}
+	if _, err := h.Store.Append(ctx, contact.ImportStream(importID), eventstore.Exact(run.imp.Version), ws, newEvents(run.c, done)...); err != nil {
+		if errors.Is(err, eventstore.ErrConcurrencyConflict) {
+			return run.imp, ErrImportTaken
+		}
+		return run.imp, err
+	}
+	run.imp.Evolve(done)
+	return run.imp, nil
+}
+
+func (h *Handlers) failImport(ctx context.Context, run *importRun, reason string) error {
+	ev := contact.ImportFailed{ImportID: run.imp.Started.ImportID, WorkspaceID: run.imp.Started.WorkspaceID, Reason: reason}
+	if _, err := h.Store.Append(ctx, contact.ImportStream(ev.ImportID), eventstore.Exact(run.imp.Version), ev.WorkspaceID, newEvents(run.c, ev)...); err != nil {
+		return err
+	}
+	run.imp.Evolve(ev)
+	return nil
+}
+
+// FailContactImport ends an import that cannot go on (its file is gone).
+func (h *Handlers) FailContactImport(ctx context.Context, importID uuid.UUID, reason string) error {
+	run := &importRun{c: Caller{RequestID: "import-" + importID.String()}}
+	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
+		return err
+	}
+	if run.imp.Status != contact.StatusRunning {
+		return nil
+	}
+	return h.failImport(ctx, run, reason)
+}
+
+// parsedRow is a row after validation: usable fields, or why not, or a duplicate.
+type parsedRow struct {
+	line      int
+	fields    contact.Fields
+	groups    []string
+	problem   string
+	duplicate bool
+}
+
+// parse validates a row and marks repeats of a phone seen earlier in the file.
+func (r *importRun) parse(row ContactRow) parsedRow {
+	p := parsedRow{line: row.Line, groups: row.Groups}
+	if len(row.Phones) == 0 {
+		p.problem = "The row has no phone number."
+		return p
+	}
+	var firstErr error
+	for _, raw := range row.Phones {
+		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: row.Name, Email: row.Email, CustomFields: row.Custom})
+		if err == nil {
+			p.fields = f
+			firstErr = nil
+			break
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		p.problem = rowMessage(firstErr)
+		return p
+	}
+	if r.seen[p.fields.Phone] {
+		p.duplicate = true
+		return p
+	}
+	r.seen[p.fields.Phone] = true
+	return p
+}
+
+// rowMessage explains a row error without repeating the row's values.
+func rowMessage(err error) string {
+	var msgs []string
+	for _, e := range fault.Invalids(err) {
+		field := strings.Join(e.Field, ".")
+		var pe *contact.PhoneError
+		switch {
+		case errors.As(e, &pe):
+			msgs = append(msgs, "phone: "+pe.Reason)
+		case strings.HasPrefix(e.ErrorCode(), "INVALID_PHONE"):
+			msgs = append(msgs, "phone: not a valid phone number ("+strings.TrimPrefix(e.ErrorCode(), "INVALID_PHONE_")+")")
+		default:
+			msgs = append(msgs, field+": "+strings.ToLower(strings.ReplaceAll(e.ErrorCode(), "_", " ")))
+		}
+	}
+	if len(msgs) == 0 {
+		return "The row is not valid."
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// flush appends one chunk: new contacts with their phone claims, updates of existing ones, group
+// memberships, and the progress event, in one transaction. A conflict (a number claimed
+// meanwhile by someone else) retries the chunk after the read model caught up.
+func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) error {
+	for attempt := 1; ; attempt++ {
+		appends, progress, err := r.decideChunk(ctx, chunk, lastLine)
+		if err != nil {
+			return err
+		}
+		results, err := r.h.Store.AppendMulti(ctx, nil, appends...)
+		if err == nil {
+			r.imp.Evolve(progress)
+			for _, res := range results {
+				if r.last.Less(res.Last) {
+					r.last = res.Last
+				}
+			}
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrConcurrencyConflict) || attempt >= maxAttempts {
+			return err
+		}
+		// Did another process take the import over?
+		var now contact.Import
+		if _, lerr := load(ctx, r.h.Store, contact.ImportStream(r.imp.Started.ImportID), now.Evolve); lerr != nil {
+			return lerr
+		}
+		if now.Version != r.imp.Version {
+			return ErrImportTaken
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine int) ([]eventstore.Append, contact.ImportProgressed, error) {
+	ws := r.imp.Started.WorkspaceID
+	importID := r.imp.Started.ImportID
+	progress := contact.ImportProgressed{ImportID: importID, WorkspaceID: ws, RowsDone: lastLine}
+	var phones []string
+	var groupNames []string
+	for _, p := range chunk {
+		if p.problem == "" && !p.duplicate {
+			phones = append(phones, p.fields.Phone)
+			for _, g := range p.groups {
+				if _, ok := r.groups[strings.ToLower(g)]; !ok {
+					groupNames = append(groupNames, strings.ToLower(g))
+				}
+			}
+		}
+	}
+	existing, err := r.lookup.ContactIDsByPhone(ctx, ws, phones)
+	if err != nil {
+		return nil, progress, err
+	}
+	var appends []eventstore.Append
+	if len(groupNames) > 0 {
+		found, err := r.lookup.GroupIDsByName(ctx, ws, groupNames)
+		if err != nil {
+			return nil, progress, err
+		}
+		for _, p := range chunk {
+			for _, g := range p.groups {
+				key := strings.ToLower(g)
+				if _, ok := r.groups[key]; ok {
+					continue
+				}
+				if id, ok := found[key]; ok {
+					r.groups[key] = id
+					continue
+				}
+				id := uuid.New()
+				evs, err := contact.CreateGroup(id, ws, g, "")
+				if err != nil {
+					continue // an unusable group name is ignored, the row is not
+				}
+				r.groups[key] = id
+				appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(id), Expected: eventstore.NoStream,
+					WorkspaceID: ws, Events: newEvents(r.c, evs...)})
+			}
+		}
+	}
+	members := map[uuid.UUID][]uuid.UUID{}
+	for _, p := range chunk {
+		switch {
+		case p.problem != "":
+			progress.Chunk.Invalid++
+			progress.Errors = append(progress.Errors, contact.RowError{Row: p.line, Message: p.problem})
+			continue
+		case p.duplicate:
+			progress.Chunk.Duplicates++
+			continue
+		}
+		var id uuid.UUID
+		if old, ok := existing[p.fields.Phone]; ok {
+			id = old
+			ct, v, err := r.h.loadContact(ctx, ws, id)
+			if err != nil {
+				return nil, progress, err
+			}
+			patch := contact.Patch{CustomFields: p.fields.CustomFields, MergeCustomFields: true}
+			if p.fields.Name != "" {
+				patch.Name = &p.fields.Name
+			}
+			if p.fields.Email != "" {
+				patch.Email = &p.fields.Email
+			}
+			evs, err := ct.Update(patch, &importID)
+			if err != nil {
+				return nil, progress, err
+			}
+			if len(evs) > 0 {
+				appends = append(appends, eventstore.Append{StreamID: contact.Stream(id), Expected: expect(v), WorkspaceID: ws,
+					Events: newEvents(r.c, evs...)})
+			}
+			progress.Chunk.Updated++
+		} else {
+			id = uuid.New()
+			claim := contact.PhoneStream(r.h.Sealer.Blind("contact-phone", contact.PhoneBlindInput(ws, p.fields.Phone)))
+			// A number whose contact was deleted has a claim stream already: claim it at its version.
+			expected := eventstore.NoStream
+			if c, err := r.h.loadPhoneClaim(ctx, ws, p.fields.Phone); err != nil {
+				return nil, progress, err
+			} else if c.version > 0 {
+				if c.owner != uuid.Nil {
+					return nil, progress, eventstore.ErrConcurrencyConflict
+				}
+				expected = eventstore.Exact(c.version)
+			}
+			appends = append(appends,
+				eventstore.Append{StreamID: claim, Expected: expected, WorkspaceID: ws,
+					Events: newEvents(r.c, contact.PhoneClaimed{ContactID: id, WorkspaceID: ws})},
+				eventstore.Append{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: ws,
+					Events: newEvents(r.c, contact.Create(id, ws, p.fields, contact.SourceImport, &importID)...)})
+			progress.Chunk.Created++
+		}
+		for _, g := range r.imp.Started.GroupIDs {
+			members[g] = append(members[g], id)
+		}
+		for _, name := range p.groups {
+			if g, ok := r.groups[strings.ToLower(name)]; ok {
+				members[g] = append(members[g], id)
+			}
+		}
+	}
+	for g, ids := range members {
+		appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(g), Expected: eventstore.Any, WorkspaceID: ws,
+			Events: newEvents(r.c, contact.MembersAdded{GroupID: g, WorkspaceID: ws, ContactIDs: uniqueUUIDs(ids)})})
+	}
+	progress.Chunk.Rows = len(chunk)
+	appends = append(appends, eventstore.Append{StreamID: contact.ImportStream(importID), Expected: eventstore.Exact(r.imp.Version),
+		WorkspaceID: ws, Events: newEvents(r.c, progress)})
+	return appends, progress, nil
+}

@@ -1,0 +1,174 @@
+package graphql
+
+import (
+	"context"
+	"encoding/base64"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/graphql/model"
+	"github.com/mydigibiz/digibiz/projections"
+)
+
+const kindContactImport = "ContactImport"
+
+// MaxUploadBytes bounds an uploaded contact list.
+const MaxUploadBytes = 200 << 20
+
+func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsInput) (*model.ImportContactsPayload, error) {
+	ws, err := decodeID(kindWorkspace, in.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.requireWorkspace(ctx, ws); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*model.ImportContactsPayload, error) {
+		ue, err := userErrors(err)
+		if err != nil {
+			return nil, err
+		}
+		return &model.ImportContactsPayload{UserErrors: ue, ClientMutationID: in.ClientMutationID}, nil
+	}
+	groups, err := decodeIDs("contactGroupIds", kindContactGroup, in.ContactGroupIds)
+	if err != nil {
+		return fail(err)
+	}
+	name := filepath.Base(strings.ReplaceAll(in.File.Filename, `\`, "/"))
+	if name == "." || name == "/" || name == "" {
+		name = "upload.csv"
+	}
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	id := uuid.New()
+	size, sum, err := r.ImportFiles.Save(ctx, id, in.File.File)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		return fail(fault.InvalidField("file", "EMPTY_FILE", "The file is empty."))
+	}
+	res, last, err := r.Commands.StartContactImport(ctx, caller(ctx), commands.StartContactImport{ImportID: id, WorkspaceID: ws,
+		FileName: name, Size: size, SHA256: sum, DefaultCountry: deref(in.DefaultCountry), GroupIDs: groups,
+		ClientMutationID: deref(in.ClientMutationID)})
+	if err != nil {
+		return fail(err)
+	}
+	r.settle(ctx, last)
+	imp, err := r.Contacts.ImportByID(ctx, res.ImportID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ImportContactsPayload{ContactImport: &imp, UserErrors: []model.UserError{}, ClientMutationID: in.ClientMutationID}, nil
+}
+
+func (r *Resolver) importOf(ctx context.Context, id string) (projections.ContactImport, error) {
+	iid, err := decodeID(kindContactImport, id)
+	if err != nil {
+		return projections.ContactImport{}, err
+	}
+	imp, err := r.Contacts.ImportByID(ctx, iid)
+	if err != nil {
+		return projections.ContactImport{}, err
+	}
+	if _, err := r.requireWorkspace(ctx, imp.WorkspaceID); err != nil {
+		if fault.Is(err, fault.NotFound) {
+			return projections.ContactImport{}, fault.New(fault.NotFound, "Contact import not found.")
+		}
+		return projections.ContactImport{}, err
+	}
+	return imp, nil
+}
+
+func (r *Resolver) contactImports(ctx context.Context, ws uuid.UUID, first *int, after *string) (*model.ContactImportConnection, error) {
+	if _, err := r.requireWorkspace(ctx, ws); err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	offset := 0
+	if after != nil && *after != "" {
+		b, err := base64.RawURLEncoding.DecodeString(*after)
+		if err == nil {
+			offset, err = strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
+		}
+		if err != nil || offset < 0 {
+			return nil, fault.InvalidField("after", "INVALID_CURSOR", "after is not a cursor of this list.")
+		}
+		offset++
+	}
+	is, hasNext, total, err := r.Contacts.ImportsPage(ctx, ws, n, offset)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.ContactImportConnection{Edges: []model.ContactImportEdge{}, Nodes: []projections.ContactImport{},
+		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
+	for i := range is {
+		imp := is[i]
+		cursor := base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset+i)))
+		out.Edges = append(out.Edges, model.ContactImportEdge{Cursor: cursor, Node: &imp})
+		out.Nodes = append(out.Nodes, imp)
+		out.PageInfo.EndCursor = &cursor
+	}
+	return out, nil
+}
+
+// contactImportProgress sends the import's state now and after each of its events, and ends
+// after the import does.
+func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (<-chan *projections.ContactImport, error) {
+	imp, err := r.importOf(ctx, importID)
+	if err != nil {
+		return nil, err
+	}
+	r.subscribed(ctx)
+	live, cancel := r.Feed.Subscribe(imp.WorkspaceID, []string{contact.EventImportProgressed, contact.EventImportCompleted, contact.EventImportFailed})
+	out := make(chan *projections.ContactImport, 16)
+	send := func(i projections.ContactImport) bool {
+		select {
+		case out <- &i:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	go func() {
+		defer close(out)
+		defer cancel()
+		if !send(imp) || imp.Status != contact.StatusRunning {
+			return
+		}
+		stream := contact.ImportStream(imp.ID)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-live:
+				if !ok {
+					live, cancel = r.Feed.Subscribe(imp.WorkspaceID, nil)
+					continue
+				}
+				if e.StreamID != stream {
+					continue
+				}
+				r.settle(ctx, e.Checkpoint())
+				now, err := r.Contacts.ImportByID(ctx, imp.ID)
+				if err != nil {
+					return
+				}
+				if !send(now) || now.Status != contact.StatusRunning {
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
