@@ -37,6 +37,11 @@ type RowProblem interface {
 	RowLine() int
 }
 
+// KeyPreparer creates many subjects' data keys at once (infra/crypto's Keyring does).
+type KeyPreparer interface {
+	CreateKeys(ctx context.Context, workspaceID uuid.UUID, subjects []uuid.UUID) error
+}
+
 // ImportLookup is what an import reads from the contacts read model.
 type ImportLookup interface {
 	// ContactIDsByPhone maps those of the phones that belong to contacts of the workspace.
@@ -350,6 +355,35 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			}
 		}
 	}
+	// Check every new number's claim stream in one query and create the new contacts' keys in
+	// one statement: per-row round trips would make large imports crawl.
+	claimOf := map[string]string{}
+	var claimStreams []string
+	for _, p := range chunk {
+		if p.problem == "" && !p.duplicate {
+			if _, ok := existing[p.fields.Phone]; !ok {
+				st := contact.PhoneStream(r.h.Sealer.Blind("contact-phone", contact.PhoneBlindInput(ws, p.fields.Phone)))
+				claimOf[p.fields.Phone] = st
+				claimStreams = append(claimStreams, st)
+			}
+		}
+	}
+	claimVersions, err := r.h.Store.StreamVersions(ctx, claimStreams)
+	if err != nil {
+		return nil, progress, err
+	}
+	newIDs := map[string]uuid.UUID{}
+	keys := make([]uuid.UUID, 0, len(claimStreams))
+	for phone := range claimOf {
+		id := uuid.New()
+		newIDs[phone] = id
+		keys = append(keys, id)
+	}
+	if kp, ok := r.h.Sealer.(KeyPreparer); ok {
+		if err := kp.CreateKeys(ctx, ws, keys); err != nil {
+			return nil, progress, err
+		}
+	}
 	members := map[uuid.UUID][]uuid.UUID{}
 	for _, p := range chunk {
 		switch {
@@ -385,13 +419,15 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			}
 			progress.Chunk.Updated++
 		} else {
-			id = uuid.New()
-			claim := contact.PhoneStream(r.h.Sealer.Blind("contact-phone", contact.PhoneBlindInput(ws, p.fields.Phone)))
+			id = newIDs[p.fields.Phone]
+			claim := claimOf[p.fields.Phone]
 			// A number whose contact was deleted has a claim stream already: claim it at its version.
 			expected := eventstore.NoStream
-			if c, err := r.h.loadPhoneClaim(ctx, ws, p.fields.Phone); err != nil {
-				return nil, progress, err
-			} else if c.version > 0 {
+			if _, ok := claimVersions[claim]; ok {
+				c, err := r.h.loadPhoneClaim(ctx, ws, p.fields.Phone)
+				if err != nil {
+					return nil, progress, err
+				}
 				if c.owner != uuid.Nil {
 					return nil, progress, eventstore.ErrConcurrencyConflict
 				}

@@ -78,7 +78,10 @@ func sortKey(name, phone string) string {
 	return phone
 }
 
+// Apply queues every statement of the batch and sends them in one round trip (imports apply
+// thousands of events per batch).
 func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.RecordedEvent) error {
+	b := &pgx.Batch{}
 	for _, e := range events {
 		ev, err := e.Decode(ctx)
 		if err != nil {
@@ -90,40 +93,37 @@ func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 			if e.Erased() {
 				continue // erased before this replay: nothing of the person to keep
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO contacts (id, workspace_id, phone, name, email, custom_fields, source, sort_key, created_at, updated_at)
+			b.Queue(`INSERT INTO contacts (id, workspace_id, phone, name, email, custom_fields, source, sort_key, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING`,
 				ev.ContactID, ev.WorkspaceID, ev.Phone, ev.Name, ev.Email, jsonOrNil(ev.CustomFields), ev.Source, sortKey(ev.Name, ev.Phone), at)
 		case contact.Updated:
 			if e.Erased() {
 				continue
 			}
-			_, err = tx.Exec(ctx, `UPDATE contacts SET phone = $2, name = $3, email = $4, custom_fields = $5, sort_key = $6, updated_at = $7 WHERE id = $1`,
+			b.Queue(`UPDATE contacts SET phone = $2, name = $3, email = $4, custom_fields = $5, sort_key = $6, updated_at = $7 WHERE id = $1`,
 				ev.ContactID, ev.Phone, ev.Name, ev.Email, jsonOrNil(ev.CustomFields), sortKey(ev.Name, ev.Phone), at)
 		case contact.OptedOut:
-			_, err = tx.Exec(ctx, `UPDATE contacts SET opted_out = true, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
+			b.Queue(`UPDATE contacts SET opted_out = true, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
 		case contact.OptedIn:
-			_, err = tx.Exec(ctx, `UPDATE contacts SET opted_out = false, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
+			b.Queue(`UPDATE contacts SET opted_out = false, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
 		case contact.Deleted:
-			if _, err = tx.Exec(ctx, `UPDATE contact_groups g SET member_count = member_count - 1
-				FROM group_members m WHERE m.contact_id = $1 AND m.group_id = g.id`, ev.ContactID); err == nil {
-				if _, err = tx.Exec(ctx, `DELETE FROM group_members WHERE contact_id = $1`, ev.ContactID); err == nil {
-					_, err = tx.Exec(ctx, `DELETE FROM contacts WHERE id = $1`, ev.ContactID)
-				}
-			}
+			b.Queue(`UPDATE contact_groups g SET member_count = member_count - 1
+				FROM group_members m WHERE m.contact_id = $1 AND m.group_id = g.id`, ev.ContactID)
+			b.Queue(`DELETE FROM group_members WHERE contact_id = $1`, ev.ContactID)
+			b.Queue(`DELETE FROM contacts WHERE id = $1`, ev.ContactID)
 		case contact.GroupCreated:
-			_, err = tx.Exec(ctx, `INSERT INTO contact_groups (id, workspace_id, name, description, created_at, updated_at)
+			b.Queue(`INSERT INTO contact_groups (id, workspace_id, name, description, created_at, updated_at)
 				VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (id) DO NOTHING`, ev.GroupID, ev.WorkspaceID, ev.Name, ev.Description, at)
 		case contact.GroupUpdated:
-			_, err = tx.Exec(ctx, `UPDATE contact_groups SET name = $2, description = $3, updated_at = $4 WHERE id = $1`,
+			b.Queue(`UPDATE contact_groups SET name = $2, description = $3, updated_at = $4 WHERE id = $1`,
 				ev.GroupID, ev.Name, ev.Description, at)
 		case contact.GroupDeleted:
-			if _, err = tx.Exec(ctx, `DELETE FROM group_members WHERE group_id = $1`, ev.GroupID); err == nil {
-				_, err = tx.Exec(ctx, `DELETE FROM contact_groups WHERE id = $1`, ev.GroupID)
-			}
+			b.Queue(`DELETE FROM group_members WHERE group_id = $1`, ev.GroupID)
+			b.Queue(`DELETE FROM contact_groups WHERE id = $1`, ev.GroupID)
 		case contact.MembersAdded:
 			// Only contacts of the group's workspace that still exist become members; the count
 			// moves by the rows actually inserted, so it stays exact under repeats.
-			_, err = tx.Exec(ctx, `WITH added AS (
+			b.Queue(`WITH added AS (
 					INSERT INTO group_members (group_id, contact_id, added_at)
 					SELECT $1, c.id, $4 FROM contacts c
 					WHERE c.id = ANY($2) AND c.workspace_id = $3 AND EXISTS (SELECT 1 FROM contact_groups g WHERE g.id = $1)
@@ -131,14 +131,17 @@ func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 				UPDATE contact_groups SET member_count = member_count + (SELECT count(*) FROM added), updated_at = $4 WHERE id = $1`,
 				ev.GroupID, ev.ContactIDs, ev.WorkspaceID, at)
 		case contact.MembersRemoved:
-			_, err = tx.Exec(ctx, `WITH removed AS (
+			b.Queue(`WITH removed AS (
 					DELETE FROM group_members WHERE group_id = $1 AND contact_id = ANY($2) RETURNING 1)
 				UPDATE contact_groups SET member_count = member_count - (SELECT count(*) FROM removed), updated_at = $3 WHERE id = $1`,
 				ev.GroupID, ev.ContactIDs, at)
 		}
-		if err != nil {
-			return fmt.Errorf("applying %s at %d: %w", e.Type, e.Position, err)
-		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("applying contact events: %w", err)
 	}
 	return nil
 }

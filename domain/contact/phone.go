@@ -146,7 +146,11 @@ func parsePhone(s, region string) (string, *PhoneError) {
 	e := func(code, reason string) (string, *PhoneError) {
 		return "", &PhoneError{Reason: reason, Code: code}
 	}
-	num, err := phonenumbers.Parse(s, region)
+	num, ok := phoneFromInternational(s)
+	var err error
+	if !ok {
+		num, err = phonenumbers.Parse(s, region)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, phonenumbers.ErrInvalidCountryCode):
@@ -192,6 +196,51 @@ func parsePhone(s, region string) (string, *PhoneError) {
 		return e(PhoneCodeTooLong, "longer than the 15 digits an international number can have")
 	}
 	return e164, nil
+}
+
+// phoneFromInternational splits a plainly written international number ("+4915112345678",
+// "+49 151 12345678") into calling code and national number without phonenumbers.Parse,
+// whose extension and punctuation patterns cost more than the validation itself; imports
+// normalise numbers by the hundred thousand. Anything less plain (parentheses, letters, a
+// national number with leading zeros) reports false and takes the full parser.
+func phoneFromInternational(s string) (*phonenumbers.PhoneNumber, bool) {
+	if len(s) < 2 || s[0] != '+' {
+		return nil, false
+	}
+	var digits [phonenumbers.MAX_LENGTH_FOR_NSN + phonenumbers.MAX_LENGTH_COUNTRY_CODE]byte
+	n := 0
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if n == len(digits) {
+				return nil, false
+			}
+			digits[n] = c
+			n++
+		case c == ' ' || c == '-' || c == '.' || c == '/':
+		default:
+			return nil, false
+		}
+	}
+	d := digits[:n]
+	// Calling codes are prefix-free: at most one of the first three prefixes is one.
+	for l := 1; l <= phonenumbers.MAX_LENGTH_COUNTRY_CODE && l < len(d); l++ {
+		cc, _ := strconv.Atoi(string(d[:l]))
+		if phonenumbers.GetRegionCodeForCountryCode(cc) == "ZZ" {
+			continue
+		}
+		nsn := d[l:]
+		if nsn[0] == '0' || len(nsn) > phonenumbers.MAX_LENGTH_FOR_NSN {
+			return nil, false // leading zeros are kept in fields the full parser sets
+		}
+		national, err := strconv.ParseUint(string(nsn), 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		code := int32(cc)
+		return &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &national}, true
+	}
+	return nil, false
 }
 
 // phoneFixMexicanMobile rewrites the mobile forms Mexico abolished in 2019 but address books

@@ -44,7 +44,7 @@ const (
 )
 
 func newGuard(src io.Reader, comma byte, maxRecord int) *guard {
-	g := &guard{src: src, buf: make([]byte, 32<<10), comma: comma, max: maxRecord}
+	g := &guard{src: src, buf: make([]byte, 8<<10), comma: comma, max: maxRecord}
 	for _, b := range []byte{0, '\r', '\n', '"', comma} {
 		g.special[b] = true
 	}

@@ -8,7 +8,7 @@
 package contactfile
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -31,7 +31,8 @@ const (
 
 // Opts tunes a Reader; the zero value detects everything.
 type Opts struct {
-	// Encoding forces the text encoding; empty detects it.
+	// Encoding forces the text encoding (one of the Encoding constants, case-insensitive);
+	// empty detects it.
 	Encoding Encoding
 	// Delimiter forces the field separator (an ASCII character); zero sniffs it among
 	// ',', ';', tab and '|'.
@@ -95,16 +96,13 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 		return nil, fmt.Errorf("contact file delimiter %q: must be an ASCII character other than a quote or line break", d)
 	}
 
-	br := bufio.NewReaderSize(r, sniffBytes)
-	sample, err := br.Peek(sniffBytes)
-	atEOF := false
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		atEOF = true
-	default:
+	// The look-ahead is read first and then replayed in front of the rest of r.
+	sample, err := io.ReadAll(io.LimitReader(r, sniffBytes))
+	if err != nil {
 		return nil, fmt.Errorf("reading contact file: %w", err)
 	}
+	atEOF := len(sample) < sniffBytes
+	src := io.MultiReader(bytes.NewReader(sample), r)
 
 	enc, err := pickEncoding(sample, opts.Encoding)
 	if err != nil {
@@ -125,7 +123,7 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 		delim = sniffDelimiter(text)
 	}
 
-	g := newGuard(enc.decoder(br), delim, maxRow)
+	g := newGuard(enc.decoder(src), delim, maxRow)
 	c := csv.NewReader(g)
 	c.Comma = rune(delim)
 	c.LazyQuotes = true

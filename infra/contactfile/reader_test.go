@@ -593,7 +593,7 @@ func TestReaderOneByteReads(t *testing.T) {
 	}
 }
 
-func TestUTF8OrLegacy(t *testing.T) {
+func TestReaderUTF8OrLegacy(t *testing.T) {
 	t.Parallel()
 	decode := func(s string) string {
 		b, err := io.ReadAll(transform.NewReader(iotest.OneByteReader(strings.NewReader(s)), &utf8OrLegacy{}))

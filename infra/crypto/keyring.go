@@ -437,3 +437,56 @@ func open(aead cipher.AEAD, sealed, aad []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// CreateKeys creates data keys for many new subjects in one statement (an import creating
+// thousands of contacts would otherwise pay two round trips per contact). Subjects that already
+// have a key keep it; their keys are looked up when first used.
+func (k *Keyring) CreateKeys(ctx context.Context, workspaceID uuid.UUID, subjects []uuid.UUID) error {
+	if len(subjects) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, 0, len(subjects))
+	wrapped := make([][]byte, 0, len(subjects))
+	raws := make(map[uuid.UUID][]byte, len(subjects))
+	for _, s := range subjects {
+		if _, dup := raws[s]; dup {
+			continue
+		}
+		raw := make([]byte, dataKeySize)
+		if _, err := rand.Read(raw); err != nil {
+			return fmt.Errorf("generating subject key: %w", err)
+		}
+		w, err := seal(k.kek, raw, s[:])
+		if err != nil {
+			return fmt.Errorf("wrapping subject key: %w", err)
+		}
+		raws[s] = raw
+		ids = append(ids, s)
+		wrapped = append(wrapped, w)
+	}
+	var ws *uuid.UUID
+	if workspaceID != uuid.Nil {
+		ws = &workspaceID
+	}
+	rows, err := k.pool.Query(ctx, `INSERT INTO subject_keys (subject_id, workspace_id, wrapped_key)
+		SELECT s, $2, w FROM unnest($1::uuid[], $3::bytea[]) AS x(s, w)
+		ON CONFLICT (subject_id) DO NOTHING RETURNING subject_id, key_version`, ids, ws, wrapped)
+	if err != nil {
+		return fmt.Errorf("storing subject keys: %w", err)
+	}
+	defer rows.Close()
+	now := k.now()
+	for rows.Next() {
+		var id uuid.UUID
+		var version int
+		if err := rows.Scan(&id, &version); err != nil {
+			return err
+		}
+		aead, err := newAEAD(raws[id])
+		if err != nil {
+			return fmt.Errorf("using subject key: %w", err)
+		}
+		k.cache.put(id, dataKey{aead: aead, version: version}, now)
+	}
+	return rows.Err()
+}

@@ -287,14 +287,77 @@ func (s *Store) Committed() {
 	}
 }
 
+// bulkNewSQL appends many single-event new streams in one statement: a stream that exists
+// already (or appears twice) is not returned by the CTE, so its event is not inserted and the
+// caller sees fewer rows than streams: a conflict. ORDER BY keeps positions in append order.
+const bulkNewSQL = `WITH s AS (
+	INSERT INTO streams (stream_id, version, workspace_id)
+	SELECT sid, 1, ws FROM unnest($1::text[], $2::uuid[]) AS x(sid, ws)
+	ON CONFLICT (stream_id) DO NOTHING
+	RETURNING stream_id)
+INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
+SELECT e.sid, 1, e.id, e.typ, e.sv, e.ws, e.data, e.meta
+FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
+	WITH ORDINALITY AS e(sid, ws, id, typ, sv, data, meta, ord)
+JOIN s ON s.stream_id = e.sid
+ORDER BY e.ord
+RETURNING stream_id, global_position, transaction_id::text`
+
+func bulkErr(err error, n int) error {
+	switch {
+	case isUniqueViolation(err, "events_event_id_key"):
+		return fmt.Errorf("%w in a bulk append", ErrDuplicateEvent)
+	case isUniqueViolation(err, "events_stream_version_key"): // one new stream named twice
+		return fmt.Errorf("%w: a new stream appears twice", ErrConcurrencyConflict)
+	}
+	return fmt.Errorf("appending %d new streams: %w", n, err)
+}
+
+// minBulk is the number of single-event new streams from which one bulk statement beats one
+// statement each.
+const minBulk = 8
+
+func isBulkable(p preparedAppend) bool {
+	return p.a.Expected == NoStream && len(p.a.Events) == 1 && !p.retry
+}
+
+// appendInTx sends every append of a transaction in one pipelined batch. Appends that each
+// create a new stream with one event (an import's contacts and phone claims) go first, all in
+// one statement; the others follow in the caller's order.
 func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, prepared []preparedAppend) ([]AppendResult, error) {
 	batch := &pgx.Batch{}
 	if idem != nil {
 		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
 			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result))
 	}
-	for _, p := range prepared {
-		batch.Queue(p.sql, p.args...)
+	var bulk []int
+	for i, p := range prepared {
+		if isBulkable(p) {
+			bulk = append(bulk, i)
+		}
+	}
+	if len(bulk) < minBulk {
+		bulk = nil
+	}
+	inBulk := make(map[int]bool, len(bulk))
+	if len(bulk) > 0 {
+		n := len(bulk)
+		sids, types := make([]string, n), make([]string, n)
+		wss, ids := make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+		svs := make([]int32, n)
+		datas, metas := make([]string, n), make([]string, n)
+		for j, i := range bulk {
+			inBulk[i] = true
+			args := prepared[i].args // the single-event form: stream, n, ws, id, type, version, data, meta
+			sids[j], wss[j], ids[j] = args[0].(string), args[2].(pgtype.UUID), args[3].(pgtype.UUID)
+			types[j], svs[j], datas[j], metas[j] = args[4].(string), args[5].(int32), args[6].(string), args[7].(string)
+		}
+		batch.Queue(bulkNewSQL, sids, wss, ids, types, svs, datas, metas)
+	}
+	for i, p := range prepared {
+		if !inBulk[i] {
+			batch.Queue(p.sql, p.args...)
+		}
 	}
 	br := tx.SendBatch(ctx, batch)
 	defer br.Close()
@@ -307,7 +370,46 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, prepare
 		}
 	}
 	results := make([]AppendResult, len(prepared))
+	if len(bulk) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, bulkErr(err, len(bulk))
+		}
+		got := make(map[string]Checkpoint, len(bulk))
+		for rows.Next() {
+			var sid, tx string
+			var pos int64
+			if err := rows.Scan(&sid, &pos, &tx); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			t, _ := strconv.ParseUint(tx, 10, 64)
+			got[sid] = Checkpoint{TxID: t, Position: pos}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, bulkErr(err, len(bulk))
+		}
+		for _, i := range bulk {
+			a := prepared[i].a
+			cp, ok := got[a.StreamID]
+			if !ok || len(got) < len(bulk) {
+				missing := a.StreamID
+				for _, j := range bulk {
+					if _, ok := got[prepared[j].a.StreamID]; !ok {
+						missing = prepared[j].a.StreamID
+						break
+					}
+				}
+				return nil, fmt.Errorf("%w: stream %s already exists", ErrConcurrencyConflict, missing)
+			}
+			results[i] = AppendResult{StreamID: a.StreamID, FirstVersion: 1, LastVersion: 1, Last: cp, Positions: []int64{cp.Position}}
+		}
+	}
 	for i, p := range prepared {
+		if inBulk[i] {
+			continue
+		}
 		rows, err := br.Query()
 		if err != nil {
 			return nil, fmt.Errorf("appending to %s: %w", p.a.StreamID, err)
@@ -526,4 +628,27 @@ func (s *Store) HeadWith(ctx context.Context, q Querier) (Checkpoint, int64, err
 func (s *Store) Bind(e *RecordedEvent) *RecordedEvent {
 	e.store = s
 	return e
+}
+
+// StreamVersions returns the current version of those of the streams that exist, in one query
+// (bulk commands check many streams at once this way, then load only the ones they must).
+func (s *Store) StreamVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(streamIDs))
+	if len(streamIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)`, streamIDs)
+	if err != nil {
+		return nil, fmt.Errorf("reading stream versions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var v int64
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, err
+		}
+		out[id] = v
+	}
+	return out, rows.Err()
 }
