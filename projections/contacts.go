@@ -125,14 +125,15 @@ func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 			// moves by the rows actually inserted, so it stays exact under repeats.
 			b.Queue(`WITH added AS (
 					INSERT INTO group_members (group_id, contact_id, added_at)
-					SELECT $1, c.id, $4 FROM contacts c
-					WHERE c.id = ANY($2) AND c.workspace_id = $3 AND EXISTS (SELECT 1 FROM contact_groups g WHERE g.id = $1)
+					SELECT $1, c.id, $4 FROM unnest($2::uuid[]) AS x(id) JOIN contacts c ON c.id = x.id
+					WHERE c.workspace_id = $3 AND EXISTS (SELECT 1 FROM contact_groups g WHERE g.id = $1)
 					ON CONFLICT DO NOTHING RETURNING 1)
 				UPDATE contact_groups SET member_count = member_count + (SELECT count(*) FROM added), updated_at = $4 WHERE id = $1`,
 				ev.GroupID, ev.ContactIDs, ev.WorkspaceID, at)
 		case contact.MembersRemoved:
 			b.Queue(`WITH removed AS (
-					DELETE FROM group_members WHERE group_id = $1 AND contact_id = ANY($2) RETURNING 1)
+					DELETE FROM group_members m USING unnest($2::uuid[]) AS x(id)
+					WHERE m.group_id = $1 AND m.contact_id = x.id RETURNING 1)
 				UPDATE contact_groups SET member_count = member_count - (SELECT count(*) FROM removed), updated_at = $3 WHERE id = $1`,
 				ev.GroupID, ev.ContactIDs, at)
 		}
@@ -316,7 +317,8 @@ func (q *ContactQueries) ContactByID(ctx context.Context, id uuid.UUID) (Contact
 
 // ExistingContacts returns those of ids that are contacts of the workspace.
 func (q *ContactQueries) ExistingContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT id FROM `+contactsSchema+`.contacts WHERE workspace_id = $1 AND id = ANY($2)`, ws, ids)
+	rows, err := q.Pool.Query(ctx, `SELECT c.id FROM unnest($2::uuid[]) AS x(id)
+		JOIN `+contactsSchema+`.contacts c ON c.id = x.id AND c.workspace_id = $1`, ws, ids)
 	if err != nil {
 		return nil, fmt.Errorf("checking contacts: %w", err)
 	}

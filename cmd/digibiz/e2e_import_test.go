@@ -164,6 +164,30 @@ func TestImportCounts(t *testing.T) {
 	imp, ue := s.upload(tok, ws, "contacts.csv", []byte(csv.String()), map[string]any{"defaultCountry": "DE"})
 	require.Empty(t, ue)
 	require.Equal(t, "contacts.csv", imp.FileName)
+	// Follow it live: updates until the last one, which says COMPLETED with the totals.
+	wsc, err := s.dialWS(tok)
+	require.NoError(t, err)
+	wsc.subscribe("p", `subscription($id: ID!) { contactImportProgress(importId: $id) { status totalRows created } }`, map[string]any{"id": imp.ID})
+	var last struct {
+		Status    string
+		TotalRows int
+		Created   int
+	}
+	for updates := 0; ; updates++ {
+		m := wsc.next()
+		if m.Type == "complete" {
+			require.Positive(t, updates)
+			break
+		}
+		require.Equal(t, "next", m.Type, "%s", m.Payload)
+		var p struct {
+			Data struct{ ContactImportProgress json.RawMessage }
+		}
+		require.NoError(t, json.Unmarshal(m.Payload, &p))
+		require.NoError(t, json.Unmarshal(p.Data.ContactImportProgress, &last))
+	}
+	require.Equal(t, "COMPLETED", last.Status)
+	require.Equal(t, 1000, last.TotalRows)
 	done := s.waitImport(tok, imp.ID)
 	require.Equal(t, "COMPLETED", done.Status, "failure: %v", done.Failure)
 	require.Equal(t, 1000, done.TotalRows)
