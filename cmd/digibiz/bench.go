@@ -22,7 +22,7 @@ const defaultBenchURL = "postgres://postgres@127.0.0.1:5432/digibiz_bench?sslmod
 
 func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: digibiz bench append|api [--json] [--duration 5s] [--writers 8]")
+		return errors.New("usage: digibiz bench append|api|import [--json] [--duration 5s] [--writers 8]")
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	url := fs.String("database-url", env("DIGIBIZ_BENCH_DATABASE_URL", defaultBenchURL), "PostgreSQL URL of the benchmark database (DIGIBIZ_BENCH_DATABASE_URL); created if missing")
@@ -30,6 +30,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	duration := fs.Duration("duration", 0, "how long each scenario runs (default 5s)")
 	writers := fs.Int("writers", 8, "concurrent writers")
 	logLevel := fs.String("log-level", "warn", "log level")
+	rows := fs.Int("rows", 100_000, "rows of the imported file (bench import)")
+	searchN := fs.Int("search-contacts", 1_000_000, "contacts to search among (bench import)")
 	sub := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -48,6 +50,12 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+	case "import":
+		var err error
+		figures, err = benchImport(ctx, *url, *rows, *searchN, logger)
+		if err != nil {
+			return err
+		}
 	case "api":
 		var err error
 		figures, err = benchAPI(ctx, *url, *writers, *duration, logger)
@@ -55,7 +63,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("unknown benchmark %q (append, api)", sub)
+		return fmt.Errorf("unknown benchmark %q (append, api, import)", sub)
 	}
 	return printFigures(stdout, figures, *asJSON)
 }
