@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
-	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
@@ -34,21 +33,9 @@ func (r *Resolver) createAPIToken(ctx context.Context, in model.CreateAPITokenIn
 // tokenForMutation resolves a token id for an admin mutation: it must belong to a workspace the
 // caller administers, else it reads as not found.
 func (r *Resolver) tokenForMutation(ctx context.Context, id string) (uuid.UUID, error) {
-	tokenID, err := decodeID(kindAPIToken, id)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	t, err := r.APITokens.APITokenByID(ctx, tokenID)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	if _, err := r.requireWorkspace(ctx, t.WorkspaceID); err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return uuid.Nil, fault.New(fault.NotFound, "API token not found.")
-		}
-		return uuid.Nil, err
-	}
-	return tokenID, nil
+	t, err := owned(ctx, r, kindAPIToken, id, "API token", r.APITokens.APITokenByID,
+		func(t projections.APIToken) uuid.UUID { return t.WorkspaceID })
+	return t.ID, err
 }
 
 func (r *Resolver) rotateAPIToken(ctx context.Context, in model.RotateAPITokenInput) (*model.APITokenPayload, error) {

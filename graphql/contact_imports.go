@@ -69,22 +69,10 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 	return &model.ImportContactsPayload{ContactImport: &imp, UserErrors: []model.UserError{}, ClientMutationID: in.ClientMutationID}, nil
 }
 
+// importOf resolves a contact import id the caller may see.
 func (r *Resolver) importOf(ctx context.Context, id string) (projections.ContactImport, error) {
-	iid, err := decodeID(kindContactImport, id)
-	if err != nil {
-		return projections.ContactImport{}, err
-	}
-	imp, err := r.Contacts.ImportByID(ctx, iid)
-	if err != nil {
-		return projections.ContactImport{}, err
-	}
-	if _, err := r.requireWorkspace(ctx, imp.WorkspaceID); err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return projections.ContactImport{}, fault.New(fault.NotFound, "Contact import not found.")
-		}
-		return projections.ContactImport{}, err
-	}
-	return imp, nil
+	return owned(ctx, r, kindContactImport, id, "Contact import", r.Contacts.ImportByID,
+		func(i projections.ContactImport) uuid.UUID { return i.WorkspaceID })
 }
 
 func (r *Resolver) contactImports(ctx context.Context, ws uuid.UUID, first *int, after *string) (*model.ContactImportConnection, error) {

@@ -46,41 +46,38 @@ func customFields(field string, j model.JSON) (map[string]string, bool, error) {
 	return out, true, nil
 }
 
-// contactOf resolves a contact id the caller may act on: another workspace's reads as not found.
-func (r *Resolver) contactOf(ctx context.Context, id string) (projections.Contact, error) {
-	cid, err := decodeID(kindContact, id)
+// owned loads an object by global id and checks that the caller may act in its workspace: an
+// object of another workspace reads as not found, exactly like a missing one.
+func owned[T any](ctx context.Context, r *Resolver, kind, id, what string,
+	load func(context.Context, uuid.UUID) (T, error), workspaceOf func(T) uuid.UUID) (T, error) {
+	var zero T
+	uid, err := decodeID(kind, id)
 	if err != nil {
-		return projections.Contact{}, err
+		return zero, err
 	}
-	c, err := r.Contacts.ContactByID(ctx, cid)
+	obj, err := load(ctx, uid)
 	if err != nil {
-		return projections.Contact{}, err
+		return zero, err
 	}
-	if _, err := r.requireWorkspace(ctx, c.WorkspaceID); err != nil {
+	if _, err := r.requireWorkspace(ctx, workspaceOf(obj)); err != nil {
 		if fault.Is(err, fault.NotFound) {
-			return projections.Contact{}, fault.New(fault.NotFound, "Contact not found.")
+			return zero, fault.New(fault.NotFound, "%s not found.", what)
 		}
-		return projections.Contact{}, err
+		return zero, err
 	}
-	return c, nil
+	return obj, nil
 }
 
+// contactOf resolves a contact id the caller may act on.
+func (r *Resolver) contactOf(ctx context.Context, id string) (projections.Contact, error) {
+	return owned(ctx, r, kindContact, id, "Contact", r.Contacts.ContactByID,
+		func(c projections.Contact) uuid.UUID { return c.WorkspaceID })
+}
+
+// groupOf resolves a contact group id the caller may act on.
 func (r *Resolver) groupOf(ctx context.Context, id string) (projections.ContactGroup, error) {
-	gid, err := decodeID(kindContactGroup, id)
-	if err != nil {
-		return projections.ContactGroup{}, err
-	}
-	g, err := r.Contacts.GroupByID(ctx, gid)
-	if err != nil {
-		return projections.ContactGroup{}, err
-	}
-	if _, err := r.requireWorkspace(ctx, g.WorkspaceID); err != nil {
-		if fault.Is(err, fault.NotFound) {
-			return projections.ContactGroup{}, fault.New(fault.NotFound, "Contact group not found.")
-		}
-		return projections.ContactGroup{}, err
-	}
-	return g, nil
+	return owned(ctx, r, kindContactGroup, id, "Contact group", r.Contacts.GroupByID,
+		func(g projections.ContactGroup) uuid.UUID { return g.WorkspaceID })
 }
 
 func decodeIDs(field, kind string, ids []string) ([]uuid.UUID, error) {

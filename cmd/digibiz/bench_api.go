@@ -33,33 +33,11 @@ func benchAPI(ctx context.Context, url string, writers int, d time.Duration, log
 		d = 5 * time.Second
 	}
 	// A fresh database each run, so earlier runs' rows do not skew the lookups.
-	admin, err := postgres.Open(ctx, url, postgres.OpenOpts{Logger: logger, SkipMigrate: true, MaxConns: 2})
+	app, srv, cleanup, err := benchServer(ctx, url, "api", logger)
 	if err != nil {
 		return nil, err
 	}
-	benchDB := fmt.Sprintf("digibiz_bench_api_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+benchDB); err != nil {
-		admin.Close()
-		return nil, fmt.Errorf("creating bench database: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = admin.Exec(cctx, "DROP DATABASE IF EXISTS "+benchDB+" WITH (FORCE)")
-		admin.Close()
-	}()
-	dataDir := benchDataDir()
-	defer os.RemoveAll(dataDir)
-	cfg := &Config{DatabaseURL: replaceDatabase(url, benchDB), DataDir: dataDir, Bus: "postgres", WhatsApp: "simulator",
-		MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
-	app, err := NewApp(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	defer app.Close()
-	app.Start()
-	srv := httptest.NewServer(app.Handler())
-	defer srv.Close()
+	defer cleanup()
 
 	res, _, err := app.Resolver.Commands.SignUp(ctx, commands.Caller{}, commands.SignUp{Name: "Bench User",
 		Email: "bench@example.com", Password: "correct horse battery staple", WorkspaceName: "Bench"})
@@ -202,4 +180,40 @@ func (s *switchableLog) Record(e graphql.AccessEntry) {
 
 func (s *switchableLog) List(ctx context.Context, ws uuid.UUID, first int, after string) (graphql.AccessLogPage, error) {
 	return s.inner.List(ctx, ws, first, after)
+}
+
+// benchServer starts an in-process server on a fresh database (dropped by cleanup), for
+// benchmarks that measure the whole server.
+func benchServer(ctx context.Context, url, name string, logger *slog.Logger) (*App, *httptest.Server, func(), error) {
+	admin, err := postgres.Open(ctx, url, postgres.OpenOpts{Logger: logger, SkipMigrate: true, MaxConns: 2})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	benchDB := fmt.Sprintf("digibiz_bench_%s_%d", name, time.Now().UnixNano())
+	dataDir := benchDataDir()
+	dropAll := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		_, _ = admin.Exec(cctx, "DROP DATABASE IF EXISTS "+benchDB+" WITH (FORCE)")
+		admin.Close()
+		_ = os.RemoveAll(dataDir)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+benchDB); err != nil {
+		dropAll()
+		return nil, nil, nil, fmt.Errorf("creating bench database: %w", err)
+	}
+	cfg := &Config{DatabaseURL: replaceDatabase(url, benchDB), DataDir: dataDir, Bus: "postgres", WhatsApp: "simulator",
+		MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+	app, err := NewApp(ctx, cfg, logger)
+	if err != nil {
+		dropAll()
+		return nil, nil, nil, err
+	}
+	app.Start()
+	srv := httptest.NewServer(app.Handler())
+	return app, srv, func() {
+		srv.Close()
+		app.Close()
+		dropAll()
+	}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"time"
@@ -22,7 +21,6 @@ import (
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
-	"github.com/mydigibiz/digibiz/infra/postgres"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -33,33 +31,11 @@ var benchLast = []string{"Okafor", "Becker", "Sharma", "Tanaka", "Silva", "Nguye
 // be queried) against COPY of the same rows into a plain table, the server's peak RSS, and the
 // latency of a contact search among 1,000,000 contacts against a plain page of the same list.
 func benchImport(ctx context.Context, url string, rows, searchContacts int, logger *slog.Logger) ([]eventstore.Figure, error) {
-	admin, err := postgres.Open(ctx, url, postgres.OpenOpts{Logger: logger, SkipMigrate: true, MaxConns: 2})
+	app, srv, cleanup, err := benchServer(ctx, url, "import", logger)
 	if err != nil {
 		return nil, err
 	}
-	benchDB := fmt.Sprintf("digibiz_bench_import_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+benchDB); err != nil {
-		admin.Close()
-		return nil, fmt.Errorf("creating bench database: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		_, _ = admin.Exec(cctx, "DROP DATABASE IF EXISTS "+benchDB+" WITH (FORCE)")
-		admin.Close()
-	}()
-	dataDir := benchDataDir()
-	defer os.RemoveAll(dataDir)
-	cfg := &Config{DatabaseURL: replaceDatabase(url, benchDB), DataDir: dataDir, Bus: "postgres", WhatsApp: "simulator",
-		MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
-	app, err := NewApp(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	defer app.Close()
-	app.Start()
-	srv := httptest.NewServer(app.Handler())
-	defer srv.Close()
+	defer cleanup()
 
 	res, last, err := app.Resolver.Commands.SignUp(ctx, commands.Caller{}, commands.SignUp{Name: "Bench User",
 		Email: "bench@example.com", Password: "correct horse battery staple", WorkspaceName: "Bench"})
