@@ -245,7 +245,7 @@ func TestImportFormats(t *testing.T) {
 			email: map[string]string{"José Müller": "jose.mueller@example.de"}, groups: map[string][]string{"José Müller": {"Kunden", "Stammkunden"}}},
 		{file: "utf16_spreadsheet.txt", want: map[string]string{"田中 花子": "+819012345678", "Nguyễn Văn An": "+84912345678"},
 			email: map[string]string{"田中 花子": "hanako.tanaka@example.jp"}},
-		{file: "outlook.csv", country: "GB", want: map[string]string{"Daniel James O'Connor": "", "Mei Tan": ""},
+		{file: "outlook.csv", country: "GB", want: map[string]string{"Daniel James O'Connor": "+447400123456", "Mei Tan": "+447400654321"},
 			email: map[string]string{"Mei Tan": "mei.tan@example.com"}},
 	} {
 		content, err := os.ReadFile("../../infra/contactfile/testdata/" + tc.file)

@@ -52,8 +52,10 @@ type Row struct {
 	Name string
 	// Email is the first e-mail address of the row.
 	Email string
-	// Phones are all phone numbers of the row as written, in column order, empty and
-	// repeated ones dropped and Google's " ::: " multi-values split.
+	// Phones are all phone numbers of the row as written: those of mobile and WhatsApp columns
+	// first (WhatsApp reaches mobiles, and importers take the first valid number), then the
+	// others, each in column order; empty and repeated ones dropped and Google's " ::: "
+	// multi-values split.
 	Phones []string
 	// Groups are the row's groups, tags, labels or categories, trimmed and de-duplicated
 	// ignoring case; Google's "* myContacts" and "* starred" system labels are dropped.
@@ -222,10 +224,23 @@ func (r *Reader) read() ([]string, int, error) {
 	return rec, line, nil
 }
 
+// isMobileTitle reports whether a phone column holds mobile (or WhatsApp) numbers, which go
+// first: WhatsApp reaches mobiles, and the importer uses a row's first valid number.
+func isMobileTitle(title string) bool {
+	t := strings.ToLower(title)
+	for _, w := range []string{"mobile", "mobil", "cell", "whatsapp", "handy", "móvil", "celular"} {
+		if strings.Contains(t, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // mapRow turns a record into a Row; ok is false for a row without any value.
 func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 	row.Line = line
 	var first, middle, last string
+	var mobiles []string
 	for i, cell := range rec {
 		v := strings.TrimSpace(cell)
 		if v == "" {
@@ -247,7 +262,11 @@ func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 		case FieldLastName:
 			last = joinSpace(last, v)
 		case FieldPhone:
-			row.Phones = appendMulti(row.Phones, v)
+			if isMobileTitle(col.Title) {
+				mobiles = appendMulti(mobiles, v)
+			} else {
+				row.Phones = appendMulti(row.Phones, v)
+			}
 		case FieldEmail:
 			for row.Email == "" && v != "" {
 				// The first address of the cell; Google puts several in one.
@@ -269,6 +288,12 @@ func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 	}
 	if row.Name == "" {
 		row.Name = joinSpace(joinSpace(first, middle), last)
+	}
+	if len(mobiles) > 0 {
+		for _, p := range row.Phones {
+			mobiles = appendMulti(mobiles, p)
+		}
+		row.Phones = mobiles
 	}
 	return row, ok
 }

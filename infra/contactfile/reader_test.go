@@ -107,7 +107,7 @@ func TestReaderFiles(t *testing.T) {
 			rows: []Row{
 				// Outlook's placeholders (0/0/00, Unspecified, Normal, False) are no custom fields.
 				{Line: 2, Name: "Daniel James O'Connor", Email: "daniel.oconnor@example.co.uk",
-					Phones: []string{"+44 20 7946 0958", "+44 7400 123456"}, Groups: []string{"Customers", "VIP"},
+					Phones: []string{"+44 7400 123456", "+44 20 7946 0958"}, Groups: []string{"Customers", "VIP"},
 					Custom: map[string]string{
 						"Title":         "Mr.",
 						"Company":       "Harbour Logistics Ltd",
@@ -120,7 +120,7 @@ func TestReaderFiles(t *testing.T) {
 					Groups: []string{"Suppliers"},
 					Custom: map[string]string{"Company": "Tan Trading", "Birthday": "3/14/1988"}},
 				{Line: 4, Name: "Ruth Mokoena", Email: "ruth.mokoena@example.co.za",
-					Phones: []string{"+27 11 555 0123", "+27 82 555 0199"}, Groups: []string{"Customers", "Johannesburg"},
+					Phones: []string{"+27 82 555 0199", "+27 11 555 0123"}, Groups: []string{"Customers", "Johannesburg"},
 					Custom: map[string]string{"E-mail 2 Address": "ruth@example.org", "Gender": "Female"}},
 			},
 		},
@@ -243,7 +243,7 @@ func TestReaderAliases(t *testing.T) {
 		{"Contact Name,Cell,E-Mail,Labels\nAda,+1 201 555 0123,ada@example.com,a ::: b",
 			Row{Name: "Ada", Phones: []string{"+1 201 555 0123"}, Email: "ada@example.com", Groups: []string{"a", "b"}}},
 		{"DISPLAY NAME;Telephone;WhatsApp Number;Tags\nAda;0201 1234;0151 23456789;x",
-			Row{Name: "Ada", Phones: []string{"0201 1234", "0151 23456789"}, Groups: []string{"x"}}},
+			Row{Name: "Ada", Phones: []string{"0151 23456789", "0201 1234"}, Groups: []string{"x"}}},
 		{"nombre,teléfono,correo\nAda López,555,ada@example.mx",
 			Row{Name: "Ada López", Phones: []string{"555"}, Email: "ada@example.mx"}},
 		{"nom,portable\nAda Lovelace,06 12 34 56 78", Row{Name: "Ada Lovelace", Phones: []string{"06 12 34 56 78"}}},
