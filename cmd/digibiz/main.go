@@ -32,6 +32,8 @@ Usage:
   digibiz projections status         show each read model's checkpoint and lag
   digibiz projections rebuild NAME   rebuild a read model into shadow tables and swap it in
   digibiz bench append [--json]      measure event appends against plain INSERTs
+  digibiz bench api [--json]         token verification; requests/s with the access log on and off
+  digibiz bench import [--json]      contact import end to end against COPY; contact search
   digibiz version                    print the version
 
 Run "digibiz COMMAND -h" for a command's flags.
