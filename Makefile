@@ -26,8 +26,9 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-bench: ## run the benchmarks (digibiz bench) and print their figures
+bench: ## run the quick benchmarks (append, api); `digibiz bench import` takes minutes
 	$(GO) run ./cmd/digibiz bench append
+	$(GO) run ./cmd/digibiz bench api
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
