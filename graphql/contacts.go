@@ -166,21 +166,13 @@ func (r *Resolver) setContactOptOut(ctx context.Context, in model.SetContactOptO
 }
 
 func (r *Resolver) contactPayload(ctx context.Context, res commands.ContactResult, last eventstore.Checkpoint, err error, cmid *string) (*model.ContactPayload, error) {
-	ue, err := userErrors(err)
+	ue, c, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.Contact, error) {
+		return r.Contacts.ContactByID(ctx, res.ContactID)
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := &model.ContactPayload{UserErrors: ue, ClientMutationID: cmid}
-	if len(ue) > 0 {
-		return out, nil
-	}
-	r.settle(ctx, last)
-	c, err := r.Contacts.ContactByID(ctx, res.ContactID)
-	if err != nil {
-		return nil, err
-	}
-	out.Contact = &c
-	return out, nil
+	return &model.ContactPayload{Contact: c, UserErrors: ue, ClientMutationID: cmid}, nil
 }
 
 func (r *Resolver) createContactGroup(ctx context.Context, in model.CreateContactGroupInput) (*model.ContactGroupPayload, error) {
@@ -265,21 +257,13 @@ func (r *Resolver) assignContacts(ctx context.Context, groupID string, contactID
 }
 
 func (r *Resolver) groupPayload(ctx context.Context, res commands.GroupResult, last eventstore.Checkpoint, err error, cmid *string) (*model.ContactGroupPayload, error) {
-	ue, err := userErrors(err)
+	ue, g, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.ContactGroup, error) {
+		return r.Contacts.GroupByID(ctx, res.GroupID)
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := &model.ContactGroupPayload{UserErrors: ue, ClientMutationID: cmid}
-	if len(ue) > 0 {
-		return out, nil
-	}
-	r.settle(ctx, last)
-	g, err := r.Contacts.GroupByID(ctx, res.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	out.ContactGroup = &g
-	return out, nil
+	return &model.ContactGroupPayload{ContactGroup: g, UserErrors: ue, ClientMutationID: cmid}, nil
 }
 
 // contactsConnection lists contacts of a workspace (already authorised) as a connection.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
 // presentError maps fault kinds to `extensions.code`. Errors that are not faults are internal:
@@ -84,4 +85,21 @@ func userErrors(err error) ([]model.UserError, error) {
 		out = append(out, model.UserError{Field: e.Field, Message: e.Error(), Code: e.ErrorCode()})
 	}
 	return out, nil
+}
+
+// mutationResult turns a command's outcome into what a payload carries: bad input as
+// userErrors (and no object); otherwise, once the read models show the write, the object read
+// back. Other failures are returned as errors.
+func mutationResult[T any](ctx context.Context, r *Resolver, last eventstore.Checkpoint, cmdErr error,
+	read func(context.Context) (T, error)) ([]model.UserError, *T, error) {
+	ue, err := userErrors(cmdErr)
+	if err != nil || len(ue) > 0 {
+		return ue, nil, err
+	}
+	r.settle(ctx, last)
+	obj, err := read(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ue, &obj, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/projections"
 )
 
 func deref(s *string) string {
@@ -57,21 +58,13 @@ func (r *Resolver) authPayload(ctx context.Context, res commands.AuthResult, las
 }
 
 func (r *Resolver) workspacePayload(ctx context.Context, res commands.WorkspaceResult, last eventstore.Checkpoint, err error, cmid *string) (*model.WorkspacePayload, error) {
-	ue, err := userErrors(err)
+	ue, ws, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.Workspace, error) {
+		return r.Identity.WorkspaceByID(ctx, res.WorkspaceID)
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := &model.WorkspacePayload{UserErrors: ue, ClientMutationID: cmid}
-	if len(ue) > 0 {
-		return out, nil
-	}
-	r.settle(ctx, last)
-	ws, err := r.Identity.WorkspaceByID(ctx, res.WorkspaceID)
-	if err != nil {
-		return nil, err
-	}
-	out.Workspace = &ws
-	return out, nil
+	return &model.WorkspacePayload{Workspace: ws, UserErrors: ue, ClientMutationID: cmid}, nil
 }
 
 // node resolves any global id the caller may see; everything else is null.

@@ -29,54 +29,41 @@ type importJSON struct {
 
 const importFields = `id status fileName totalRows created updated duplicates invalid failure errors(first: 1000) { row message }`
 
-// upload sends importContacts as a GraphQL multipart request.
+// upload sends importContacts (with extra input fields) and returns the import or userErrors.
 func (s *testServer) upload(token, workspaceID, fileName string, content []byte, extra map[string]any) (importJSON, []userErr) {
+	s.t.Helper()
+	r := s.uploadWith(token, workspaceID, fileName, content, extra,
+		`contactImport { `+importFields+` } userErrors { field code message }`)
+	require.Empty(s.t, r.Errors, "%s", r.Data)
+	var out struct {
+		ImportContacts struct {
+			ContactImport *importJSON
+			UserErrors    []userErr
+		}
+	}
+	require.NoError(s.t, json.Unmarshal(r.Data, &out))
+	if out.ImportContacts.ContactImport == nil {
+		return importJSON{}, out.ImportContacts.UserErrors
+	}
+	return *out.ImportContacts.ContactImport, out.ImportContacts.UserErrors
+}
+
+// uploadRaw sends importContacts and returns the raw response.
+func (s *testServer) uploadRaw(token, workspaceID, fileName string, content []byte) gqlResponse {
+	return s.uploadWith(token, workspaceID, fileName, content, nil, `contactImport { id }`)
+}
+
+// uploadWith sends importContacts as a GraphQL multipart request (the spec graphql-upload
+// clients use), selecting selection from the payload.
+func (s *testServer) uploadWith(token, workspaceID, fileName string, content []byte, extra map[string]any, selection string) gqlResponse {
 	s.t.Helper()
 	in := map[string]any{"workspaceId": workspaceID, "file": nil}
 	for k, v := range extra {
 		in[k] = v
 	}
 	ops, _ := json.Marshal(map[string]any{
-		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { contactImport { ` + importFields + ` } userErrors { field code message } } }`,
+		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { ` + selection + ` } }`,
 		"variables": map[string]any{"in": in},
-	})
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	_ = w.WriteField("operations", string(ops))
-	_ = w.WriteField("map", `{"0": ["variables.in.file"]}`)
-	fw, _ := w.CreateFormFile("0", fileName)
-	_, _ = fw.Write(content)
-	require.NoError(s.t, w.Close())
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out struct {
-		Data struct {
-			ImportContacts struct {
-				ContactImport *importJSON
-				UserErrors    []userErr
-			}
-		}
-		Errors []any
-	}
-	require.NoError(s.t, json.Unmarshal(b, &out), "%s", b)
-	require.Empty(s.t, out.Errors, "%s", b)
-	if out.Data.ImportContacts.ContactImport == nil {
-		return importJSON{}, out.Data.ImportContacts.UserErrors
-	}
-	return *out.Data.ImportContacts.ContactImport, out.Data.ImportContacts.UserErrors
-}
-
-// uploadRaw sends importContacts and returns the raw response.
-func (s *testServer) uploadRaw(token, workspaceID, fileName string, content []byte) gqlResponse {
-	s.t.Helper()
-	ops, _ := json.Marshal(map[string]any{
-		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { contactImport { id } } }`,
-		"variables": map[string]any{"in": map[string]any{"workspaceId": workspaceID, "file": nil}},
 	})
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
