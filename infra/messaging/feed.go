@@ -188,21 +188,28 @@ func (f *Feed) remove(s *feedSub) {
 	subscribersGauge.Dec()
 }
 
-// handle fans one message out. It never blocks, so the transaction watermill-sql holds open while
-// a message is handled stays short.
+// handle fans one message (a batch of events) out. It never blocks, so the transaction
+// watermill-sql holds open while a message is handled stays short.
 func (f *Feed) handle(msg *message.Message) error {
-	var env Envelope
-	if err := json.Unmarshal(msg.Payload, &env); err != nil {
+	var b Batch
+	if err := json.Unmarshal(msg.Payload, &b); err != nil {
 		// Retrying will not help; the poison queue keeps it for inspection.
 		return fmt.Errorf("decoding live feed message %s: %w", msg.UUID, err)
 	}
-	e := env.Event()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	for _, env := range b.Events {
+		f.deliver(env.Event())
+	}
+	return nil
+}
+
+// deliver hands e to every matching subscriber. f.mu must be held.
+func (f *Feed) deliver(e *eventstore.RecordedEvent) {
 	// watermill-sql delivers at least once (a failed acknowledgement redelivers the batch); the
 	// topic is in log order, so anything not after the last event handed out was handed out.
 	if !f.last.Less(e.Checkpoint()) {
-		return nil
+		return
 	}
 	f.last = e.Checkpoint()
 	for s := range f.subs {
@@ -220,7 +227,6 @@ func (f *Feed) handle(msg *message.Message) error {
 			f.logger.Warn("live feed subscriber fell behind; dropped it", "buffer", f.buffer)
 		}
 	}
-	return nil
 }
 
 // runHeartbeat marks the consumer group alive, so the Janitor keeps its offsets.

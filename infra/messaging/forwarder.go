@@ -22,14 +22,14 @@ const ForwarderCheckpoint = "live_feed_forwarder"
 
 // Metadata keys of the messages on EventsTopic.
 const (
-	MetadataEventType   = "event_type"
-	MetadataWorkspaceID = "workspace_id"
+	// MetadataEvents is how many events a message carries.
+	MetadataEvents = "events"
 	// MetadataCorrelationID is watermill's own key, so its CorrelationID middleware carries it on.
 	MetadataCorrelationID = middleware.CorrelationIDMetadataKey
 )
 
-// Envelope is the payload of a message on EventsTopic: a recorded event as stored, personal
-// fields still sealed, so the feed carries no more personal data than the log does.
+// Envelope is one recorded event as stored, personal fields still sealed, so the feed carries no
+// more personal data than the log does.
 type Envelope struct {
 	Position      int64               `json:"position"`
 	TxID          uint64              `json:"txId"`
@@ -42,6 +42,13 @@ type Envelope struct {
 	RecordedAt    time.Time           `json:"recordedAt"`
 	Metadata      eventstore.Metadata `json:"metadata"`
 	Data          json.RawMessage     `json:"data"`
+}
+
+// Batch is the payload of a message on EventsTopic: consecutive events of the log, in log order.
+// One message per batch rather than per event: a bulk import appends hundreds of thousands of
+// events, and one message row each would double the database's writes.
+type Batch struct {
+	Events []Envelope `json:"events"`
 }
 
 // NewEnvelope is e's envelope.
@@ -62,22 +69,48 @@ func (v Envelope) Event() *eventstore.RecordedEvent {
 	}
 }
 
-// eventMessage is the watermill message of e: its UUID is the event id, so consumers can
+// maxMessageBytes bounds a message's payload (brokers limit message size: NATS to 1 MB by
+// default); a batch that would be larger goes out as several messages.
+const maxMessageBytes = 256 << 10
+
+// batchMessages packs events, in order, into messages of at most maxMessageBytes (a single larger
+// event gets a message of its own). A message's UUID is its first event's id, so consumers can
 // recognise a message they saw before.
-func eventMessage(e *eventstore.RecordedEvent) (*message.Message, error) {
-	payload, err := json.Marshal(NewEnvelope(e))
-	if err != nil {
-		return nil, fmt.Errorf("encoding event %s: %w", e.ID, err)
+func batchMessages(events []*eventstore.RecordedEvent) ([]*message.Message, error) {
+	var msgs []*message.Message
+	var cur []Envelope
+	size := 0
+	flush := func() error {
+		if len(cur) == 0 {
+			return nil
+		}
+		payload, err := json.Marshal(Batch{Events: cur})
+		if err != nil {
+			return fmt.Errorf("encoding events from %s: %w", cur[0].EventID, err)
+		}
+		msg := message.NewMessage(cur[0].EventID.String(), payload)
+		msg.Metadata.Set(MetadataEvents, strconv.Itoa(len(cur)))
+		if c := cur[0].Metadata.CorrelationID; c != "" {
+			msg.Metadata.Set(MetadataCorrelationID, c)
+		}
+		msgs = append(msgs, msg)
+		cur, size = nil, 0
+		return nil
 	}
-	msg := message.NewMessage(e.ID.String(), payload)
-	msg.Metadata.Set(MetadataEventType, e.Type)
-	if e.WorkspaceID != uuid.Nil {
-		msg.Metadata.Set(MetadataWorkspaceID, e.WorkspaceID.String())
+	for _, e := range events {
+		n := len(e.Raw) + 400 // the envelope's other fields and metadata, roughly
+		if size > 0 && size+n > maxMessageBytes {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		cur = append(cur, NewEnvelope(e))
+		size += n
 	}
-	if e.Metadata.CorrelationID != "" {
-		msg.Metadata.Set(MetadataCorrelationID, e.Metadata.CorrelationID)
+	if err := flush(); err != nil {
+		return nil, err
 	}
-	return msg, nil
+	return msgs, nil
 }
 
 // ForwarderOpts configures a Forwarder. Store and Bus are required.
@@ -94,7 +127,7 @@ type ForwarderOpts struct {
 	PollInterval time.Duration
 }
 
-// Forwarder publishes every event of the log, in log order, to EventsTopic.
+// Forwarder publishes every event of the log, in log order, to EventsTopic, in batches.
 //
 // Every server process runs one, yet each event is published once: the forwarders share one
 // checkpoint row, and publishing a batch happens in the transaction that holds that row
@@ -267,11 +300,9 @@ func (f *Forwarder) forwardBatch(ctx context.Context, cp *eventstore.Checkpoint)
 		f.bus.WakeSubscribers()
 		return true, nil
 	}
-	msgs := make([]*message.Message, len(events))
-	for i, e := range events {
-		if msgs[i], err = eventMessage(e); err != nil {
-			return false, err
-		}
+	msgs, err := batchMessages(events)
+	if err != nil {
+		return false, err
 	}
 	msgs[0].SetContext(ctx) // the publisher runs its insert with the first message's context
 	pub, err := f.bus.TxPublisher(tx)
