@@ -62,6 +62,9 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 		return fail(err)
 	}
 	r.settle(ctx, last)
+	if r.Importer != nil {
+		r.Importer.Wake()
+	}
 	imp, err := r.Contacts.ImportByID(ctx, res.ImportID)
 	if err != nil {
 		return nil, err

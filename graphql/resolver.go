@@ -36,6 +36,12 @@ type ImportFiles interface {
 	Save(ctx context.Context, id uuid.UUID, r io.Reader) (size int64, sha256 string, err error)
 }
 
+// Importer runs contact imports in the background; Wake tells it an import was just started,
+// so it need not wait for its next look.
+type Importer interface {
+	Wake()
+}
+
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
 	Commands  *commands.Handlers
@@ -47,7 +53,9 @@ type Resolver struct {
 	Usage       UsageTracker
 	AccessLog   AccessLog
 	ImportFiles ImportFiles
-	Limits      *Limits
+	// Importer, when set, is woken when an import starts.
+	Importer Importer
+	Limits   *Limits
 	// Now is the clock used for token expiry and grace periods; nil means time.Now.
 	Now    func() time.Time
 	Waiter Waiter

@@ -172,7 +172,8 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		ImportFiles: files,
 	}
 	a.importer = &importer{pool: a.Pool, store: a.Store, notifier: a.Notifier, runner: a.Runner,
-		handlers: a.Resolver.Commands, queries: contacts, files: files, logger: logger}
+		handlers: a.Resolver.Commands, queries: contacts, files: files, logger: logger, wake: make(chan struct{}, 1)}
+	a.Resolver.Importer = a.importer
 	return a, nil
 }
 

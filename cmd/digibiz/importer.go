@@ -89,6 +89,17 @@ type importer struct {
 	queries  *projections.ContactQueries
 	files    importFiles
 	logger   *slog.Logger
+	// wake is signalled when this process started an import (after the read models show it).
+	wake chan struct{}
+}
+
+// Wake makes the importer look for running imports now. The log's notifications wake it too,
+// but they come as the import is appended, before the read model it looks in shows the import.
+func (im *importer) Wake() {
+	select {
+	case im.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (im *importer) Run(ctx context.Context) error {
@@ -102,6 +113,7 @@ func (im *importer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+		case <-im.wake:
 		case <-time.After(2 * time.Second):
 		}
 	}
