@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 
@@ -32,9 +33,21 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	logLevel := fs.String("log-level", "warn", "log level")
 	rows := fs.Int("rows", 100_000, "rows of the imported file (bench import)")
 	searchN := fs.Int("search-contacts", 1_000_000, "contacts to search among (bench import)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	sub := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg := &Config{LogLevel: *logLevel}
 	logger := cfg.logger()
