@@ -52,7 +52,7 @@ const PIIField = "_pii"
 const (
 	dataKeySize = 32
 	nonceSize   = 12
-	// keyCacheSize bounds the memory held by unwrapped keys (about 100 bytes each).
+	// keyCacheSize bounds the memory held by unwrapped keys (about 100 bytes each with the map).
 	keyCacheSize = 100_000
 	// keyCacheTTL bounds how long a process keeps using a key that another process shredded.
 	keyCacheTTL = time.Minute
@@ -144,7 +144,7 @@ func (k *Keyring) Seal(ctx context.Context, workspaceID, subjectID uuid.UUID, do
 	if err != nil {
 		return fmt.Errorf("sealing personal data of subject %s: %w", subjectID, err)
 	}
-	ct, err := seal(key.aead, plain, subjectID[:])
+	ct, err := sealWith(key, plain, subjectID[:])
 	if err != nil {
 		return fmt.Errorf("sealing personal data of subject %s: %w", subjectID, err)
 	}
@@ -194,7 +194,7 @@ func (k *Keyring) Open(ctx context.Context, doc map[string]json.RawMessage) (era
 	if box.KeyVersion != key.version {
 		return false, fmt.Errorf("opening personal data of subject %s: sealed with key version %d, stored key is version %d", box.Subject, box.KeyVersion, key.version)
 	}
-	plain, err := open(key.aead, ct, box.Subject[:])
+	plain, err := openWith(key, ct, box.Subject[:])
 	if err != nil {
 		return false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, err)
 	}
@@ -220,7 +220,7 @@ func (k *Keyring) Encrypt(ctx context.Context, workspaceID, subjectID uuid.UUID,
 	if err != nil {
 		return nil, fmt.Errorf("encrypting personal data of subject %s: %w", subjectID, err)
 	}
-	ct, err := seal(key.aead, plaintext, subjectID[:])
+	ct, err := sealWith(key, plaintext, subjectID[:])
 	if err != nil {
 		return nil, fmt.Errorf("encrypting personal data of subject %s: %w", subjectID, err)
 	}
@@ -248,7 +248,7 @@ func (k *Keyring) Decrypt(ctx context.Context, subjectID uuid.UUID, sealed []byt
 	if version != key.version {
 		return nil, fmt.Errorf("decrypting personal data of subject %s: encrypted with key version %d, stored key is version %d", subjectID, version, key.version)
 	}
-	plain, err := open(key.aead, sealed[5:], subjectID[:])
+	plain, err := openWith(key, sealed[5:], subjectID[:])
 	if err != nil {
 		return nil, fmt.Errorf("decrypting personal data of subject %s: %w", subjectID, err)
 	}
@@ -348,11 +348,10 @@ func (k *Keyring) lookup(ctx context.Context, subjectID uuid.UUID) (dataKey, boo
 	if err != nil {
 		return dataKey{}, false, ErrKeyUnwrap
 	}
-	aead, err := newAEAD(raw)
+	key, err := newDataKey(raw, version)
 	if err != nil {
 		return dataKey{}, false, fmt.Errorf("using subject key: %w", err)
 	}
-	key := dataKey{aead: aead, version: version}
 	k.cache.put(subjectID, key, k.now())
 	return key, true, nil
 }
@@ -401,11 +400,9 @@ func (k *Keyring) keyForSealing(ctx context.Context, workspaceID, subjectID uuid
 	if err != nil {
 		return dataKey{}, fmt.Errorf("storing subject key: %w", err)
 	}
-	aead, err := newAEAD(raw)
-	if err != nil {
+	if key, err = newDataKey(raw, version); err != nil {
 		return dataKey{}, fmt.Errorf("using subject key: %w", err)
 	}
-	key = dataKey{aead: aead, version: version}
 	k.cache.put(subjectID, key, k.now())
 	return key, nil
 }
@@ -425,6 +422,24 @@ func seal(aead cipher.AEAD, plain, aad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("generating nonce: %w", err)
 	}
 	return aead.Seal(out, out, plain, aad), nil
+}
+
+// sealWith is seal with a subject's data key.
+func sealWith(key dataKey, plain, aad []byte) ([]byte, error) {
+	aead, err := key.aead()
+	if err != nil {
+		return nil, err
+	}
+	return seal(aead, plain, aad)
+}
+
+// openWith is open with a subject's data key.
+func openWith(key dataKey, sealed, aad []byte) ([]byte, error) {
+	aead, err := key.aead()
+	if err != nil {
+		return nil, err
+	}
+	return open(aead, sealed, aad)
 }
 
 func open(aead cipher.AEAD, sealed, aad []byte) ([]byte, error) {
@@ -482,11 +497,11 @@ func (k *Keyring) CreateKeys(ctx context.Context, workspaceID uuid.UUID, subject
 		if err := rows.Scan(&id, &version); err != nil {
 			return err
 		}
-		aead, err := newAEAD(raws[id])
+		key, err := newDataKey(raws[id], version)
 		if err != nil {
 			return fmt.Errorf("using subject key: %w", err)
 		}
-		k.cache.put(id, dataKey{aead: aead, version: version}, now)
+		k.cache.put(id, key, now)
 	}
 	return rows.Err()
 }
