@@ -3,11 +3,12 @@
 // live feed that carries every appended event to every server process, where GraphQL
 // subscriptions pick it up.
 //
-// The live feed has three parts. A Forwarder reads the event log gap-safely from a checkpoint and
-// publishes each event, in log order and exactly once whatever the number of server processes, to
-// the topic EventsTopic. A Feed in each process consumes that topic with a consumer group of its
-// own, starting at the topic's current end, and fans the events out to in-process subscribers
-// without ever letting a slow one hold up the others. A Janitor keeps the topic's tables from
+// The live feed has three parts. A Forwarder follows the event log's gap-safe head from a
+// checkpoint and announces each new stretch of the log (a Range of positions, not the events),
+// in log order and exactly once whatever the number of server processes, on the topic
+// EventsTopic. A Feed in each process consumes that topic with a consumer group of its own,
+// starting at the topic's current end, reads the announced events from the log when it has
+// subscribers, and fans them out without ever letting a slow subscriber hold up the others. A Janitor keeps the topic's tables from
 // growing without bound.
 package messaging
 
@@ -29,7 +30,7 @@ import (
 )
 
 const (
-	// EventsTopic carries every event of the log, in log order, published by the Forwarder.
+	// EventsTopic announces every stretch of the log, in log order, published by the Forwarder.
 	EventsTopic = "digibiz.events"
 	// PoisonTopic receives the messages a Router handler still failed on after its retries.
 	PoisonTopic = "digibiz.poison"

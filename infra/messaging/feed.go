@@ -188,19 +188,61 @@ func (f *Feed) remove(s *feedSub) {
 	subscribersGauge.Dec()
 }
 
-// handle fans one message (a batch of events) out. It never blocks, so the transaction
-// watermill-sql holds open while a message is handled stays short.
+// feedReadBatch is how many events the feed reads from the log at a time.
+const feedReadBatch = 500
+
+// handle hands the events of one announced range of the log to the subscribers, reading them
+// from the log only if there are subscribers. Delivery never blocks, and a range is short, so
+// the transaction watermill-sql holds open while a message is handled stays short.
 func (f *Feed) handle(msg *message.Message) error {
-	var b Batch
-	if err := json.Unmarshal(msg.Payload, &b); err != nil {
+	var r Range
+	if err := json.Unmarshal(msg.Payload, &r); err != nil {
 		// Retrying will not help; the poison queue keeps it for inspection.
 		return fmt.Errorf("decoding live feed message %s: %w", msg.UUID, err)
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, env := range b.Events {
-		f.deliver(env.Event())
+	// watermill-sql delivers at least once (a failed acknowledgement redelivers the batch); the
+	// ranges follow each other in log order, so what is not after the last event handed out was
+	// handed out.
+	from := r.After
+	if from.Less(f.last) {
+		from = f.last
 	}
+	if !from.Less(r.Through) {
+		f.mu.Unlock()
+		return nil
+	}
+	if len(f.subs) == 0 {
+		f.last = r.Through
+		f.mu.Unlock()
+		return nil
+	}
+	f.mu.Unlock()
+	// Every event of the range committed before the range was announced, and every transaction
+	// older than them had ended, so gap-safe reading returns all of them.
+	for from.Less(r.Through) {
+		events, err := f.store.ReadAll(msg.Context(), from, feedReadBatch, eventstore.ReadOpts{})
+		if err != nil {
+			return fmt.Errorf("reading announced range of the log: %w", err)
+		}
+		if len(events) == 0 {
+			return fmt.Errorf("announced range of the log up to %v is not readable after %v", r.Through, from)
+		}
+		f.mu.Lock()
+		for _, e := range events {
+			if r.Through.Less(e.Checkpoint()) {
+				break
+			}
+			f.deliver(e)
+		}
+		f.mu.Unlock()
+		from = events[len(events)-1].Checkpoint()
+	}
+	f.mu.Lock()
+	if f.last.Less(r.Through) {
+		f.last = r.Through
+	}
+	f.mu.Unlock()
 	return nil
 }
 
@@ -219,7 +261,7 @@ func (f *Feed) deliver(e *eventstore.RecordedEvent) {
 		// Each subscriber gets its own copy: Decode caches its result in the event.
 		c := *e
 		select {
-		case s.ch <- f.store.Bind(&c):
+		case s.ch <- &c:
 		default:
 			f.remove(s)
 			f.dropped.Add(1)

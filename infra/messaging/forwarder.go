@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -20,97 +19,23 @@ import (
 // ForwarderCheckpoint is the forwarder's row in projection_checkpoints.
 const ForwarderCheckpoint = "live_feed_forwarder"
 
-// Metadata keys of the messages on EventsTopic.
-const (
-	// MetadataEvents is how many events a message carries.
-	MetadataEvents = "events"
-	// MetadataCorrelationID is watermill's own key, so its CorrelationID middleware carries it on.
-	MetadataCorrelationID = middleware.CorrelationIDMetadataKey
-)
-
-// Envelope is one recorded event as stored, personal fields still sealed, so the feed carries no
-// more personal data than the log does.
-type Envelope struct {
-	Position      int64               `json:"position"`
-	TxID          uint64              `json:"txId"`
-	StreamID      string              `json:"streamId"`
-	StreamVersion int64               `json:"streamVersion"`
-	EventID       uuid.UUID           `json:"eventId"`
-	Type          string              `json:"type"`
-	SchemaVersion int                 `json:"schemaVersion"`
-	WorkspaceID   uuid.UUID           `json:"workspaceId"`
-	RecordedAt    time.Time           `json:"recordedAt"`
-	Metadata      eventstore.Metadata `json:"metadata"`
-	Data          json.RawMessage     `json:"data"`
+// Range is the payload of a message on EventsTopic: the log grew from After to Through (both
+// gap-safe checkpoints), and every event in between is committed and readable. Messages carry
+// positions, not events: the log is the one copy of the events, a Feed reads a range only when
+// it has subscribers, and a bulk import that appends hundreds of thousands of events costs the
+// topic a few small rows instead of a second copy of every event.
+type Range struct {
+	After   eventstore.Checkpoint `json:"after"`
+	Through eventstore.Checkpoint `json:"through"`
 }
 
-// Batch is the payload of a message on EventsTopic: consecutive events of the log, in log order.
-// One message per batch rather than per event: a bulk import appends hundreds of thousands of
-// events, and one message row each would double the database's writes.
-type Batch struct {
-	Events []Envelope `json:"events"`
-}
-
-// NewEnvelope is e's envelope.
-func NewEnvelope(e *eventstore.RecordedEvent) Envelope {
-	return Envelope{
-		Position: e.Position, TxID: e.TxID, StreamID: e.StreamID, StreamVersion: e.StreamVersion,
-		EventID: e.ID, Type: e.Type, SchemaVersion: e.SchemaVersion, WorkspaceID: e.WorkspaceID,
-		RecordedAt: e.RecordedAt, Metadata: e.Metadata, Data: e.Raw,
+// rangeMessage is the message announcing r.
+func rangeMessage(r Range) (*message.Message, error) {
+	payload, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding log range: %w", err)
 	}
-}
-
-// Event turns the envelope back into a recorded event, not yet bound to a store (Store.Bind).
-func (v Envelope) Event() *eventstore.RecordedEvent {
-	return &eventstore.RecordedEvent{
-		Position: v.Position, TxID: v.TxID, StreamID: v.StreamID, StreamVersion: v.StreamVersion,
-		ID: v.EventID, Type: v.Type, SchemaVersion: v.SchemaVersion, WorkspaceID: v.WorkspaceID,
-		RecordedAt: v.RecordedAt, Metadata: v.Metadata, Raw: v.Data,
-	}
-}
-
-// maxMessageBytes bounds a message's payload (brokers limit message size: NATS to 1 MB by
-// default); a batch that would be larger goes out as several messages.
-const maxMessageBytes = 256 << 10
-
-// batchMessages packs events, in order, into messages of at most maxMessageBytes (a single larger
-// event gets a message of its own). A message's UUID is its first event's id, so consumers can
-// recognise a message they saw before.
-func batchMessages(events []*eventstore.RecordedEvent) ([]*message.Message, error) {
-	var msgs []*message.Message
-	var cur []Envelope
-	size := 0
-	flush := func() error {
-		if len(cur) == 0 {
-			return nil
-		}
-		payload, err := json.Marshal(Batch{Events: cur})
-		if err != nil {
-			return fmt.Errorf("encoding events from %s: %w", cur[0].EventID, err)
-		}
-		msg := message.NewMessage(cur[0].EventID.String(), payload)
-		msg.Metadata.Set(MetadataEvents, strconv.Itoa(len(cur)))
-		if c := cur[0].Metadata.CorrelationID; c != "" {
-			msg.Metadata.Set(MetadataCorrelationID, c)
-		}
-		msgs = append(msgs, msg)
-		cur, size = nil, 0
-		return nil
-	}
-	for _, e := range events {
-		n := len(e.Raw) + 400 // the envelope's other fields and metadata, roughly
-		if size > 0 && size+n > maxMessageBytes {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-		cur = append(cur, NewEnvelope(e))
-		size += n
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return msgs, nil
+	return message.NewMessage(uuid.NewString(), payload), nil
 }
 
 // ForwarderOpts configures a Forwarder. Store and Bus are required.
@@ -121,13 +46,11 @@ type ForwarderOpts struct {
 	// the notifier runs).
 	Notifier *eventstore.Notifier
 	Logger   *slog.Logger
-	// BatchSize is how many events are read and published per transaction. Default 500.
-	BatchSize int
 	// PollInterval is how long the forwarder waits for a wake-up before looking anyway. Default 1s.
 	PollInterval time.Duration
 }
 
-// Forwarder publishes every event of the log, in log order, to EventsTopic, in batches.
+// Forwarder announces every stretch of the log, in log order, on EventsTopic.
 //
 // Every server process runs one, yet each event is published once: the forwarders share one
 // checkpoint row, and publishing a batch happens in the transaction that holds that row
@@ -145,7 +68,6 @@ type Forwarder struct {
 	bus      *Bus
 	notifier *eventstore.Notifier
 	logger   *slog.Logger
-	batch    int
 	poll     time.Duration
 }
 
@@ -156,14 +78,11 @@ func NewForwarder(ctx context.Context, opts ForwarderOpts) (*Forwarder, error) {
 		return nil, errors.New("messaging: forwarder needs a store and a bus")
 	}
 	f := &Forwarder{store: opts.Store, bus: opts.Bus, notifier: opts.Notifier, logger: opts.Logger,
-		batch: opts.BatchSize, poll: opts.PollInterval}
+		poll: opts.PollInterval}
 	if f.logger == nil {
 		f.logger = slog.Default()
 	}
 	f.logger = f.logger.With("component", "live_feed_forwarder")
-	if f.batch <= 0 {
-		f.batch = 500
-	}
 	if f.poll <= 0 {
 		f.poll = time.Second
 	}
@@ -273,16 +192,16 @@ func readCheckpoint(ctx context.Context, q queryRower, suffix string) (eventstor
 	return cp, nil
 }
 
-// forwardBatch publishes the next batch after *cp, or adopts the checkpoint another process
-// moved. It reports whether the checkpoint moved.
+// forwardBatch announces the range of the log between *cp and the newest readable event, or
+// adopts the checkpoint another process moved. It reports whether the checkpoint moved.
 func (f *Forwarder) forwardBatch(ctx context.Context, cp *eventstore.Checkpoint) (bool, error) {
-	// Read before taking the lock: the lock is held only while publishing, and a batch read from a
-	// stale checkpoint is recognised and dropped below.
-	events, err := f.store.ReadAll(ctx, *cp, f.batch, eventstore.ReadOpts{})
+	// Read the head before taking the lock: the lock is held only while publishing, and a range
+	// read from a stale checkpoint is recognised and dropped below.
+	head, _, err := f.store.Head(ctx)
 	if err != nil {
 		return false, err
 	}
-	if len(events) == 0 {
+	if !cp.Less(head) {
 		return false, nil
 	}
 	tx, err := f.store.Pool().Begin(ctx)
@@ -295,34 +214,33 @@ func (f *Forwarder) forwardBatch(ctx context.Context, cp *eventstore.Checkpoint)
 		return false, err
 	}
 	if current != *cp {
-		// Another process published these events while we read them (or waited for the lock).
+		// Another process published this range while we looked (or waited for the lock).
 		*cp = current
 		f.bus.WakeSubscribers()
 		return true, nil
 	}
-	msgs, err := batchMessages(events)
+	msg, err := rangeMessage(Range{After: *cp, Through: head})
 	if err != nil {
 		return false, err
 	}
-	msgs[0].SetContext(ctx) // the publisher runs its insert with the first message's context
+	msg.SetContext(ctx) // the publisher runs its insert with the message's context
 	pub, err := f.bus.TxPublisher(tx)
 	if err != nil {
 		return false, err
 	}
-	if err := pub.Publish(EventsTopic, msgs...); err != nil {
-		return false, fmt.Errorf("publishing %d events: %w", len(msgs), err)
+	if err := pub.Publish(EventsTopic, msg); err != nil {
+		return false, fmt.Errorf("publishing log range: %w", err)
 	}
-	last := events[len(events)-1].Checkpoint()
 	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
 		SET transaction_id = $2::text::xid8, global_position = $3, last_error = NULL, updated_at = now()
-		WHERE name = $1`, ForwarderCheckpoint, strconv.FormatUint(last.TxID, 10), last.Position); err != nil {
+		WHERE name = $1`, ForwarderCheckpoint, strconv.FormatUint(head.TxID, 10), head.Position); err != nil {
 		return false, fmt.Errorf("saving checkpoint %s: %w", ForwarderCheckpoint, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("committing forward: %w", err)
 	}
-	*cp = last
-	forwardedTotal.Add(float64(len(events)))
+	*cp = head
+	forwardedTotal.Inc()
 	f.bus.WakeSubscribers()
 	return true, nil
 }

@@ -6,8 +6,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // hands them to whoever owns the registry.
 var (
 	forwardedTotal = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "digibiz_live_feed_forwarded_events_total",
-		Help: "Events this process published to the live feed topic.",
+		Name: "digibiz_live_feed_ranges_published_total",
+		Help: "Ranges of the log this process announced on the live feed topic.",
 	})
 	subscribersGauge = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "digibiz_live_feed_subscribers",
