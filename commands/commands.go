@@ -103,7 +103,9 @@ func (i Idempotency) hash() string {
 // idempotent replays).
 type decision[T any] struct {
 	appends []eventstore.Append
-	result  T
+	// claims are unique values claimed or released in the appends' transaction.
+	claims []eventstore.Claim
+	result T
 }
 
 // execute runs decide, appends its events, retries on concurrency conflicts (reloading state)
@@ -144,7 +146,7 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 			}
 			rec = &eventstore.IdempotencyRecord{Scope: idem.Scope, Key: idem.Key, RequestHash: reqHash, Result: b}
 		}
-		results, err := h.Store.AppendMulti(ctx, rec, d.appends...)
+		results, err := h.Store.AppendWithClaims(ctx, rec, d.claims, d.appends...)
 		switch {
 		case err == nil:
 			var last eventstore.Checkpoint

@@ -49,27 +49,21 @@ func (h *Handlers) workspaceSettings(ctx context.Context, ws uuid.UUID) (identit
 	return w.Settings(), nil
 }
 
-// phoneClaim is the state of a phone number's claim stream.
-type phoneClaim struct {
-	stream  string
-	version int64
-	owner   uuid.UUID // zero when free
+// phoneKey is the claim key of a phone number in a workspace: a blind index, so the claims
+// table holds no number in any readable form.
+func (h *Handlers) phoneKey(ws uuid.UUID, phone string) string {
+	return h.Sealer.Blind(contact.PhoneClaimScope, contact.PhoneBlindInput(ws, phone))
 }
 
-func (h *Handlers) loadPhoneClaim(ctx context.Context, ws uuid.UUID, phone string) (phoneClaim, error) {
-	c := phoneClaim{stream: contact.PhoneStream(h.Sealer.Blind("contact-phone", contact.PhoneBlindInput(ws, phone)))}
-	v, err := load(ctx, h.Store, c.stream, func(ev any) {
-		switch e := ev.(type) {
-		case contact.PhoneClaimed:
-			c.owner = e.ContactID
-		case contact.PhoneReleased:
-			if c.owner == e.ContactID {
-				c.owner = uuid.Nil
-			}
-		}
-	})
-	c.version = v
-	return c, err
+// phoneOwner returns the claim key of a number and the contact holding it (uuid.Nil if none).
+func (h *Handlers) phoneOwner(ctx context.Context, ws uuid.UUID, phone string) (string, uuid.UUID, error) {
+	key := h.phoneKey(ws, phone)
+	owners, err := h.Store.ClaimOwners(ctx, contact.PhoneClaimScope, []string{key})
+	return key, owners[key], err
+}
+
+func phoneClaim(key string, ws, contactID uuid.UUID, release bool) eventstore.Claim {
+	return eventstore.Claim{Scope: contact.PhoneClaimScope, Key: key, Owner: contactID, WorkspaceID: ws, Release: release}
 }
 
 func errPhoneTaken() error {
@@ -112,17 +106,15 @@ func (h *Handlers) CreateContact(ctx context.Context, c Caller, cmd CreateContac
 		if err := h.checkGroups(ctx, cmd.WorkspaceID, cmd.ContactGroupIDs); err != nil {
 			return decision[ContactResult]{}, err
 		}
-		claim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, f.Phone)
+		key, owner, err := h.phoneOwner(ctx, cmd.WorkspaceID, f.Phone)
 		if err != nil {
 			return decision[ContactResult]{}, err
 		}
-		if claim.owner != uuid.Nil {
+		if owner != uuid.Nil {
 			return decision[ContactResult]{}, errPhoneTaken()
 		}
 		id := uuid.New()
 		appends := []eventstore.Append{
-			{StreamID: claim.stream, Expected: expect(claim.version), WorkspaceID: cmd.WorkspaceID,
-				Events: newEvents(c, contact.PhoneClaimed{ContactID: id, WorkspaceID: cmd.WorkspaceID})},
 			{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: cmd.WorkspaceID,
 				Events: newEvents(c, contact.Create(id, cmd.WorkspaceID, f, c.contactSource(), nil)...)},
 		}
@@ -130,7 +122,8 @@ func (h *Handlers) CreateContact(ctx context.Context, c Caller, cmd CreateContac
 			appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(g), Expected: eventstore.Any,
 				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, contact.MembersAdded{GroupID: g, WorkspaceID: cmd.WorkspaceID, ContactIDs: []uuid.UUID{id}})})
 		}
-		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: id}}, nil
+		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: id},
+			claims: []eventstore.Claim{phoneClaim(key, cmd.WorkspaceID, id, false)}}, nil
 	}, nil)
 }
 
@@ -194,22 +187,15 @@ func (h *Handlers) UpdateContact(ctx context.Context, c Caller, cmd UpdateContac
 			Events: newEvents(c, evs...)}}
 		upd := evs[0].(contact.Updated)
 		if old := ct.Fields().Phone; upd.Phone != old {
-			claim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, upd.Phone)
+			key, owner, err := h.phoneOwner(ctx, cmd.WorkspaceID, upd.Phone)
 			if err != nil {
 				return decision[ContactResult]{}, err
 			}
-			if claim.owner != uuid.Nil {
+			if owner != uuid.Nil {
 				return decision[ContactResult]{}, errPhoneTaken()
 			}
-			oldClaim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, old)
-			if err != nil {
-				return decision[ContactResult]{}, err
-			}
-			d.appends = append(d.appends,
-				eventstore.Append{StreamID: claim.stream, Expected: expect(claim.version), WorkspaceID: cmd.WorkspaceID,
-					Events: newEvents(c, contact.PhoneClaimed{ContactID: cmd.ContactID, WorkspaceID: cmd.WorkspaceID})},
-				eventstore.Append{StreamID: oldClaim.stream, Expected: expect(oldClaim.version), WorkspaceID: cmd.WorkspaceID,
-					Events: newEvents(c, contact.PhoneReleased{ContactID: cmd.ContactID, WorkspaceID: cmd.WorkspaceID})})
+			d.claims = []eventstore.Claim{phoneClaim(key, cmd.WorkspaceID, cmd.ContactID, false),
+				phoneClaim(h.phoneKey(cmd.WorkspaceID, old), cmd.WorkspaceID, cmd.ContactID, true)}
 		}
 		return d, nil
 	}, nil)
@@ -233,17 +219,10 @@ func (h *Handlers) DeleteContact(ctx context.Context, c Caller, cmd DeleteContac
 		if err != nil {
 			return decision[ContactResult]{}, err
 		}
-		claim, err := h.loadPhoneClaim(ctx, cmd.WorkspaceID, ct.Fields().Phone)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
 		appends := []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
 			Events: newEvents(c, evs...)}}
-		if claim.owner == cmd.ContactID {
-			appends = append(appends, eventstore.Append{StreamID: claim.stream, Expected: expect(claim.version), WorkspaceID: cmd.WorkspaceID,
-				Events: newEvents(c, contact.PhoneReleased{ContactID: cmd.ContactID, WorkspaceID: cmd.WorkspaceID})})
-		}
-		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: cmd.ContactID}}, nil
+		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: cmd.ContactID},
+			claims: []eventstore.Claim{phoneClaim(h.phoneKey(cmd.WorkspaceID, ct.Fields().Phone), cmd.WorkspaceID, cmd.ContactID, true)}}, nil
 	}, nil)
 }
 

@@ -44,8 +44,6 @@ type KeyPreparer interface {
 
 // ImportLookup is what an import reads from the contacts read model.
 type ImportLookup interface {
-	// ContactIDsByPhone maps those of the phones that belong to contacts of the workspace.
-	ContactIDsByPhone(ctx context.Context, workspaceID uuid.UUID, phones []string) (map[string]uuid.UUID, error)
 	// GroupIDsByName maps those of the names (lower case) that are groups of the workspace.
 	GroupIDsByName(ctx context.Context, workspaceID uuid.UUID, names []string) (map[string]uuid.UUID, error)
 }
@@ -275,11 +273,11 @@ func rowMessage(err error) string {
 // meanwhile by someone else) retries the chunk after the read model caught up.
 func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) error {
 	for attempt := 1; ; attempt++ {
-		appends, progress, err := r.decideChunk(ctx, chunk, lastLine)
+		appends, claims, progress, err := r.decideChunk(ctx, chunk, lastLine)
 		if err != nil {
 			return err
 		}
-		results, err := r.h.Store.AppendMulti(ctx, nil, appends...)
+		results, err := r.h.Store.AppendWithClaims(ctx, nil, claims, appends...)
 		if err == nil {
 			r.imp.Evolve(progress)
 			for _, res := range results {
@@ -308,7 +306,7 @@ func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) 
 	}
 }
 
-func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine int) ([]eventstore.Append, contact.ImportProgressed, error) {
+func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine int) ([]eventstore.Append, []eventstore.Claim, contact.ImportProgressed, error) {
 	ws := r.imp.Started.WorkspaceID
 	importID := r.imp.Started.ImportID
 	progress := contact.ImportProgressed{ImportID: importID, WorkspaceID: ws, RowsDone: lastLine}
@@ -324,15 +322,29 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			}
 		}
 	}
-	existing, err := r.lookup.ContactIDsByPhone(ctx, ws, phones)
+	// Who holds each number: one query over the claims, which are written in the same
+	// transactions as the contacts, so no read model has to catch up first.
+	keyOf := make(map[string]string, len(phones))
+	keys := make([]string, len(phones))
+	for i, ph := range phones {
+		keys[i] = r.h.phoneKey(ws, ph)
+		keyOf[ph] = keys[i]
+	}
+	owners, err := r.h.Store.ClaimOwners(ctx, contact.PhoneClaimScope, keys)
 	if err != nil {
-		return nil, progress, err
+		return nil, nil, progress, err
+	}
+	existing := make(map[string]uuid.UUID, len(owners))
+	for _, ph := range phones {
+		if owner, ok := owners[keyOf[ph]]; ok {
+			existing[ph] = owner
+		}
 	}
 	var appends []eventstore.Append
 	if len(groupNames) > 0 {
 		found, err := r.lookup.GroupIDsByName(ctx, ws, groupNames)
 		if err != nil {
-			return nil, progress, err
+			return nil, nil, progress, err
 		}
 		for _, p := range chunk {
 			for _, g := range p.groups {
@@ -355,35 +367,23 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			}
 		}
 	}
-	// Check every new number's claim stream in one query and create the new contacts' keys in
-	// one statement: per-row round trips would make large imports crawl.
-	claimOf := map[string]string{}
-	var claimStreams []string
-	for _, p := range chunk {
-		if p.problem == "" && !p.duplicate {
-			if _, ok := existing[p.fields.Phone]; !ok {
-				st := contact.PhoneStream(r.h.Sealer.Blind("contact-phone", contact.PhoneBlindInput(ws, p.fields.Phone)))
-				claimOf[p.fields.Phone] = st
-				claimStreams = append(claimStreams, st)
-			}
-		}
-	}
-	claimVersions, err := r.h.Store.StreamVersions(ctx, claimStreams)
-	if err != nil {
-		return nil, progress, err
-	}
+	// Create the new contacts' keys in one statement: per-row round trips would make large
+	// imports crawl.
 	newIDs := map[string]uuid.UUID{}
-	keys := make([]uuid.UUID, 0, len(claimStreams))
-	for phone := range claimOf {
-		id := uuid.New()
-		newIDs[phone] = id
-		keys = append(keys, id)
+	var keysToCreate []uuid.UUID
+	for _, ph := range phones {
+		if _, ok := existing[ph]; !ok {
+			id := uuid.New()
+			newIDs[ph] = id
+			keysToCreate = append(keysToCreate, id)
+		}
 	}
 	if kp, ok := r.h.Sealer.(KeyPreparer); ok {
-		if err := kp.CreateKeys(ctx, ws, keys); err != nil {
-			return nil, progress, err
+		if err := kp.CreateKeys(ctx, ws, keysToCreate); err != nil {
+			return nil, nil, progress, err
 		}
 	}
+	var claims []eventstore.Claim
 	members := map[uuid.UUID][]uuid.UUID{}
 	for _, p := range chunk {
 		switch {
@@ -400,7 +400,7 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			id = old
 			ct, v, err := r.h.loadContact(ctx, ws, id)
 			if err != nil {
-				return nil, progress, err
+				return nil, nil, progress, err
 			}
 			patch := contact.Patch{CustomFields: p.fields.CustomFields, MergeCustomFields: true}
 			if p.fields.Name != "" {
@@ -411,7 +411,7 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			}
 			evs, err := ct.Update(patch, &importID)
 			if err != nil {
-				return nil, progress, err
+				return nil, nil, progress, err
 			}
 			if len(evs) > 0 {
 				appends = append(appends, eventstore.Append{StreamID: contact.Stream(id), Expected: expect(v), WorkspaceID: ws,
@@ -420,24 +420,9 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			progress.Chunk.Updated++
 		} else {
 			id = newIDs[p.fields.Phone]
-			claim := claimOf[p.fields.Phone]
-			// A number whose contact was deleted has a claim stream already: claim it at its version.
-			expected := eventstore.NoStream
-			if _, ok := claimVersions[claim]; ok {
-				c, err := r.h.loadPhoneClaim(ctx, ws, p.fields.Phone)
-				if err != nil {
-					return nil, progress, err
-				}
-				if c.owner != uuid.Nil {
-					return nil, progress, eventstore.ErrConcurrencyConflict
-				}
-				expected = eventstore.Exact(c.version)
-			}
-			appends = append(appends,
-				eventstore.Append{StreamID: claim, Expected: expected, WorkspaceID: ws,
-					Events: newEvents(r.c, contact.PhoneClaimed{ContactID: id, WorkspaceID: ws})},
-				eventstore.Append{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: ws,
-					Events: newEvents(r.c, contact.Create(id, ws, p.fields, contact.SourceImport, &importID)...)})
+			claims = append(claims, phoneClaim(keyOf[p.fields.Phone], ws, id, false))
+			appends = append(appends, eventstore.Append{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: ws,
+				Events: newEvents(r.c, contact.Create(id, ws, p.fields, contact.SourceImport, &importID)...)})
 			progress.Chunk.Created++
 		}
 		for _, g := range r.imp.Started.GroupIDs {
@@ -456,5 +441,5 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 	progress.Chunk.Rows = len(chunk)
 	appends = append(appends, eventstore.Append{StreamID: contact.ImportStream(importID), Expected: eventstore.Exact(r.imp.Version),
 		WorkspaceID: ws, Events: newEvents(r.c, progress)})
-	return appends, progress, nil
+	return appends, claims, progress, nil
 }

@@ -179,31 +179,6 @@ func (q *ContactQueries) ImportErrors(ctx context.Context, id uuid.UUID, first i
 	return out, rows.Err()
 }
 
-// ContactIDsByPhone maps those of the phones that belong to contacts of the workspace.
-func (q *ContactQueries) ContactIDsByPhone(ctx context.Context, ws uuid.UUID, phones []string) (map[string]uuid.UUID, error) {
-	out := map[string]uuid.UUID{}
-	if len(phones) == 0 {
-		return out, nil
-	}
-	// A join on unnest, not "phone = ANY($2)": with a plan made while the table was small, ANY
-	// turned into a sequential scan comparing every row with every number (seconds per chunk).
-	rows, err := q.Pool.Query(ctx, `SELECT c.phone, c.id FROM unnest($2::text[]) AS p(phone)
-		JOIN `+contactsSchema+`.contacts c ON c.workspace_id = $1 AND c.phone = p.phone`, ws, phones)
-	if err != nil {
-		return nil, fmt.Errorf("looking up phones: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var p string
-		var id uuid.UUID
-		if err := rows.Scan(&p, &id); err != nil {
-			return nil, err
-		}
-		out[p] = id
-	}
-	return out, rows.Err()
-}
-
 // GroupIDsByName maps those of the names (lower case) that are groups of the workspace.
 func (q *ContactQueries) GroupIDsByName(ctx context.Context, ws uuid.UUID, names []string) (map[string]uuid.UUID, error) {
 	out := map[string]uuid.UUID{}

@@ -188,6 +188,11 @@ func TestContacts(t *testing.T) {
 	require.Equal(t, 1, total)
 	r := s.do(tok, `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { id } } }`, map[string]any{"ws": ws, "id": ids["Anna Schmidt"]}, nil)
 	require.Equal(t, "NOT_FOUND", r.code())
+	_, ue = s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+49 170 5550000", "name": "Anna's successor"})
+	require.Empty(t, ue, "a deleted contact's number can be used again")
+	_, ue = s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+49 170 5550000", "name": "Twice"})
+	require.Len(t, ue, 1)
+	require.Equal(t, "PHONE_TAKEN", ue[0].Code)
 
 	// No phone or name of a contact in clear in the event log.
 	dump := pgDump(t, s.app.Config.DatabaseURL)

@@ -11,8 +11,6 @@ const (
 	EventOptedOut           = "contact.opted_out"
 	EventOptedIn            = "contact.opted_in"
 	EventDeleted            = "contact.deleted"
-	EventPhoneClaimed       = "contact.phone_claimed"
-	EventPhoneReleased      = "contact.phone_released"
 	EventGroupCreated       = "contact_group.created"
 	EventGroupUpdated       = "contact_group.updated"
 	EventGroupDeleted       = "contact_group.deleted"
@@ -85,24 +83,6 @@ type Deleted struct {
 
 func (Deleted) EventType() string { return EventDeleted }
 
-// PhoneClaimed reserves a phone number in a workspace for one contact. The claim stream is named
-// after a blind index of (workspace, phone), so the number itself is never written in clear,
-// and appending with "no stream expected" makes a number belong to at most one contact.
-type PhoneClaimed struct {
-	ContactID   uuid.UUID `json:"contactId"`
-	WorkspaceID uuid.UUID `json:"workspaceId"`
-}
-
-func (PhoneClaimed) EventType() string { return EventPhoneClaimed }
-
-// PhoneReleased frees a number when its contact is deleted or changes number.
-type PhoneReleased struct {
-	ContactID   uuid.UUID `json:"contactId"`
-	WorkspaceID uuid.UUID `json:"workspaceId"`
-}
-
-func (PhoneReleased) EventType() string { return EventPhoneReleased }
-
 // GroupCreated records a new contact group.
 type GroupCreated struct {
 	GroupID     uuid.UUID `json:"groupId"`
@@ -152,13 +132,18 @@ func (MembersRemoved) EventType() string { return EventMembersRemoved }
 // Events lists a zero value of every event of this package, for the registry.
 func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
-		Created{}, Updated{}, OptedOut{}, OptedIn{}, Deleted{}, PhoneClaimed{}, PhoneReleased{},
+		Created{}, Updated{}, OptedOut{}, OptedIn{}, Deleted{},
 		GroupCreated{}, GroupUpdated{}, GroupDeleted{}, MembersAdded{}, MembersRemoved{},
 	}
 }
 
 // Stream ids.
-func Stream(id uuid.UUID) string                       { return "contact-" + id.String() }
-func GroupStream(id uuid.UUID) string                  { return "contactgroup-" + id.String() }
-func PhoneStream(blind string) string                  { return "contactphone-" + blind }
+func Stream(id uuid.UUID) string      { return "contact-" + id.String() }
+func GroupStream(id uuid.UUID) string { return "contactgroup-" + id.String() }
+
+// PhoneClaimScope is the scope of the unique claims that make a number belong to at most one
+// contact of a workspace; a claim's key is the blind index of PhoneBlindInput.
+const PhoneClaimScope = "contact-phone"
+
+// PhoneBlindInput is what the blind index of a number in a workspace is computed from.
 func PhoneBlindInput(ws uuid.UUID, e164 string) string { return ws.String() + "|" + e164 }

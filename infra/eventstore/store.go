@@ -236,6 +236,12 @@ func (s *Store) Append(ctx context.Context, streamID string, expected ExpectedVe
 // (a pipelined batch). When idem is not nil its record is stored in the same transaction; if its
 // key was used before, nothing is appended and ErrIdempotencyKeyUsed is returned.
 func (s *Store) AppendMulti(ctx context.Context, idem *IdempotencyRecord, appends ...Append) ([]AppendResult, error) {
+	return s.AppendWithClaims(ctx, idem, nil, appends...)
+}
+
+// AppendWithClaims is AppendMulti that also claims and releases unique values in the same
+// transaction. A claim on a value another owner holds fails the whole append with ErrClaimTaken.
+func (s *Store) AppendWithClaims(ctx context.Context, idem *IdempotencyRecord, claims []Claim, appends ...Append) ([]AppendResult, error) {
 	prepared := make([]preparedAppend, len(appends))
 	for i, a := range appends {
 		p, err := s.prepare(ctx, a)
@@ -249,7 +255,7 @@ func (s *Store) AppendMulti(ctx context.Context, idem *IdempotencyRecord, append
 		return nil, fmt.Errorf("beginning append: %w", err)
 	}
 	defer tx.Rollback(context.Background()) //nolint:errcheck
-	results, err := appendInTx(ctx, tx, idem, prepared)
+	results, err := appendInTx(ctx, tx, idem, claims, prepared)
 	if err != nil {
 		return nil, err
 	}
@@ -276,7 +282,7 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord
 		}
 		prepared[i] = p
 	}
-	return appendInTx(ctx, tx, idem, prepared)
+	return appendInTx(ctx, tx, idem, nil, prepared)
 }
 
 // Committed tells the notifier, if any, that a transaction with appends committed; Append and
@@ -324,12 +330,13 @@ func isBulkable(p preparedAppend) bool {
 // appendInTx sends every append of a transaction in one pipelined batch. Appends that each
 // create a new stream with one event (an import's contacts and phone claims) go first, all in
 // one statement; the others follow in the caller's order.
-func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, prepared []preparedAppend) ([]AppendResult, error) {
+func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims []Claim, prepared []preparedAppend) ([]AppendResult, error) {
 	batch := &pgx.Batch{}
 	if idem != nil {
 		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
 			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result))
 	}
+	releases, takes := queueClaims(batch, claims)
 	var bulk []int
 	for i, p := range prepared {
 		if isBulkable(p) {
@@ -368,6 +375,9 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, prepare
 			}
 			return nil, fmt.Errorf("recording idempotency key: %w", err)
 		}
+	}
+	if err := readClaims(br, releases, takes); err != nil {
+		return nil, err
 	}
 	results := make([]AppendResult, len(prepared))
 	if len(bulk) > 0 {

@@ -1,0 +1,90 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// Many writers claim the same value at once, each with its own events: exactly one append
+// lands, the others fail with ErrClaimTaken (a concurrency conflict) and append nothing.
+func TestClaimsAreExclusive(t *testing.T) {
+	t.Parallel()
+	pool := testPoolConns(t, 12)
+	store := newStore(pool)
+	ctx := context.Background()
+	ws := uuid.New()
+	const writers = 20
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	owners := make([]uuid.UUID, writers)
+	for i := range writers {
+		owners[i] = uuid.New()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = store.AppendWithClaims(ctx, nil,
+				[]eventstore.Claim{{Scope: "test-phone", Key: "k1", Owner: owners[i], WorkspaceID: ws}},
+				eventstore.Append{StreamID: "owner-" + owners[i].String(), Expected: eventstore.NoStream, WorkspaceID: ws,
+					Events: []eventstore.NewEvent{note("mine")}})
+		}()
+	}
+	wg.Wait()
+	var winner uuid.UUID
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			require.Equal(t, uuid.Nil, winner, "two writers claimed the same value")
+			winner = owners[i]
+		default:
+			require.ErrorIs(t, err, eventstore.ErrClaimTaken)
+			require.ErrorIs(t, err, eventstore.ErrConcurrencyConflict)
+		}
+	}
+	require.NotEqual(t, uuid.Nil, winner)
+	require.Equal(t, 1, countEvents(t, pool), "only the winner's event is in the log")
+	got, err := store.ClaimOwners(ctx, "test-phone", []string{"k1", "k2"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]uuid.UUID{"k1": winner}, got)
+
+	// The holder claiming it again changes nothing; another scope is another namespace.
+	_, err = store.AppendWithClaims(ctx, nil, []eventstore.Claim{{Scope: "test-phone", Key: "k1", Owner: winner},
+		{Scope: "test-email", Key: "k1", Owner: owners[0]}},
+		eventstore.Append{StreamID: "owner-" + winner.String(), Expected: eventstore.Any, Events: []eventstore.NewEvent{note("again")}})
+	require.NoError(t, err)
+
+	// Moving a value between owners in one transaction: released first, then claimed.
+	other := uuid.New()
+	_, err = store.AppendWithClaims(ctx, nil, []eventstore.Claim{
+		{Scope: "test-phone", Key: "k1", Owner: other},
+		{Scope: "test-phone", Key: "k1", Owner: winner, Release: true}},
+		eventstore.Append{StreamID: "owner-" + other.String(), Expected: eventstore.NoStream, Events: []eventstore.NewEvent{note("moved")}})
+	require.NoError(t, err)
+	got, err = store.ClaimOwners(ctx, "test-phone", []string{"k1"})
+	require.NoError(t, err)
+	require.Equal(t, other, got["k1"])
+
+	// A release by someone who does not hold the value does nothing.
+	_, err = store.AppendWithClaims(ctx, nil, []eventstore.Claim{{Scope: "test-phone", Key: "k1", Owner: winner, Release: true}},
+		eventstore.Append{StreamID: "owner-" + winner.String(), Expected: eventstore.Any, Events: []eventstore.NewEvent{note("nothing")}})
+	require.NoError(t, err)
+	got, err = store.ClaimOwners(ctx, "test-phone", []string{"k1"})
+	require.NoError(t, err)
+	require.Equal(t, other, got["k1"])
+
+	// A failed append leaves no claim behind.
+	before := countEvents(t, pool)
+	_, err = store.AppendWithClaims(ctx, nil, []eventstore.Claim{{Scope: "test-phone", Key: "k9", Owner: winner}},
+		eventstore.Append{StreamID: "owner-" + other.String(), Expected: eventstore.NoStream, Events: []eventstore.NewEvent{note("exists")}})
+	require.True(t, errors.Is(err, eventstore.ErrConcurrencyConflict), "%v", err)
+	got, err = store.ClaimOwners(ctx, "test-phone", []string{"k9"})
+	require.NoError(t, err)
+	require.Empty(t, got)
+	require.Equal(t, before, countEvents(t, pool))
+}
