@@ -136,39 +136,29 @@ func (h *Handlers) ProcessContactImport(ctx context.Context, lookup ImportLookup
 		}
 		run.country = s.DefaultCountry
 	}
-	var chunk []parsedRow
-	lastLine := run.imp.RowsDone
-	for {
-		row, err := rows.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	// Rows are read and checked (phone numbers parsed, repeats found) one chunk ahead, while
+	// the previous chunk is written.
+	chunks := make(chan parsedChunk, 1)
+	rctx, stopReading := context.WithCancel(ctx)
+	readingDone := make(chan struct{})
+	go func() {
+		defer close(readingDone)
+		run.readChunks(rctx, rows, run.imp.RowsDone, chunks)
+	}()
+	defer func() {
+		stopReading()
+		<-readingDone
+	}()
+	for c := range chunks {
+		if c.err != nil {
+			return run.imp, h.failImport(ctx, run, "The file could not be read: "+c.err.Error())
 		}
-		var p parsedRow
-		var rp RowProblem
-		switch {
-		case errors.As(err, &rp):
-			p = parsedRow{line: rp.RowLine(), problem: rp.Error()}
-		case err != nil:
-			return run.imp, h.failImport(ctx, run, "The file could not be read: "+err.Error())
-		default:
-			p = run.parse(row)
-		}
-		if p.line <= run.imp.RowsDone {
-			continue // done before a restart; parse only remembered its phone
-		}
-		chunk = append(chunk, p)
-		lastLine = p.line
-		if len(chunk) == ImportChunkSize {
-			if err := run.flush(ctx, chunk, lastLine); err != nil {
-				return run.imp, err
-			}
-			chunk = chunk[:0]
-		}
-	}
-	if len(chunk) > 0 || run.imp.RowsDone < lastLine {
-		if err := run.flush(ctx, chunk, lastLine); err != nil {
+		if err := run.flush(ctx, c.rows, c.lastLine); err != nil {
 			return run.imp, err
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return run.imp, err
 	}
 	if settle != nil && run.last != (eventstore.Checkpoint{}) {
 		if err := settle(ctx, run.last); err != nil {
@@ -205,6 +195,61 @@ func (h *Handlers) FailContactImport(ctx context.Context, importID uuid.UUID, re
 		return nil
 	}
 	return h.failImport(ctx, run, reason)
+}
+
+// parsedChunk is the next chunk of rows, or why the file could not be read on.
+type parsedChunk struct {
+	rows     []parsedRow
+	lastLine int
+	err      error
+}
+
+// readChunks reads the file into chunks of ImportChunkSize rows and sends them to out, which it
+// closes at the end of the file, after a read error (sent as the last chunk) or when ctx ends.
+// Rows up to done were imported before a restart: they are parsed only to remember their phones.
+func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, out chan<- parsedChunk) {
+	defer close(out)
+	send := func(c parsedChunk) bool {
+		select {
+		case out <- c:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	chunk := make([]parsedRow, 0, ImportChunkSize)
+	lastLine := done
+	for ctx.Err() == nil {
+		row, err := rows.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		var p parsedRow
+		var rp RowProblem
+		switch {
+		case errors.As(err, &rp):
+			p = parsedRow{line: rp.RowLine(), problem: rp.Error()}
+		case err != nil:
+			send(parsedChunk{err: err})
+			return
+		default:
+			p = r.parse(row)
+		}
+		if p.line <= done {
+			continue // done before a restart; parse only remembered its phone
+		}
+		chunk = append(chunk, p)
+		lastLine = p.line
+		if len(chunk) == ImportChunkSize {
+			if !send(parsedChunk{rows: chunk, lastLine: lastLine}) {
+				return
+			}
+			chunk = make([]parsedRow, 0, ImportChunkSize)
+		}
+	}
+	if len(chunk) > 0 {
+		send(parsedChunk{rows: chunk, lastLine: lastLine})
+	}
 }
 
 // parsedRow is a row after validation: usable fields, or why not, or a duplicate.
