@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
@@ -280,9 +281,16 @@ func (r *Resolver) contactsConnection(ctx context.Context, ws uuid.UUID, f proje
 		}
 		cur = &c
 	}
-	cs, hasNext, total, err := r.Contacts.ContactsPage(ctx, ws, f, n, cur)
+	cs, hasNext, err := r.Contacts.ContactsPage(ctx, ws, f, n, cur)
 	if err != nil {
 		return nil, err
+	}
+	// An exact count among a million contacts costs more than the page: only when asked for.
+	total := 0
+	if gql.FieldRequested(ctx, "totalCount") {
+		if total, err = r.Contacts.CountContacts(ctx, ws, f); err != nil {
+			return nil, err
+		}
 	}
 	out := &model.ContactConnection{Edges: []model.ContactEdge{}, Nodes: []projections.Contact{}, PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
 	for i := range cs {

@@ -270,33 +270,76 @@ func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
-// ContactsPage lists a workspace's contacts by name (then phone), first at most, after a cursor,
-// with the total count of the filter.
-func (q *ContactQueries) ContactsPage(ctx context.Context, ws uuid.UUID, f ContactFilter, first int, after *ContactCursor) ([]Contact, bool, int, error) {
+// searchProbe is how many contacts, in list order, a search looks through before it asks the
+// trigram indexes instead.
+const searchProbe = 2000
+
+// ContactsPage lists a workspace's contacts by name (then phone), first at most, after a cursor.
+//
+// A search has two plans, and PostgreSQL cannot tell which one is fast: walking the list in
+// order until enough contacts match is instant when matches are common and spread out (most
+// fragments of common names, a country code) and takes seconds when they sit late in the order
+// ("priya sh" among a million contacts), while collecting every match through the trigram
+// indexes and sorting them costs in proportion to the matches. So a search first looks through
+// the next searchProbe contacts in order; only if fewer than a page of them match does it
+// collect the matches through the indexes.
+func (q *ContactQueries) ContactsPage(ctx context.Context, ws uuid.UUID, f ContactFilter, first int, after *ContactCursor) ([]Contact, bool, error) {
+	where, args := contactWhere(ws, f)
+	probe := "c.workspace_id = $1" // the workspace's contacts after the cursor
+	if after != nil {
+		args = append(args, after.Key, after.ID)
+		cursor := fmt.Sprintf(" AND (c.sort_key, c.id) > ($%d, $%d)", len(args)-1, len(args))
+		where += cursor
+		probe += cursor
+	}
+	args = append(args, first+1)
+	limit := fmt.Sprintf(" LIMIT $%d", len(args))
+	var sql string
+	if strings.TrimSpace(f.Search) == "" {
+		sql = `SELECT ` + contactCols + ` FROM ` + contactsSchema + `.contacts c WHERE ` + where + ` ORDER BY c.sort_key, c.id` + limit
+	} else {
+		// The probe: the next searchProbe contacts in list order, then the filter.
+		sql = `SELECT ` + contactCols + ` FROM (SELECT * FROM ` + contactsSchema + `.contacts c WHERE ` + probe +
+			` ORDER BY c.sort_key, c.id LIMIT ` + fmt.Sprint(searchProbe) + `) c WHERE ` + where + ` ORDER BY c.sort_key, c.id` + limit
+	}
+	cs, err := q.contacts(ctx, sql, args)
+	if err != nil || strings.TrimSpace(f.Search) == "" || len(cs) > first {
+		return page(cs, first, err)
+	}
+	// Every match through the indexes, sorted. Ordering by an expression rather than the
+	// column keeps the planner from walking the list index instead.
+	cs, err = q.contacts(ctx, `SELECT `+contactCols+` FROM `+contactsSchema+`.contacts c WHERE `+where+
+		` ORDER BY c.sort_key || '', c.id`+limit, args)
+	return page(cs, first, err)
+}
+
+func (q *ContactQueries) contacts(ctx context.Context, sql string, args []any) ([]Contact, error) {
+	rows, err := q.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing contacts: %w", err)
+	}
+	return scanContacts(rows)
+}
+
+// page cuts a query's first+1 rows to a page and tells whether there is a next one.
+func page(cs []Contact, first int, err error) ([]Contact, bool, error) {
+	if err != nil {
+		return nil, false, err
+	}
+	if len(cs) > first {
+		return cs[:first], true, nil
+	}
+	return cs, false, nil
+}
+
+// CountContacts is the exact number of a workspace's contacts that match f.
+func (q *ContactQueries) CountContacts(ctx context.Context, ws uuid.UUID, f ContactFilter) (int, error) {
 	where, args := contactWhere(ws, f)
 	var total int
 	if err := q.Pool.QueryRow(ctx, `SELECT count(*) FROM `+contactsSchema+`.contacts c WHERE `+where, args...).Scan(&total); err != nil {
-		return nil, false, 0, fmt.Errorf("counting contacts: %w", err)
+		return 0, fmt.Errorf("counting contacts: %w", err)
 	}
-	if after != nil {
-		args = append(args, after.Key, after.ID)
-		where += fmt.Sprintf(" AND (c.sort_key, c.id) > ($%d, $%d)", len(args)-1, len(args))
-	}
-	args = append(args, first+1)
-	rows, err := q.Pool.Query(ctx, `SELECT `+contactCols+` FROM `+contactsSchema+`.contacts c WHERE `+where+
-		fmt.Sprintf(` ORDER BY c.sort_key, c.id LIMIT $%d`, len(args)), args...)
-	if err != nil {
-		return nil, false, 0, fmt.Errorf("listing contacts: %w", err)
-	}
-	cs, err := scanContacts(rows)
-	if err != nil {
-		return nil, false, 0, err
-	}
-	hasNext := len(cs) > first
-	if hasNext {
-		cs = cs[:first]
-	}
-	return cs, hasNext, total, nil
+	return total, nil
 }
 
 // ContactByID returns one contact; NotFound when it does not exist.

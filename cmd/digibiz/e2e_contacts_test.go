@@ -194,6 +194,16 @@ func TestContacts(t *testing.T) {
 	require.Len(t, ue, 1)
 	require.Equal(t, "PHONE_TAKEN", ue[0].Code)
 
+	// totalCount is counted when selected, also through a fragment.
+	total, all, _, _ = list(nil, 500, nil)
+	var frag struct {
+		Workspace struct{ Contacts struct{ TotalCount int } }
+	}
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts(first: 1) { ...counted } } }
+		fragment counted on ContactConnection { totalCount }`, map[string]any{"ws": ws}, &frag)
+	require.Equal(t, len(all), total)
+	require.Equal(t, total, frag.Workspace.Contacts.TotalCount)
+
 	// No phone or name of a contact in clear in the event log.
 	dump := pgDump(t, s.app.Config.DatabaseURL)
 	events := dump[strings.Index(dump, "COPY public.events"):]
