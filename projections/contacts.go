@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mydigibiz/digibiz/domain/contact"
@@ -82,20 +83,21 @@ func sortKey(name, phone string) string {
 // thousands of events per batch).
 func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.RecordedEvent) error {
 	b := &pgx.Batch{}
+	var created newContacts
 	for _, e := range events {
 		ev, err := e.Decode(ctx)
 		if err != nil {
 			return err
 		}
 		at := e.RecordedAt
-		switch ev := ev.(type) {
-		case contact.Created:
-			if e.Erased() {
-				continue // erased before this replay: nothing of the person to keep
+		if c, ok := ev.(contact.Created); ok {
+			if !e.Erased() { // erased before this replay: nothing of the person to keep
+				created.add(c, at)
 			}
-			b.Queue(`INSERT INTO contacts (id, workspace_id, phone, name, email, custom_fields, source, sort_key, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (id) DO NOTHING`,
-				ev.ContactID, ev.WorkspaceID, ev.Phone, ev.Name, ev.Email, jsonOrNil(ev.CustomFields), ev.Source, sortKey(ev.Name, ev.Phone), at)
+			continue
+		}
+		created.queue(b) // what came before goes first
+		switch ev := ev.(type) {
 		case contact.Updated:
 			if e.Erased() {
 				continue
@@ -138,6 +140,7 @@ func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 				ev.GroupID, ev.ContactIDs, at)
 		}
 	}
+	created.queue(b)
 	if b.Len() == 0 {
 		return nil
 	}
@@ -145,6 +148,41 @@ func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 		return fmt.Errorf("applying contact events: %w", err)
 	}
 	return nil
+}
+
+// newContacts gathers consecutive contact.Created events into one multi-row INSERT: an import
+// creates a thousand contacts per transaction, and a statement per row cost the database more
+// than the rows.
+type newContacts struct {
+	ids, wss                                    []pgtype.UUID
+	phones, names, emails, customs, srcs, sorts []string
+	ats                                         []time.Time
+}
+
+func (n *newContacts) add(c contact.Created, at time.Time) {
+	custom := ""
+	if len(c.CustomFields) > 0 {
+		b, _ := json.Marshal(c.CustomFields)
+		custom = string(b)
+	}
+	n.ids = append(n.ids, pgtype.UUID{Bytes: c.ContactID, Valid: true})
+	n.wss = append(n.wss, pgtype.UUID{Bytes: c.WorkspaceID, Valid: true})
+	n.phones, n.names, n.emails = append(n.phones, c.Phone), append(n.names, c.Name), append(n.emails, c.Email)
+	n.customs, n.srcs, n.sorts = append(n.customs, custom), append(n.srcs, c.Source), append(n.sorts, sortKey(c.Name, c.Phone))
+	n.ats = append(n.ats, at)
+}
+
+// queue adds the gathered contacts to b, if any, and starts over.
+func (n *newContacts) queue(b *pgx.Batch) {
+	if len(n.ids) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO contacts (id, workspace_id, phone, name, email, custom_fields, source, sort_key, created_at, updated_at)
+		SELECT id, ws, phone, name, email, NULLIF(custom, '')::jsonb, src, sk, at, at
+		FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+			AS x(id, ws, phone, name, email, custom, src, sk, at)
+		ON CONFLICT (id) DO NOTHING`, n.ids, n.wss, n.phones, n.names, n.emails, n.customs, n.srcs, n.sorts, n.ats)
+	*n = newContacts{}
 }
 
 func jsonOrNil(m map[string]string) any {

@@ -11,7 +11,6 @@ CREATE TABLE unique_claims (
     claimed_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, key)
 );
-CREATE INDEX unique_claims_owner_idx ON unique_claims (owner);
 
 -- +goose Down
 DROP TABLE unique_claims;
