@@ -92,7 +92,7 @@ func (h *Handlers) StartContactImport(ctx context.Context, c Caller, cmd StartCo
 }
 
 // ImportChunkSize is how many rows go into one transaction (and one progress event).
-const ImportChunkSize = 1000
+const ImportChunkSize = 2000
 
 // ErrImportTaken means another process advanced the import: this one stops.
 var ErrImportTaken = errors.New("import is being processed elsewhere")
