@@ -210,6 +210,9 @@ type parsedChunk struct {
 func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, out chan<- parsedChunk) {
 	defer close(out)
 	send := func(c parsedChunk) bool {
+		if ctx.Err() != nil {
+			return false
+		}
 		select {
 		case out <- c:
 			return true

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
+	"github.com/mydigibiz/digibiz/projections"
+)
+
+// rowsFrom yields n contact rows (lines 2..n+1), then fails with failErr if set, else io.EOF;
+// at row cancelAt (if set) it calls cancel, as a shutdown arriving mid-import would.
+type rowsFrom struct {
+	n, at, cancelAt int
+	prefix          string // of the phone numbers
+	failErr         error
+	cancel          func()
+}
+
+func (r *rowsFrom) Next() (commands.ContactRow, error) {
+	if r.at == r.n {
+		if r.failErr != nil {
+			return commands.ContactRow{}, r.failErr
+		}
+		return commands.ContactRow{}, io.EOF
+	}
+	r.at++
+	if r.at == r.cancelAt && r.cancel != nil {
+		r.cancel()
+	}
+	return commands.ContactRow{Line: r.at + 1, Name: fmt.Sprintf("Row %d", r.at), Phones: []string{fmt.Sprintf("+49%s%08d", r.prefix, r.at)}}, nil
+}
+
+// The importer reads the next chunk while it writes the last: a file that breaks off fails the
+// import after the chunks already written, and a shutdown in the middle leaves the import
+// running, to be resumed to exactly the uninterrupted result (never marked completed early).
+func TestImportPipelineStopsCleanly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, err := openCore(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t)}, testLogger())
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Runner.Init(ctx))
+	h := &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+	lookup := &projections.ContactQueries{Pool: a.Pool}
+	ws := uuid.New()
+	start := func() uuid.UUID {
+		id := uuid.New()
+		_, _, err := h.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
+			FileName: "rows.csv", Size: 1, DefaultCountry: "DE"})
+		require.NoError(t, err)
+		return id
+	}
+	contacts := func() int {
+		var n int
+		require.NoError(t, a.Pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = $1`, contact.EventCreated).Scan(&n))
+		return n
+	}
+
+	// A read error after 4,500 rows: the two full chunks before it stay, the import fails.
+	broken := start()
+	imp, err := h.ProcessContactImport(ctx, lookup, broken, &rowsFrom{n: 4500, prefix: "160", failErr: errors.New("disk on fire")}, nil)
+	require.NoError(t, err)
+	require.Equal(t, contact.StatusFailed, imp.Status)
+	evs, err := a.Store.ReadStream(ctx, contact.ImportStream(broken), 0)
+	require.NoError(t, err)
+	last, err := evs[len(evs)-1].Decode(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "The file could not be read: disk on fire", last.(contact.ImportFailed).Reason)
+	require.Equal(t, 2*commands.ImportChunkSize, contacts())
+
+	// Cancelled while the second chunk is read and the first is written: the import is not
+	// completed, and a second run finishes it.
+	before := contacts()
+	id := start()
+	cctx, cancel := context.WithCancel(ctx)
+	firstWritten := func() {
+		// Cancel once the first chunk is in, while the writer waits for the second.
+		for {
+			evs, err := a.Store.ReadStream(ctx, contact.ImportStream(id), 0)
+			require.NoError(t, err)
+			if len(evs) == 2 {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	imp, err = h.ProcessContactImport(cctx, lookup, id, &rowsFrom{n: 9000, prefix: "170", cancelAt: 2 * commands.ImportChunkSize, cancel: firstWritten}, nil)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, contact.StatusRunning, imp.Status)
+	imp, err = h.ProcessContactImport(ctx, lookup, id, &rowsFrom{n: 9000, prefix: "170"}, nil)
+	require.NoError(t, err)
+	require.Equal(t, contact.StatusCompleted, imp.Status)
+	require.Equal(t, contact.ImportCounts{Rows: 9000, Created: 9000}, imp.Totals)
+	require.Equal(t, before+9000, contacts())
+}
