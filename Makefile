@@ -2,7 +2,9 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: help run build test test-short race generate check-generated lint bench fmt
+.PHONY: help run build test test-short race generate check-generated lint bench fuzz fmt
+
+FUZZTIME ?= 60s
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-16s %s\n", $$1, $$2}'
@@ -29,6 +31,10 @@ lint: ## gofmt and go vet
 bench: ## run the quick benchmarks (append, api); `digibiz bench import` takes minutes
 	$(GO) run ./cmd/digibiz bench append
 	$(GO) run ./cmd/digibiz bench api
+
+fuzz: ## fuzz the contact file reader and the phone normaliser, FUZZTIME each (default 60s)
+	$(GO) test -run '^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./infra/contactfile
+	$(GO) test -run '^$$' -fuzz=FuzzNormalizePhone -fuzztime=$(FUZZTIME) ./domain/contact
 
 fmt: ## format the code
 	gofmt -w $$(git ls-files '*.go')
