@@ -194,6 +194,30 @@ func TestContacts(t *testing.T) {
 	require.Len(t, ue, 1)
 	require.Equal(t, "PHONE_TAKEN", ue[0].Code)
 
+	// Many clients creating a contact with the same new number at once: exactly one gets it.
+	raceCodes := make(chan string, 8)
+	t.Run("same number at once", func(t *testing.T) {
+		for i := range 8 {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				client := *s
+				client.t = t
+				_, ue := client.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+49 170 7777777", "name": fmt.Sprint("Racer ", i)})
+				if len(ue) == 0 {
+					raceCodes <- "OK"
+				} else {
+					raceCodes <- ue[0].Code
+				}
+			})
+		}
+	})
+	close(raceCodes)
+	outcomes := map[string]int{}
+	for c := range raceCodes {
+		outcomes[c]++
+	}
+	require.Equal(t, map[string]int{"OK": 1, "PHONE_TAKEN": 7}, outcomes)
+
 	// totalCount is counted when selected, also through a fragment.
 	total, all, _, _ = list(nil, 500, nil)
 	var frag struct {
