@@ -152,6 +152,42 @@ func (h *Handlers) loadContact(ctx context.Context, ws, id uuid.UUID) (*contact.
 	return &ct, v, nil
 }
 
+// loadedContact is a contact and its stream version.
+type loadedContact struct {
+	c       *contact.Contact
+	version int64
+}
+
+// loadContacts loads many contacts of a workspace in one query; ids that are not contacts of
+// the workspace are missing from the result.
+func (h *Handlers) loadContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]loadedContact, error) {
+	streams := make([]string, len(ids))
+	for i, id := range ids {
+		streams[i] = contact.Stream(id)
+	}
+	byStream, err := h.Store.ReadStreams(ctx, streams)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]loadedContact, len(ids))
+	for _, id := range ids {
+		var ct contact.Contact
+		var version int64
+		for _, e := range byStream[contact.Stream(id)] {
+			ev, err := e.Decode(ctx)
+			if err != nil {
+				return nil, err
+			}
+			ct.Evolve(ev)
+			version = e.StreamVersion
+		}
+		if ct.Exists() && ct.WorkspaceID() == ws {
+			out[id] = loadedContact{c: &ct, version: version}
+		}
+	}
+	return out, nil
+}
+
 // UpdateContact changes some of a contact's fields; a new phone number moves the claim.
 type UpdateContact struct {
 	WorkspaceID, ContactID uuid.UUID

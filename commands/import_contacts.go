@@ -432,6 +432,15 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 		}
 	}
 	var claims []eventstore.Claim
+	// The contacts that some rows update, in one query.
+	var updated []uuid.UUID
+	for _, id := range existing {
+		updated = append(updated, id)
+	}
+	loaded, err := r.h.loadContacts(ctx, ws, updated)
+	if err != nil {
+		return nil, nil, progress, err
+	}
 	members := map[uuid.UUID][]uuid.UUID{}
 	for _, p := range chunk {
 		switch {
@@ -446,10 +455,12 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 		var id uuid.UUID
 		if old, ok := existing[p.fields.Phone]; ok {
 			id = old
-			ct, v, err := r.h.loadContact(ctx, ws, id)
-			if err != nil {
-				return nil, nil, progress, err
+			l, ok := loaded[id]
+			if !ok {
+				// The claim's contact is gone: it was deleted after the claims were read.
+				return nil, nil, progress, eventstore.ErrConcurrencyConflict
 			}
+			ct, v := l.c, l.version
 			patch := contact.Patch{CustomFields: p.fields.CustomFields, MergeCustomFields: true}
 			if p.fields.Name != "" {
 				patch.Name = &p.fields.Name

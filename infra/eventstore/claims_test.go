@@ -88,3 +88,30 @@ func TestClaimsAreExclusive(t *testing.T) {
 	require.Empty(t, got)
 	require.Equal(t, before, countEvents(t, pool))
 }
+
+// ReadStreams returns several streams at once, each in version order; unknown ones are absent.
+func TestReadStreams(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	store := newStore(pool)
+	ctx := context.Background()
+	for _, s := range []string{"a", "b", "c"} {
+		for i := range 3 {
+			_, err := store.Append(ctx, "rs-"+s, eventstore.Any, uuid.Nil, note(s+string(rune('0'+i))))
+			require.NoError(t, err)
+		}
+	}
+	got, err := store.ReadStreams(ctx, []string{"rs-c", "rs-a", "rs-missing"})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, s := range []string{"a", "c"} {
+		evs := got["rs-"+s]
+		require.Len(t, evs, 3)
+		for i, e := range evs {
+			require.EqualValues(t, i+1, e.StreamVersion)
+			ev, err := e.Decode(ctx)
+			require.NoError(t, err)
+			require.Equal(t, noteAdded{Text: s + string(rune('0'+i))}, ev)
+		}
+	}
+}
