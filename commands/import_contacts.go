@@ -318,7 +318,7 @@ func rowMessage(err error) string {
 
 // flush appends one chunk: new contacts with their phone claims, updates of existing ones, group
 // memberships, and the progress event, in one transaction. A conflict (a number claimed
-// meanwhile by someone else) retries the chunk after the read model caught up.
+// meanwhile by a contact created elsewhere) decides the chunk again, which then updates that contact.
 func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) error {
 	for attempt := 1; ; attempt++ {
 		appends, claims, progress, err := r.decideChunk(ctx, chunk, lastLine)
