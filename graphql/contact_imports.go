@@ -121,7 +121,8 @@ func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (
 		return nil, err
 	}
 	r.subscribed(ctx)
-	live, cancel := r.Feed.Subscribe(imp.WorkspaceID, []string{contact.EventImportProgressed, contact.EventImportCompleted, contact.EventImportFailed})
+	types := []string{contact.EventImportProgressed, contact.EventImportCompleted, contact.EventImportFailed}
+	live, cancel := r.Feed.Subscribe(imp.WorkspaceID, types)
 	out := make(chan *projections.ContactImport, 16)
 	send := func(i projections.ContactImport) bool {
 		select {
@@ -144,7 +145,7 @@ func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (
 				return
 			case e, ok := <-live:
 				if !ok {
-					live, cancel = r.Feed.Subscribe(imp.WorkspaceID, nil)
+					live, cancel = r.Feed.Subscribe(imp.WorkspaceID, types)
 					continue
 				}
 				if e.StreamID != stream {

@@ -217,25 +217,28 @@ func (f *Feed) handle(msg *message.Message) error {
 		f.mu.Unlock()
 		return nil
 	}
+	opts := f.readOpts()
 	f.mu.Unlock()
 	// Every event of the range committed before the range was announced, and every transaction
 	// older than them had ended, so gap-safe reading returns all of them.
-	for from.Less(r.Through) {
-		events, err := f.store.ReadAll(msg.Context(), from, feedReadBatch, eventstore.ReadOpts{})
+	for {
+		events, err := f.store.ReadAll(msg.Context(), from, feedReadBatch, opts)
 		if err != nil {
 			return fmt.Errorf("reading announced range of the log: %w", err)
 		}
-		if len(events) == 0 {
-			return fmt.Errorf("announced range of the log up to %v is not readable after %v", r.Through, from)
-		}
+		end := len(events) < feedReadBatch
 		f.mu.Lock()
 		for _, e := range events {
 			if r.Through.Less(e.Checkpoint()) {
+				end = true
 				break
 			}
 			f.deliver(e)
 		}
 		f.mu.Unlock()
+		if end {
+			break
+		}
 		from = events[len(events)-1].Checkpoint()
 	}
 	f.mu.Lock()
@@ -244,6 +247,37 @@ func (f *Feed) handle(msg *message.Message) error {
 	}
 	f.mu.Unlock()
 	return nil
+}
+
+// readOpts narrows the reading of a range to what the subscribers may want: only their event
+// types if each of them names types, only their workspace if they all follow the same one. A
+// progress bar following an import then reads a few progress events, not the import's hundred
+// thousand contacts. (A subscriber that joins while a range is read catches up from the log
+// itself.) f.mu must be held.
+func (f *Feed) readOpts() eventstore.ReadOpts {
+	var opts eventstore.ReadOpts
+	typed, first := true, true
+	types := map[string]bool{}
+	for s := range f.subs {
+		if len(s.filter.Types) == 0 {
+			typed = false
+		}
+		for _, t := range s.filter.Types {
+			types[t] = true
+		}
+		if first {
+			opts.WorkspaceID, first = s.filter.WorkspaceID, false
+		} else if s.filter.WorkspaceID != opts.WorkspaceID {
+			opts.WorkspaceID = uuid.Nil
+		}
+	}
+	if typed {
+		for t := range types {
+			opts.Types = append(opts.Types, t)
+		}
+		slices.Sort(opts.Types)
+	}
+	return opts
 }
 
 // deliver hands e to every matching subscriber. f.mu must be held.

@@ -384,3 +384,52 @@ func TestNATSBusIsNotImplemented(t *testing.T) {
 	_, err := messaging.NewBus(context.Background(), messaging.BusOpts{Pool: pgtest.NewPool(t), Kind: messaging.KindNATS})
 	require.ErrorIs(t, err, messaging.ErrNotImplemented)
 }
+
+// When every subscriber names its event types and one workspace, the feed reads only those
+// events of an announced range (over several reads when there are many), and each subscriber
+// still gets exactly its events, in order.
+func TestFeedNarrowsWhatItReads(t *testing.T) {
+	t.Parallel()
+	p := startProcess(t, pgtest.NewDatabase(t), processOpts{forwarder: true})
+	wsA, wsB := uuid.New(), uuid.New()
+	notesOfA, stop := p.feed.Subscribe(messaging.FeedFilter{WorkspaceID: wsA, Types: []string{"test.Noted"}})
+	defer stop()
+	pingsOfA, stop2 := p.feed.Subscribe(messaging.FeedFilter{WorkspaceID: wsA, Types: []string{"test.Pinged"}})
+	defer stop2()
+	var notes, pings []uuid.UUID
+	var evA, evB []eventstore.NewEvent
+	for i := range 1000 { // ~857 notes: more than one read, less than a subscriber's buffer
+		e := eventstore.NewEvent{ID: uuid.New(), Data: noted{Text: fmt.Sprint(i)}}
+		if i%7 == 0 {
+			e.Data = pinged{N: i}
+			pings = append(pings, e.ID)
+		} else {
+			notes = append(notes, e.ID)
+		}
+		evA = append(evA, e)
+		evB = append(evB, eventstore.NewEvent{ID: uuid.New(), Data: noted{Text: fmt.Sprint(i)}})
+	}
+	_, err := p.store.Append(p.ctx, "stream-b", eventstore.NoStream, wsB, evB...)
+	require.NoError(t, err)
+	_, err = p.store.Append(p.ctx, "stream-a", eventstore.NoStream, wsA, evA...)
+	require.NoError(t, err)
+	var got [2][]*eventstore.RecordedEvent
+	var wg sync.WaitGroup
+	for i, sub := range []struct {
+		ch   <-chan *eventstore.RecordedEvent
+		last uuid.UUID
+	}{{notesOfA, notes[len(notes)-1]}, {pingsOfA, pings[len(pings)-1]}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if got[i], err = collect(sub.ch, sub.last); err != nil {
+				t.Errorf("subscriber %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+	require.Equal(t, notes, ids(got[0]))
+	require.Equal(t, pings, ids(got[1]))
+}
