@@ -73,11 +73,19 @@ type Feed struct {
 
 	stopHeartbeat context.CancelFunc
 	heartbeatDone chan struct{}
+	stopWorker    context.CancelFunc
+	workerDone    chan struct{}
+	// wake tells the worker that through moved.
+	wake chan struct{}
 
-	mu     sync.Mutex
-	subs   map[*feedSub]struct{}
-	last   eventstore.Checkpoint
-	closed bool
+	mu   sync.Mutex
+	subs map[*feedSub]struct{}
+	// last is the position up to which the subscribers have been served; through is the end of
+	// the newest range announced; started is set by the first announcement, whose start is
+	// where this feed begins.
+	last, through eventstore.Checkpoint
+	started       bool
+	closed        bool
 
 	dropped atomic.Int64
 }
@@ -128,6 +136,9 @@ func NewFeed(ctx context.Context, opts FeedOpts) (*Feed, error) {
 	hbCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	f.stopHeartbeat, f.heartbeatDone = cancel, make(chan struct{})
 	go f.runHeartbeat(hbCtx)
+	wCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	f.stopWorker, f.workerDone, f.wake = stopWorker, make(chan struct{}), make(chan struct{}, 1)
+	go f.runWorker(wCtx)
 	return f, nil
 }
 
@@ -191,9 +202,11 @@ func (f *Feed) remove(s *feedSub) {
 // feedReadBatch is how many events the feed reads from the log at a time.
 const feedReadBatch = 500
 
-// handle hands the events of one announced range of the log to the subscribers, reading them
-// from the log only if there are subscribers. Delivery never blocks, and a range is short, so
-// the transaction watermill-sql holds open while a message is handled stays short.
+// handle notes an announced range of the log and wakes the worker, which reads and delivers it.
+// Reading is left to the worker because watermill-sql holds a transaction open (with a
+// transaction id, which holds back every gap-safe reader of this database) while a handler runs:
+// the handler only moves a checkpoint in memory. Nothing is lost by acknowledging first: the
+// feed serves this process's subscribers, who go when the process goes.
 func (f *Feed) handle(msg *message.Message) error {
 	var r Range
 	if err := json.Unmarshal(msg.Payload, &r); err != nil {
@@ -201,52 +214,84 @@ func (f *Feed) handle(msg *message.Message) error {
 		return fmt.Errorf("decoding live feed message %s: %w", msg.UUID, err)
 	}
 	f.mu.Lock()
-	// watermill-sql delivers at least once (a failed acknowledgement redelivers the batch); the
-	// ranges follow each other in log order, so what is not after the last event handed out was
-	// handed out.
-	from := r.After
-	if from.Less(f.last) {
-		from = f.last
+	if !f.started {
+		f.started, f.last = true, r.After
 	}
-	if !from.Less(r.Through) {
+	// watermill-sql delivers at least once (a failed acknowledgement redelivers the batch); the
+	// ranges follow each other in log order, so keeping the furthest end is enough.
+	if f.through.Less(r.Through) {
+		f.through = r.Through
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// runWorker serves the announced ranges to the subscribers until ctx ends.
+func (f *Feed) runWorker(ctx context.Context) {
+	defer close(f.workerDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		}
+		for {
+			err := f.serve(ctx)
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			f.logger.Warn("reading the log for the live feed; retrying", "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+		}
+	}
+}
+
+// serve delivers the events after last up to through, reading them from the log only if there
+// are subscribers. Every event up to through committed before its range was announced, and every
+// transaction older than them had ended, so gap-safe reading returns all of them.
+func (f *Feed) serve(ctx context.Context) error {
+	f.mu.Lock()
+	from, through := f.last, f.through
+	if !from.Less(through) {
 		f.mu.Unlock()
 		return nil
 	}
 	if len(f.subs) == 0 {
-		f.last = r.Through
+		f.last = through
 		f.mu.Unlock()
 		return nil
 	}
 	opts := f.readOpts()
 	f.mu.Unlock()
-	// Every event of the range committed before the range was announced, and every transaction
-	// older than them had ended, so gap-safe reading returns all of them.
 	for {
-		events, err := f.store.ReadAll(msg.Context(), from, feedReadBatch, opts)
+		events, err := f.store.ReadAll(ctx, from, feedReadBatch, opts)
 		if err != nil {
-			return fmt.Errorf("reading announced range of the log: %w", err)
+			return err
 		}
 		end := len(events) < feedReadBatch
 		f.mu.Lock()
 		for _, e := range events {
-			if r.Through.Less(e.Checkpoint()) {
+			if through.Less(e.Checkpoint()) {
 				end = true
 				break
 			}
 			f.deliver(e)
 		}
+		if end && f.last.Less(through) {
+			f.last = through
+		}
 		f.mu.Unlock()
 		if end {
-			break
+			return nil
 		}
 		from = events[len(events)-1].Checkpoint()
 	}
-	f.mu.Lock()
-	if f.last.Less(r.Through) {
-		f.last = r.Through
-	}
-	f.mu.Unlock()
-	return nil
 }
 
 // readOpts narrows the reading of a range to what the subscribers may want: only their event
@@ -363,4 +408,6 @@ func (f *Feed) Close() {
 	f.mu.Unlock()
 	f.stopHeartbeat()
 	<-f.heartbeatDone
+	f.stopWorker()
+	<-f.workerDone
 }
