@@ -53,7 +53,12 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 		return nil, err
 	}
 	if size == 0 {
+		r.ImportFiles.Remove(id)
 		return fail(fault.InvalidField("file", "EMPTY_FILE", "The file is empty."))
+	}
+	if err := r.ImportFiles.Check(id); err != nil {
+		r.ImportFiles.Remove(id)
+		return fail(err)
 	}
 	res, last, err := r.Commands.StartContactImport(ctx, caller(ctx), commands.StartContactImport{ImportID: id, WorkspaceID: ws,
 		FileName: name, Size: size, SHA256: sum, DefaultCountry: deref(in.DefaultCountry), GroupIDs: groups,

@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -277,4 +278,32 @@ func TestImportFormats(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A file that is no contact list is refused by the mutation itself, with a message saying why:
+// no import starts, nothing is appended and the upload is not kept.
+func TestImportRefusesFilesThatAreNoContactList(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Refusal Owner", "refusals@example.com", strongPassword, "Refusal Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	before := s.eventCount()
+	for _, tc := range []struct {
+		name, content, code, says string
+	}{
+		{"contacts.xlsx", "PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + strings.Repeat("\x8f\x03\xa7", 200), "NOT_A_CSV_FILE", "Excel"},
+		{"contacts.vcf", "BEGIN:VCARD\nVERSION:3.0\nFN:Ada\nTEL:+441234567890\nEND:VCARD\n", "NOT_A_CSV_FILE", "vCard"},
+		{"names.csv", "Name,Email,City\nAda,ada@example.com,London\nBola,bola@example.com,Lagos\n", "NO_PHONE_COLUMN", "Name, Email, City"},
+		{"empty.csv", "", "EMPTY_FILE", "empty"},
+	} {
+		_, ue := s.upload(tok, ws, tc.name, []byte(tc.content), nil)
+		require.Len(t, ue, 1, tc.name)
+		require.Equal(t, tc.code, ue[0].Code, tc.name)
+		require.Equal(t, []string{"file"}, ue[0].Field, tc.name)
+		require.Contains(t, ue[0].Message, tc.says, tc.name)
+	}
+	require.Equal(t, before, s.eventCount(), "nothing appended")
+	left, err := os.ReadDir(filepath.Join(s.app.Config.DataDir, "imports"))
+	require.NoError(t, err)
+	require.Empty(t, left, "no upload kept")
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/infra/contactfile"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
@@ -57,6 +59,39 @@ func (f importFiles) Save(_ context.Context, id uuid.UUID, r io.Reader) (int64, 
 }
 
 func (f importFiles) Remove(id uuid.UUID) { _ = os.Remove(f.path(id)) }
+
+// Check refuses, before an import starts, a file that is no contact list: not text (a
+// spreadsheet, a PDF, an image), or text without a column of phone numbers.
+func (f importFiles) Check(id uuid.UUID) error {
+	file, err := os.Open(f.path(id))
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	rd, err := contactfile.NewReader(file, contactfile.Opts{})
+	var fe *contactfile.FileError
+	switch {
+	case errors.As(err, &fe):
+		return fault.InvalidField("file", fe.Code, "%s", fe.Msg)
+	case err != nil:
+		return fault.InvalidField("file", "NOT_A_CSV_FILE", "The file is not a readable contact list: %s", err.Error())
+	}
+	h := rd.Header()
+	if !h.Has(contactfile.FieldPhone) {
+		var titles []string
+		for _, c := range h.Columns {
+			if c.Title != "" {
+				titles = append(titles, c.Title)
+			}
+		}
+		msg := "No column of the file holds phone numbers"
+		if len(titles) > 0 {
+			msg += " (its columns: " + strings.Join(titles, ", ") + ")"
+		}
+		return fault.InvalidField("file", "NO_PHONE_COLUMN", "%s; a column titled Phone, Mobile or WhatsApp is recognised.", msg)
+	}
+	return nil
+}
 
 // rowAdapter feeds contactfile rows to the import command.
 type rowAdapter struct{ r *contactfile.Reader }

@@ -111,6 +111,9 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 		return nil, err
 	}
 	text := sampleText(enc, sample, atEOF)
+	if err := checkText(sample, text); err != nil {
+		return nil, err
+	}
 
 	delim := byte(opts.Delimiter)
 	sepLine := false

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -608,4 +609,29 @@ func TestReaderUTF8OrLegacy(t *testing.T) {
 	require.Equal(t, "Zoë \ufffd José", decode("Zo\xc3\xab \xff Jos\xc3\xa9"))
 	// A truncated sequence at the very end.
 	require.Equal(t, "Zoë \ufffd", decode("Zo\xc3\xab \xc3"))
+}
+
+// Files that are not CSV at all are refused up front, with a message that says what they are.
+func TestNotACSVFile(t *testing.T) {
+	random := make([]byte, 4096)
+	rng := mathrand.New(mathrand.NewPCG(3, 4))
+	for i := range random {
+		random[i] = byte(rng.IntN(256))
+	}
+	for name, c := range map[string]struct {
+		data []byte
+		says string
+	}{
+		"xlsx":   {append([]byte("PK\x03\x04\x14\x00\x06\x00"), random[:500]...), "Excel (.xlsx)"},
+		"xls":    {append([]byte("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"), random[:500]...), "Excel 97-2003"},
+		"pdf":    {[]byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), "PDF"},
+		"vcard":  {[]byte("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada Lovelace\r\nTEL:+441234567890\r\nEND:VCARD\r\n"), "vCard"},
+		"binary": {random, "does not read as text"},
+	} {
+		_, err := NewReader(bytes.NewReader(c.data), Opts{})
+		var fe *FileError
+		require.ErrorAs(t, err, &fe, name)
+		require.Equal(t, "NOT_A_CSV_FILE", fe.Code, name)
+		require.Contains(t, fe.Msg, c.says, name)
+	}
 }
