@@ -172,41 +172,53 @@ func (k *Keyring) Open(ctx context.Context, doc map[string]json.RawMessage) (era
 	if !ok {
 		return false, nil
 	}
-	var box sealedBox
-	if err := json.Unmarshal(raw, &box); err != nil {
-		return false, fmt.Errorf("opening personal data: malformed %s: %w", PIIField, err)
-	}
-	if box.Subject == uuid.Nil {
-		return false, fmt.Errorf("opening personal data: %s has no subject", PIIField)
-	}
-	ct, err := base64.StdEncoding.DecodeString(box.Ciphertext)
+	plain, erased, err := k.OpenBox(ctx, raw)
 	if err != nil {
-		return false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, ErrTampered)
+		return false, err
 	}
-	key, found, err := k.lookup(ctx, box.Subject)
-	if err != nil {
-		return false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, err)
-	}
-	if !found || key.shredded {
-		delete(doc, PIIField)
+	delete(doc, PIIField)
+	if erased {
 		return true, nil
-	}
-	if box.KeyVersion != key.version {
-		return false, fmt.Errorf("opening personal data of subject %s: sealed with key version %d, stored key is version %d", box.Subject, box.KeyVersion, key.version)
-	}
-	plain, err := openWith(key, ct, box.Subject[:])
-	if err != nil {
-		return false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, err)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(plain, &fields); err != nil {
-		return false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, err)
+		return false, fmt.Errorf("opening personal data: %w", err)
 	}
 	for f, v := range fields {
 		doc[f] = v
 	}
-	delete(doc, PIIField)
 	return false, nil
+}
+
+// OpenBox returns the fields sealed in a box (the value of PIIField) as the JSON object they
+// were sealed from, or erased when the subject's key was shredded (or is missing).
+func (k *Keyring) OpenBox(ctx context.Context, raw json.RawMessage) (plain []byte, erased bool, err error) {
+	var box sealedBox
+	if err := json.Unmarshal(raw, &box); err != nil {
+		return nil, false, fmt.Errorf("opening personal data: malformed %s: %w", PIIField, err)
+	}
+	if box.Subject == uuid.Nil {
+		return nil, false, fmt.Errorf("opening personal data: %s has no subject", PIIField)
+	}
+	ct, err := base64.StdEncoding.DecodeString(box.Ciphertext)
+	if err != nil {
+		return nil, false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, ErrTampered)
+	}
+	key, found, err := k.lookup(ctx, box.Subject)
+	if err != nil {
+		return nil, false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, err)
+	}
+	if !found || key.shredded {
+		return nil, true, nil
+	}
+	if box.KeyVersion != key.version {
+		return nil, false, fmt.Errorf("opening personal data of subject %s: sealed with key version %d, stored key is version %d", box.Subject, box.KeyVersion, key.version)
+	}
+	plain, err = openWith(key, ct, box.Subject[:])
+	if err != nil {
+		return nil, false, fmt.Errorf("opening personal data of subject %s: %w", box.Subject, err)
+	}
+	return plain, false, nil
 }
 
 // Encrypt encrypts plaintext with subjectID's data key (created on first use), for personal data

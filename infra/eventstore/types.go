@@ -203,3 +203,11 @@ type Cipher interface {
 	// out and reports erased.
 	Open(ctx context.Context, doc map[string]json.RawMessage) (erased bool, err error)
 }
+
+// BoxOpener is what a Cipher may offer besides Open: the sealed fields of a box as the JSON
+// object they were sealed from, so that decoding can read them straight into the event instead
+// of rebuilding the whole document first. When the subject's key was destroyed it reports
+// erased and no plaintext.
+type BoxOpener interface {
+	OpenBox(ctx context.Context, box json.RawMessage) (plain []byte, erased bool, err error)
+}
