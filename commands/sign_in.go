@@ -70,13 +70,8 @@ func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult
 }
 
 func (h *Handlers) userByEmailBlind(ctx context.Context, blind string) (uuid.UUID, error) {
-	var user uuid.UUID
-	_, err := load(ctx, h.Store, identity.EmailStream(blind), func(ev any) {
-		if e, ok := ev.(identity.EmailClaimed); ok {
-			user = e.UserID
-		}
-	})
-	return user, err
+	owners, err := h.Store.ClaimOwners(ctx, identity.EmailClaimScope, []string{blind})
+	return owners[blind], err
 }
 
 // checkPassword verifies password against the hash recorded in the user's stream.

@@ -26,8 +26,8 @@ type AuthResult struct {
 	Token       string    `json:"-"`
 }
 
-// SignUp registers a new user. The email address is reserved in a stream named after its blind
-// index in the same transaction, so an address can only ever be taken once.
+// SignUp registers a new user. The email address is claimed under its blind index in the same
+// transaction, so an address belongs to one user at most.
 func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult, eventstore.Checkpoint, error) {
 	dec, err := identity.DecideSignUp(identity.SignUpInput{
 		Name: cmd.Name, Email: cmd.Email, Password: cmd.Password, WorkspaceName: cmd.WorkspaceName,
@@ -40,11 +40,11 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 		// The password is left out of the request hash on purpose: a fast hash of it must not be stored.
 		Input: []string{dec.Name, dec.Email, dec.WorkspaceName}}
 	res, last, err := execute(ctx, h, idem, func(ctx context.Context) (decision[AuthResult], error) {
-		v, err := load(ctx, h.Store, identity.EmailStream(blind), func(any) {})
+		owners, err := h.Store.ClaimOwners(ctx, identity.EmailClaimScope, []string{blind})
 		if err != nil {
 			return decision[AuthResult]{}, err
 		}
-		if v > 0 {
+		if _, taken := owners[blind]; taken {
 			return decision[AuthResult]{}, fault.InvalidField("email", "EMAIL_TAKEN", "An account with this email address already exists.")
 		}
 		hash, err := h.HashPassword(cmd.Password)
@@ -61,9 +61,8 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 			return decision[AuthResult]{}, err
 		}
 		return decision[AuthResult]{
+			claims: []eventstore.Claim{{Scope: identity.EmailClaimScope, Key: blind, Owner: userID}},
 			appends: []eventstore.Append{
-				{StreamID: identity.EmailStream(blind), Expected: eventstore.NoStream,
-					Events: newEvents(c, identity.EmailClaimed{UserID: userID, EmailBlind: blind})},
 				{StreamID: identity.UserStream(userID), Expected: eventstore.NoStream, Events: newEvents(c,
 					identity.UserSignedUp{UserID: userID, Name: dec.Name, Email: dec.Email, PasswordHash: hash}, session)},
 				{StreamID: identity.WorkspaceStream(wsID), Expected: eventstore.NoStream, WorkspaceID: wsID,

@@ -9,7 +9,6 @@ import (
 // Event names are pinned here: renaming a Go type never renames an event in the log.
 const (
 	EventUserSignedUp             = "identity.user_signed_up"
-	EventEmailClaimed             = "identity.email_claimed"
 	EventSessionStarted           = "identity.session_started"
 	EventWorkspaceCreated         = "workspace.created"
 	EventMemberAdded              = "workspace.member_added"
@@ -27,16 +26,6 @@ type UserSignedUp struct {
 
 func (UserSignedUp) EventType() string        { return EventUserSignedUp }
 func (e UserSignedUp) DataSubject() uuid.UUID { return e.UserID }
-
-// EmailClaimed reserves an email address for one user. It lives in a stream named after the
-// address's blind index, appended with "no stream expected", so two sign-ups with one address
-// cannot both succeed, without the address itself ever being written in clear.
-type EmailClaimed struct {
-	UserID     uuid.UUID `json:"userId"`
-	EmailBlind string    `json:"emailBlind"`
-}
-
-func (EmailClaimed) EventType() string { return EventEmailClaimed }
 
 // SessionStarted records a sign-in. Only the token's SHA-256 is kept: the token is shown once.
 type SessionStarted struct {
@@ -81,7 +70,7 @@ func (WorkspaceSettingsUpdated) EventType() string { return EventWorkspaceSettin
 // Events lists a zero value of every event of this package, for the registry.
 func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
-		UserSignedUp{}, EmailClaimed{}, SessionStarted{},
+		UserSignedUp{}, SessionStarted{},
 		WorkspaceCreated{}, MemberAdded{}, WorkspaceSettingsUpdated{},
 		APITokenIssued{}, APITokenRotated{}, APITokenRevoked{},
 	}

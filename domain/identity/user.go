@@ -9,8 +9,9 @@ import (
 // UserStream is the stream id of a user.
 func UserStream(id uuid.UUID) string { return "user-" + id.String() }
 
-// EmailStream is the stream that reserves an email address, named by its blind index.
-func EmailStream(blind string) string { return "email-" + blind }
+// EmailClaimScope is the scope of the unique claims that make an email address belong to at most
+// one user; a claim's key is the address's blind index (docs/decisions/0004).
+const EmailClaimScope = "user-email"
 
 // SessionTTL is how long a session token stays valid.
 const SessionTTL = 30 * 24 * time.Hour
