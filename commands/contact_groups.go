@@ -31,12 +31,40 @@ func (h *Handlers) CreateContactGroup(ctx context.Context, c Caller, cmd CreateC
 		if err != nil {
 			return decision[GroupResult]{}, err
 		}
+		key, err := h.freeGroupName(ctx, cmd.WorkspaceID, evs[0].(contact.GroupCreated).Name)
+		if err != nil {
+			return decision[GroupResult]{}, err
+		}
 		return decision[GroupResult]{
 			appends: []eventstore.Append{{StreamID: contact.GroupStream(id), Expected: eventstore.NoStream,
 				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}},
+			claims: []eventstore.Claim{groupClaim(key, cmd.WorkspaceID, id, false)},
 			result: GroupResult{GroupID: id},
 		}, nil
 	}, nil)
+}
+
+// groupKey is the claim key of a group name in a workspace.
+func (h *Handlers) groupKey(ws uuid.UUID, name string) string {
+	return h.Sealer.Blind(contact.GroupClaimScope, contact.GroupNameBlindInput(ws, name))
+}
+
+func groupClaim(key string, ws, groupID uuid.UUID, release bool) eventstore.Claim {
+	return eventstore.Claim{Scope: contact.GroupClaimScope, Key: key, Owner: groupID, WorkspaceID: ws, Release: release}
+}
+
+// freeGroupName returns the claim key of a name no group of the workspace has, or
+// GROUP_NAME_TAKEN.
+func (h *Handlers) freeGroupName(ctx context.Context, ws uuid.UUID, name string) (string, error) {
+	key := h.groupKey(ws, name)
+	owners, err := h.Store.ClaimOwners(ctx, contact.GroupClaimScope, []string{key})
+	if err != nil {
+		return "", err
+	}
+	if _, taken := owners[key]; taken {
+		return "", fault.InvalidField("name", "GROUP_NAME_TAKEN", "A contact group with this name already exists in the workspace.")
+	}
+	return key, nil
 }
 
 func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Group, int64, error) {
@@ -88,9 +116,23 @@ func (h *Handlers) ChangeContactGroup(ctx context.Context, c Caller, cmd ChangeC
 			return decision[GroupResult]{}, err
 		}
 		d := decision[GroupResult]{result: GroupResult{GroupID: cmd.GroupID}}
-		if len(evs) > 0 {
-			d.appends = []eventstore.Append{{StreamID: contact.GroupStream(cmd.GroupID), Expected: expect(v),
-				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}}
+		if len(evs) == 0 {
+			return d, nil
+		}
+		d.appends = []eventstore.Append{{StreamID: contact.GroupStream(cmd.GroupID), Expected: expect(v),
+			WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}}
+		switch ev := evs[0].(type) {
+		case contact.GroupUpdated:
+			if h.groupKey(cmd.WorkspaceID, ev.Name) != h.groupKey(cmd.WorkspaceID, g.Name()) { // a new name moves the claim
+				key, err := h.freeGroupName(ctx, cmd.WorkspaceID, ev.Name)
+				if err != nil {
+					return decision[GroupResult]{}, err
+				}
+				d.claims = []eventstore.Claim{groupClaim(key, cmd.WorkspaceID, cmd.GroupID, false),
+					groupClaim(h.groupKey(cmd.WorkspaceID, g.Name()), cmd.WorkspaceID, cmd.GroupID, true)}
+			}
+		case contact.GroupDeleted:
+			d.claims = []eventstore.Claim{groupClaim(h.groupKey(cmd.WorkspaceID, g.Name()), cmd.WorkspaceID, cmd.GroupID, true)}
 		}
 		return d, nil
 	}, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -40,12 +41,6 @@ type RowProblem interface {
 // KeyPreparer creates many subjects' data keys at once (infra/crypto's Keyring does).
 type KeyPreparer interface {
 	CreateKeys(ctx context.Context, workspaceID uuid.UUID, subjects []uuid.UUID) error
-}
-
-// ImportLookup is what an import reads from the contacts read model.
-type ImportLookup interface {
-	// GroupIDsByName maps those of the names (lower case) that are groups of the workspace.
-	GroupIDsByName(ctx context.Context, workspaceID uuid.UUID, names []string) (map[string]uuid.UUID, error)
 }
 
 // StartContactImport records an uploaded file (already stored by the caller under ImportID).
@@ -100,7 +95,6 @@ var ErrImportTaken = errors.New("import is being processed elsewhere")
 // importRun is one pass over a file.
 type importRun struct {
 	h       *Handlers
-	lookup  ImportLookup
 	c       Caller
 	imp     contact.Import
 	country string
@@ -118,8 +112,8 @@ type importRun struct {
 // settle, when set, is called with the position of the last chunk before the import is marked
 // completed: waiting there for the read models means that once an import reads as completed,
 // every one of its contacts can be queried.
-func (h *Handlers) ProcessContactImport(ctx context.Context, lookup ImportLookup, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
-	run := &importRun{h: h, lookup: lookup, seen: map[string]bool{}, groups: map[string]uuid.UUID{},
+func (h *Handlers) ProcessContactImport(ctx context.Context, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
+	run := &importRun{h: h, seen: map[string]bool{}, groups: map[string]uuid.UUID{},
 		c: Caller{RequestID: "import-" + importID.String(), CorrelationID: importID.String()}}
 	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
 		return run.imp, err
@@ -321,13 +315,14 @@ func rowMessage(err error) string {
 // meanwhile by a contact created elsewhere) decides the chunk again, which then updates that contact.
 func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) error {
 	for attempt := 1; ; attempt++ {
-		appends, claims, progress, err := r.decideChunk(ctx, chunk, lastLine)
+		d, err := r.decideChunk(ctx, chunk, lastLine)
 		if err != nil {
 			return err
 		}
-		results, err := r.h.Store.AppendWithClaims(ctx, nil, claims, appends...)
+		results, err := r.h.Store.AppendWithClaims(ctx, nil, d.claims, d.appends...)
 		if err == nil {
-			r.imp.Evolve(progress)
+			r.imp.Evolve(d.progress)
+			r.groups = d.groups
 			for _, res := range results {
 				if r.last.Less(res.Last) {
 					r.last = res.Last
@@ -354,18 +349,33 @@ func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) 
 	}
 }
 
-func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine int) ([]eventstore.Append, []eventstore.Claim, contact.ImportProgressed, error) {
+// chunkDecision is what one chunk appends and claims, and the groups known once it is in.
+type chunkDecision struct {
+	appends  []eventstore.Append
+	claims   []eventstore.Claim
+	progress contact.ImportProgressed
+	groups   map[string]uuid.UUID
+}
+
+func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine int) (chunkDecision, error) {
 	ws := r.imp.Started.WorkspaceID
 	importID := r.imp.Started.ImportID
 	progress := contact.ImportProgressed{ImportID: importID, WorkspaceID: ws, RowsDone: lastLine}
 	var phones []string
-	var groupNames []string
+	// The chunk's groups by name: those met before, and those named for the first time, which are
+	// looked up and, if the workspace has none of that name, created with this chunk. They join
+	// r.groups only once the chunk is in (a chunk that fails may have created none of them).
+	groups := maps.Clone(r.groups)
+	var newNames []string
 	for _, p := range chunk {
 		if p.problem == "" && !p.duplicate {
 			phones = append(phones, p.fields.Phone)
 			for _, g := range p.groups {
-				if _, ok := r.groups[strings.ToLower(g)]; !ok {
-					groupNames = append(groupNames, strings.ToLower(g))
+				if n, err := contact.CleanGroupName(g); err == nil { // an unusable name is ignored, not the row
+					if _, ok := groups[strings.ToLower(n)]; !ok {
+						groups[strings.ToLower(n)] = uuid.Nil
+						newNames = append(newNames, n)
+					}
 				}
 			}
 		}
@@ -380,7 +390,7 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 	}
 	owners, err := r.h.Store.ClaimOwners(ctx, contact.PhoneClaimScope, keys)
 	if err != nil {
-		return nil, nil, progress, err
+		return chunkDecision{}, err
 	}
 	existing := make(map[string]uuid.UUID, len(owners))
 	for _, ph := range phones {
@@ -389,30 +399,30 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 		}
 	}
 	var appends []eventstore.Append
-	if len(groupNames) > 0 {
-		found, err := r.lookup.GroupIDsByName(ctx, ws, groupNames)
-		if err != nil {
-			return nil, nil, progress, err
+	var claims []eventstore.Claim
+	if len(newNames) > 0 {
+		keys := make([]string, len(newNames))
+		for i, n := range newNames {
+			keys[i] = r.h.groupKey(ws, n)
 		}
-		for _, p := range chunk {
-			for _, g := range p.groups {
-				key := strings.ToLower(g)
-				if _, ok := r.groups[key]; ok {
-					continue
-				}
-				if id, ok := found[key]; ok {
-					r.groups[key] = id
-					continue
-				}
-				id := uuid.New()
-				evs, err := contact.CreateGroup(id, ws, g, "")
-				if err != nil {
-					continue // an unusable group name is ignored, the row is not
-				}
-				r.groups[key] = id
-				appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(id), Expected: eventstore.NoStream,
-					WorkspaceID: ws, Events: newEvents(r.c, evs...)})
+		found, err := r.h.Store.ClaimOwners(ctx, contact.GroupClaimScope, keys)
+		if err != nil {
+			return chunkDecision{}, err
+		}
+		for i, n := range newNames {
+			if id, ok := found[keys[i]]; ok {
+				groups[strings.ToLower(n)] = id
+				continue
 			}
+			id := uuid.New()
+			evs, err := contact.CreateGroup(id, ws, n, "")
+			if err != nil {
+				return chunkDecision{}, err // cleaned above: cannot happen
+			}
+			groups[strings.ToLower(n)] = id
+			claims = append(claims, groupClaim(keys[i], ws, id, false))
+			appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(id), Expected: eventstore.NoStream,
+				WorkspaceID: ws, Events: newEvents(r.c, evs...)})
 		}
 	}
 	// Create the new contacts' keys in one statement: per-row round trips would make large
@@ -428,10 +438,9 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 	}
 	if kp, ok := r.h.Sealer.(KeyPreparer); ok {
 		if err := kp.CreateKeys(ctx, ws, keysToCreate); err != nil {
-			return nil, nil, progress, err
+			return chunkDecision{}, err
 		}
 	}
-	var claims []eventstore.Claim
 	// The contacts that some rows update, in one query.
 	var updated []uuid.UUID
 	for _, id := range existing {
@@ -439,7 +448,7 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 	}
 	loaded, err := r.h.loadContacts(ctx, ws, updated)
 	if err != nil {
-		return nil, nil, progress, err
+		return chunkDecision{}, err
 	}
 	members := map[uuid.UUID][]uuid.UUID{}
 	for _, p := range chunk {
@@ -458,7 +467,7 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			l, ok := loaded[id]
 			if !ok {
 				// The claim's contact is gone: it was deleted after the claims were read.
-				return nil, nil, progress, eventstore.ErrConcurrencyConflict
+				return chunkDecision{}, eventstore.ErrConcurrencyConflict
 			}
 			ct, v := l.c, l.version
 			patch := contact.Patch{CustomFields: p.fields.CustomFields, MergeCustomFields: true}
@@ -470,7 +479,7 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			}
 			evs, err := ct.Update(patch, &importID)
 			if err != nil {
-				return nil, nil, progress, err
+				return chunkDecision{}, err
 			}
 			if len(evs) > 0 {
 				appends = append(appends, eventstore.Append{StreamID: contact.Stream(id), Expected: expect(v), WorkspaceID: ws,
@@ -488,8 +497,10 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 			members[g] = append(members[g], id)
 		}
 		for _, name := range p.groups {
-			if g, ok := r.groups[strings.ToLower(name)]; ok {
-				members[g] = append(members[g], id)
+			if n, err := contact.CleanGroupName(name); err == nil {
+				if g := groups[strings.ToLower(n)]; g != uuid.Nil {
+					members[g] = append(members[g], id)
+				}
 			}
 		}
 	}
@@ -500,5 +511,5 @@ func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine
 	progress.Chunk.Rows = len(chunk)
 	appends = append(appends, eventstore.Append{StreamID: contact.ImportStream(importID), Expected: eventstore.Exact(r.imp.Version),
 		WorkspaceID: ws, Events: newEvents(r.c, progress)})
-	return appends, claims, progress, nil
+	return chunkDecision{appends: appends, claims: claims, progress: progress, groups: groups}, nil
 }

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -175,28 +174,6 @@ func (q *ContactQueries) ImportErrors(ctx context.Context, id uuid.UUID, first i
 			return nil, err
 		}
 		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// GroupIDsByName maps those of the names (lower case) that are groups of the workspace.
-func (q *ContactQueries) GroupIDsByName(ctx context.Context, ws uuid.UUID, names []string) (map[string]uuid.UUID, error) {
-	out := map[string]uuid.UUID{}
-	if len(names) == 0 {
-		return out, nil
-	}
-	rows, err := q.Pool.Query(ctx, `SELECT lower(name), id FROM `+contactsSchema+`.contact_groups WHERE workspace_id = $1 AND lower(name) = ANY($2)`, ws, names)
-	if err != nil {
-		return nil, fmt.Errorf("looking up groups: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var n string
-		var id uuid.UUID
-		if err := rows.Scan(&n, &id); err != nil {
-			return nil, err
-		}
-		out[strings.ToLower(n)] = id
 	}
 	return out, rows.Err()
 }

@@ -54,6 +54,35 @@ func TestContacts(t *testing.T) {
 		contactGroup { id name } userErrors { code } } }`, map[string]any{"ws": ws}, &grp)
 	vip := grp.CreateContactGroup.ContactGroup.ID
 
+	// Group names are unique in a workspace, whatever their case; a rename or a deletion frees
+	// the old name.
+	groupCode := func(query string, vars map[string]any) string {
+		var out map[string]struct{ UserErrors []userErr }
+		s.must(tok, query, vars, &out)
+		for _, p := range out {
+			if len(p.UserErrors) > 0 {
+				return p.UserErrors[0].Code
+			}
+		}
+		return ""
+	}
+	create := `mutation($ws: ID!, $n: String!) { p: createContactGroup(input: { workspaceId: $ws, name: $n }) { userErrors { code } } }`
+	rename := `mutation($g: ID!, $n: String!) { p: updateContactGroup(input: { contactGroupId: $g, name: $n }) { userErrors { code } } }`
+	require.Equal(t, "GROUP_NAME_TAKEN", groupCode(create, map[string]any{"ws": ws, "n": " vip "}))
+	var other struct {
+		P struct{ ContactGroup struct{ ID string } }
+	}
+	s.must(tok, `mutation($ws: ID!) { p: createContactGroup(input: { workspaceId: $ws, name: "Newsletter" }) { contactGroup { id } } }`,
+		map[string]any{"ws": ws}, &other)
+	news := other.P.ContactGroup.ID
+	require.Equal(t, "GROUP_NAME_TAKEN", groupCode(rename, map[string]any{"g": news, "n": "Vip"}))
+	require.Equal(t, "", groupCode(rename, map[string]any{"g": news, "n": "NEWSLETTER"}), "a new case of its own name")
+	require.Equal(t, "", groupCode(rename, map[string]any{"g": news, "n": "Letters"}))
+	require.Equal(t, "", groupCode(create, map[string]any{"ws": ws, "n": "newsletter"}), "the old name is free")
+	require.Equal(t, "", groupCode(`mutation($g: ID!) { p: deleteContactGroup(input: { contactGroupId: $g }) { userErrors { code } } }`,
+		map[string]any{"g": news}))
+	require.Equal(t, "", groupCode(create, map[string]any{"ws": ws, "n": "Letters"}), "a deleted group's name is free")
+
 	c, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "0151 1234 5678", "name": "  Jürgen   Weiß ",
 		"email": "JW@Example.de", "contactGroupIds": []string{vip}, "customFields": map[string]any{"city": "Köln", "vip_since": 2019}})
 	require.Empty(t, ue)

@@ -14,7 +14,6 @@ import (
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
-	"github.com/mydigibiz/digibiz/projections"
 )
 
 // rowsFrom yields n contact rows (lines 2..n+1), then fails with failErr if set, else io.EOF;
@@ -51,7 +50,6 @@ func TestImportPipelineStopsCleanly(t *testing.T) {
 	t.Cleanup(a.Close)
 	require.NoError(t, a.Runner.Init(ctx))
 	h := &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
-	lookup := &projections.ContactQueries{Pool: a.Pool}
 	ws := uuid.New()
 	start := func() uuid.UUID {
 		id := uuid.New()
@@ -68,7 +66,7 @@ func TestImportPipelineStopsCleanly(t *testing.T) {
 
 	// A read error after 4,500 rows: the two full chunks before it stay, the import fails.
 	broken := start()
-	imp, err := h.ProcessContactImport(ctx, lookup, broken, &rowsFrom{n: 4500, prefix: "160", failErr: errors.New("disk on fire")}, nil)
+	imp, err := h.ProcessContactImport(ctx, broken, &rowsFrom{n: 4500, prefix: "160", failErr: errors.New("disk on fire")}, nil)
 	require.NoError(t, err)
 	require.Equal(t, contact.StatusFailed, imp.Status)
 	evs, err := a.Store.ReadStream(ctx, contact.ImportStream(broken), 0)
@@ -95,10 +93,10 @@ func TestImportPipelineStopsCleanly(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	imp, err = h.ProcessContactImport(cctx, lookup, id, &rowsFrom{n: 9000, prefix: "170", cancelAt: 2 * commands.ImportChunkSize, cancel: firstWritten}, nil)
+	imp, err = h.ProcessContactImport(cctx, id, &rowsFrom{n: 9000, prefix: "170", cancelAt: 2 * commands.ImportChunkSize, cancel: firstWritten}, nil)
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, contact.StatusRunning, imp.Status)
-	imp, err = h.ProcessContactImport(ctx, lookup, id, &rowsFrom{n: 9000, prefix: "170"}, nil)
+	imp, err = h.ProcessContactImport(ctx, id, &rowsFrom{n: 9000, prefix: "170"}, nil)
 	require.NoError(t, err)
 	require.Equal(t, contact.StatusCompleted, imp.Status)
 	require.Equal(t, contact.ImportCounts{Rows: 9000, Created: 9000}, imp.Totals)

@@ -210,7 +210,7 @@ func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
 		return im.handlers.FailContactImport(ctx, id, "The file is not a readable contact list: "+err.Error())
 	}
 	start := time.Now()
-	imp, err := im.handlers.ProcessContactImport(ctx, im.queries, id, rowAdapter{reader}, func(ctx context.Context, cp eventstore.Checkpoint) error {
+	imp, err := im.handlers.ProcessContactImport(ctx, id, rowAdapter{reader}, func(ctx context.Context, cp eventstore.Checkpoint) error {
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		return im.runner.WaitFor(wctx, cp)

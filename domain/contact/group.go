@@ -1,6 +1,8 @@
 package contact
 
 import (
+	"strings"
+
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/domain/fault"
@@ -29,6 +31,26 @@ func (g *Group) Evolve(ev any) {
 		g.deleted = true
 	}
 }
+
+// GroupClaimScope is the scope of the unique claims that make a group name belong to at most one
+// group of a workspace, whatever its case; a claim's key is the blind index of
+// GroupNameBlindInput.
+const GroupClaimScope = "contact-group-name"
+
+// GroupNameBlindInput is what the claim key of a (cleaned) group name in a workspace is computed
+// from.
+func GroupNameBlindInput(ws uuid.UUID, name string) string {
+	return ws.String() + "|" + strings.ToLower(name)
+}
+
+// CleanGroupName is the name as a group would keep it, or why it cannot be a group's name.
+func CleanGroupName(name string) (string, error) {
+	n, _, err := cleanGroup(name, "")
+	return n, err
+}
+
+// Name is the group's name.
+func (g *Group) Name() string { return g.name }
 
 // Exists reports whether the group was created and not deleted.
 func (g *Group) Exists() bool { return g.id != uuid.Nil && !g.deleted }
