@@ -171,7 +171,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Logger:      logger,
 		ImportFiles: files,
 	}
-	a.importer = &importer{pool: a.Pool, store: a.Store, notifier: a.Notifier, runner: a.Runner,
+	a.importer = &importer{pool: a.Pool, notifier: a.Notifier, runner: a.Runner,
 		handlers: a.Resolver.Commands, queries: contacts, files: files, logger: logger, wake: make(chan struct{}, 1)}
 	a.Resolver.Importer = a.importer
 	return a, nil

@@ -117,7 +117,6 @@ func (a rowAdapter) Next() (commands.ContactRow, error) {
 // the ones a crash interrupted, which resume where their last chunk ended.
 type importer struct {
 	pool     *pgxpool.Pool
-	store    *eventstore.Store
 	notifier *eventstore.Notifier
 	runner   *projections.Runner
 	handlers *commands.Handlers
@@ -186,17 +185,8 @@ func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", key) //nolint:errcheck
 
-	// The read model must know every contact that existed before this import's rows.
-	head, _, err := im.store.Head(ctx)
-	if err != nil {
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = im.runner.WaitFor(wctx, head)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("waiting for read models: %w", err)
-	}
+	// An import reads no read model: which numbers and group names are taken it learns from the
+	// claims, which are written with the events.
 	f, err := os.Open(im.files.path(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return im.handlers.FailContactImport(ctx, id, "The uploaded file is no longer available; upload it again.")
