@@ -1951,7 +1951,9 @@ type Mutation {
   """
   Import a contact list (CSV or tab-separated text: Google Contacts and Outlook exports,
   spreadsheets; UTF-8, UTF-16 or Latin-1). Returns at once; the import runs in the background
-  (follow it with contactImportProgress) and resumes after a restart.
+  (follow it with contactImportProgress) and resumes after a restart. A file that is no contact
+  list is refused at once with a userError on ` + "`" + `file` + "`" + `: EMPTY_FILE, NOT_A_CSV_FILE (a spreadsheet
+  workbook, vCard, PDF, image or other non-text file) or NO_PHONE_COLUMN.
   """
   importContacts(input: ImportContactsInput!): ImportContactsPayload! @scope(needs: CONTACTS_WRITE)
   "Add a contact. The phone is normalised to E.164 with defaultCountry or the workspace's."
@@ -1961,6 +1963,7 @@ type Mutation {
   deleteContact(input: DeleteContactInput!): DeleteContactPayload! @scope(needs: CONTACTS_WRITE)
   "Opt a contact out of campaign messages (optedOut: true) or back in."
   setContactOptOut(input: SetContactOptOutInput!): ContactPayload! @scope(needs: CONTACTS_WRITE)
+  "Create a group; its name must not be another group's in the workspace, in any case (GROUP_NAME_TAKEN)."
   createContactGroup(input: CreateContactGroupInput!): ContactGroupPayload! @scope(needs: CONTACTS_WRITE)
   updateContactGroup(input: UpdateContactGroupInput!): ContactGroupPayload! @scope(needs: CONTACTS_WRITE)
   "Delete a group; its contacts stay."
