@@ -32,6 +32,11 @@ type RowReader interface {
 	Next() (ContactRow, error)
 }
 
+// ByteCounter is what a RowReader may tell besides rows: how much of the file it has read.
+type ByteCounter interface {
+	BytesRead() int64
+}
+
 // RowProblem is a row the reader could not parse.
 type RowProblem interface {
 	error
@@ -147,7 +152,7 @@ func (h *Handlers) ProcessContactImport(ctx context.Context, importID uuid.UUID,
 		if c.err != nil {
 			return run.imp, h.failImport(ctx, run, "The file could not be read: "+c.err.Error())
 		}
-		if err := run.flush(ctx, c.rows, c.lastLine); err != nil {
+		if err := run.flush(ctx, c); err != nil {
 			return run.imp, err
 		}
 	}
@@ -193,9 +198,10 @@ func (h *Handlers) FailContactImport(ctx context.Context, importID uuid.UUID, re
 
 // parsedChunk is the next chunk of rows, or why the file could not be read on.
 type parsedChunk struct {
-	rows     []parsedRow
-	lastLine int
-	err      error
+	rows      []parsedRow
+	lastLine  int
+	bytesRead int64
+	err       error
 }
 
 // readChunks reads the file into chunks of ImportChunkSize rows and sends them to out, which it
@@ -216,6 +222,12 @@ func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, ou
 	}
 	chunk := make([]parsedRow, 0, ImportChunkSize)
 	lastLine := done
+	bytesRead := func() int64 {
+		if c, ok := rows.(ByteCounter); ok {
+			return c.BytesRead()
+		}
+		return 0
+	}
 	for ctx.Err() == nil {
 		row, err := rows.Next()
 		if errors.Is(err, io.EOF) {
@@ -238,14 +250,14 @@ func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, ou
 		chunk = append(chunk, p)
 		lastLine = p.line
 		if len(chunk) == ImportChunkSize {
-			if !send(parsedChunk{rows: chunk, lastLine: lastLine}) {
+			if !send(parsedChunk{rows: chunk, lastLine: lastLine, bytesRead: bytesRead()}) {
 				return
 			}
 			chunk = make([]parsedRow, 0, ImportChunkSize)
 		}
 	}
 	if len(chunk) > 0 {
-		send(parsedChunk{rows: chunk, lastLine: lastLine})
+		send(parsedChunk{rows: chunk, lastLine: lastLine, bytesRead: bytesRead()})
 	}
 }
 
@@ -313,9 +325,9 @@ func rowMessage(err error) string {
 // flush appends one chunk: new contacts with their phone claims, updates of existing ones, group
 // memberships, and the progress event, in one transaction. A conflict (a number claimed
 // meanwhile by a contact created elsewhere) decides the chunk again, which then updates that contact.
-func (r *importRun) flush(ctx context.Context, chunk []parsedRow, lastLine int) error {
+func (r *importRun) flush(ctx context.Context, chunk parsedChunk) error {
 	for attempt := 1; ; attempt++ {
-		d, err := r.decideChunk(ctx, chunk, lastLine)
+		d, err := r.decideChunk(ctx, chunk)
 		if err != nil {
 			return err
 		}
@@ -357,10 +369,11 @@ type chunkDecision struct {
 	groups   map[string]uuid.UUID
 }
 
-func (r *importRun) decideChunk(ctx context.Context, chunk []parsedRow, lastLine int) (chunkDecision, error) {
+func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecision, error) {
 	ws := r.imp.Started.WorkspaceID
 	importID := r.imp.Started.ImportID
-	progress := contact.ImportProgressed{ImportID: importID, WorkspaceID: ws, RowsDone: lastLine}
+	progress := contact.ImportProgressed{ImportID: importID, WorkspaceID: ws, RowsDone: c.lastLine, BytesRead: c.bytesRead}
+	chunk := c.rows
 	var phones []string
 	// The chunk's groups by name: those met before, and those named for the first time, which are
 	// looked up and, if the workspace has none of that name, created with this chunk. They join

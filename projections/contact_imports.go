@@ -19,7 +19,7 @@ type ContactImports struct{}
 const importsSchema = "proj_imports"
 
 func (ContactImports) Name() string { return "imports" }
-func (ContactImports) Version() int { return 1 }
+func (ContactImports) Version() int { return 2 }
 func (ContactImports) EventTypes() []string {
 	return []string{contact.EventImportStarted, contact.EventImportProgressed, contact.EventImportCompleted, contact.EventImportFailed}
 }
@@ -38,6 +38,8 @@ CREATE TABLE contact_imports (
     duplicates   integer NOT NULL DEFAULT 0,
     invalid      integer NOT NULL DEFAULT 0,
     failure      text,
+    file_size    bigint NOT NULL DEFAULT 0,
+    bytes_read   bigint NOT NULL DEFAULT 0,
     started_at   timestamptz NOT NULL,
     completed_at timestamptz
 );
@@ -60,13 +62,14 @@ func (ContactImports) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore
 		}
 		switch ev := ev.(type) {
 		case contact.ImportStarted:
-			_, err = tx.Exec(ctx, `INSERT INTO contact_imports (id, workspace_id, status, file_name, started_at)
-				VALUES ($1, $2, 'RUNNING', $3, $4) ON CONFLICT (id) DO NOTHING`, ev.ImportID, ev.WorkspaceID, ev.FileName, e.RecordedAt)
+			_, err = tx.Exec(ctx, `INSERT INTO contact_imports (id, workspace_id, status, file_name, file_size, started_at)
+				VALUES ($1, $2, 'RUNNING', $3, $4, $5) ON CONFLICT (id) DO NOTHING`, ev.ImportID, ev.WorkspaceID, ev.FileName, ev.Size, e.RecordedAt)
 		case contact.ImportProgressed:
 			c := ev.Chunk
 			if _, err = tx.Exec(ctx, `UPDATE contact_imports SET rows_done = $2, total_rows = total_rows + $3, created = created + $4,
-				updated = updated + $5, duplicates = duplicates + $6, invalid = invalid + $7 WHERE id = $1`,
-				ev.ImportID, ev.RowsDone, c.Rows, c.Created, c.Updated, c.Duplicates, c.Invalid); err == nil && len(ev.Errors) > 0 {
+				updated = updated + $5, duplicates = duplicates + $6, invalid = invalid + $7, bytes_read = greatest(bytes_read, $8)
+				WHERE id = $1`,
+				ev.ImportID, ev.RowsDone, c.Rows, c.Created, c.Updated, c.Duplicates, c.Invalid, ev.BytesRead); err == nil && len(ev.Errors) > 0 {
 				rows := make([]int32, len(ev.Errors))
 				msgs := make([]string, len(ev.Errors))
 				for i, re := range ev.Errors {
@@ -100,11 +103,15 @@ type ContactImport struct {
 	Duplicates  int
 	Invalid     int
 	Failure     *string
+	// Progress is the share of the file read, 0 to 1 (1 once completed).
+	Progress    float64
 	StartedAt   time.Time
 	CompletedAt *time.Time
 }
 
-const importCols = `id, workspace_id, status, file_name, total_rows, created, updated, duplicates, invalid, failure, started_at, completed_at`
+const importCols = `id, workspace_id, status, file_name, total_rows, created, updated, duplicates, invalid, failure,
+	CASE WHEN status = 'COMPLETED' THEN 1 WHEN file_size > 0 THEN least(1, bytes_read::float8 / file_size) ELSE 0 END,
+	started_at, completed_at`
 
 func scanImports(rows pgx.Rows) ([]ContactImport, error) {
 	defer rows.Close()
@@ -112,7 +119,7 @@ func scanImports(rows pgx.Rows) ([]ContactImport, error) {
 	for rows.Next() {
 		var i ContactImport
 		if err := rows.Scan(&i.ID, &i.WorkspaceID, &i.Status, &i.FileName, &i.TotalRows, &i.Created, &i.Updated, &i.Duplicates,
-			&i.Invalid, &i.Failure, &i.StartedAt, &i.CompletedAt); err != nil {
+			&i.Invalid, &i.Failure, &i.Progress, &i.StartedAt, &i.CompletedAt); err != nil {
 			return nil, err
 		}
 		out = append(out, i)

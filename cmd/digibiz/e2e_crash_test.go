@@ -83,9 +83,11 @@ func TestImportSurvivesKill(t *testing.T) {
 	killedAt := -1
 	for time.Now().Before(deadline) {
 		var out struct{ Node *importJSON }
-		s.must(tok, `query($id: ID!) { node(id: $id) { ... on ContactImport { status totalRows } } }`, map[string]any{"id": imp.ID}, &out)
+		s.must(tok, `query($id: ID!) { node(id: $id) { ... on ContactImport { status totalRows progress } } }`, map[string]any{"id": imp.ID}, &out)
 		if out.Node != nil && out.Node.TotalRows > 0 {
 			require.Equal(t, "RUNNING", out.Node.Status, "the import finished before it could be interrupted")
+			require.Greater(t, out.Node.Progress, 0.0)
+			require.Less(t, out.Node.Progress, 1.0)
 			require.NoError(t, proc.Process.Signal(syscall.SIGKILL))
 			_ = proc.Wait()
 			killedAt = out.Node.TotalRows
@@ -99,6 +101,7 @@ func TestImportSurvivesKill(t *testing.T) {
 	_, s2 := startProcess(t, bin, db, dataDir, key)
 	done := s2.waitImport(tok, imp.ID)
 	require.Equal(t, "COMPLETED", done.Status, "failure: %v", done.Failure)
+	require.Equal(t, 1.0, done.Progress)
 	require.Equal(t, rows, done.TotalRows)
 	require.Equal(t, valid, done.Created)
 	require.Equal(t, invalid, done.Invalid)

@@ -22,13 +22,14 @@ type importJSON struct {
 	TotalRows, Created, Updated, Duplicates int
 	Invalid                                 int
 	Failure                                 *string
+	Progress                                float64
 	Errors                                  []struct {
 		Row     int
 		Message string
 	}
 }
 
-const importFields = `id status fileName totalRows created updated duplicates invalid failure errors(first: 1000) { row message }`
+const importFields = `id status fileName totalRows created updated duplicates invalid failure progress errors(first: 1000) { row message }`
 
 // upload sends importContacts (with extra input fields) and returns the import or userErrors.
 func (s *testServer) upload(token, workspaceID, fileName string, content []byte, extra map[string]any) (importJSON, []userErr) {
@@ -158,11 +159,12 @@ func TestImportCounts(t *testing.T) {
 	// Follow it live: updates until the last one, which says COMPLETED with the totals.
 	wsc, err := s.dialWS(tok)
 	require.NoError(t, err)
-	wsc.subscribe("p", `subscription($id: ID!) { contactImportProgress(importId: $id) { status totalRows created } }`, map[string]any{"id": imp.ID})
+	wsc.subscribe("p", `subscription($id: ID!) { contactImportProgress(importId: $id) { status totalRows created progress } }`, map[string]any{"id": imp.ID})
 	var last struct {
 		Status    string
 		TotalRows int
 		Created   int
+		Progress  float64
 	}
 	for updates := 0; ; updates++ {
 		m := wsc.next()
@@ -178,6 +180,7 @@ func TestImportCounts(t *testing.T) {
 		require.NoError(t, json.Unmarshal(p.Data.ContactImportProgress, &last))
 	}
 	require.Equal(t, "COMPLETED", last.Status)
+	require.Equal(t, 1.0, last.Progress)
 	require.Equal(t, 1000, last.TotalRows)
 	done := s.waitImport(tok, imp.ID)
 	require.Equal(t, "COMPLETED", done.Status, "failure: %v", done.Failure)

@@ -101,6 +101,8 @@ type rowProblem struct{ e *contactfile.RowError }
 func (p rowProblem) Error() string { return p.e.Msg }
 func (p rowProblem) RowLine() int  { return p.e.Line }
 
+func (a rowAdapter) BytesRead() int64 { return a.r.BytesRead() }
+
 func (a rowAdapter) Next() (commands.ContactRow, error) {
 	row, err := a.r.Next()
 	var re *contactfile.RowError

@@ -62,11 +62,13 @@ type RowError struct {
 // ImportProgressed records one processed chunk: the rows done so far (a line count of the file,
 // header included), the chunk's counts and its row errors.
 type ImportProgressed struct {
-	ImportID    uuid.UUID    `json:"importId"`
-	WorkspaceID uuid.UUID    `json:"workspaceId"`
-	RowsDone    int          `json:"rowsDone"`
-	Chunk       ImportCounts `json:"chunk"`
-	Errors      []RowError   `json:"errors,omitempty"`
+	ImportID    uuid.UUID `json:"importId"`
+	WorkspaceID uuid.UUID `json:"workspaceId"`
+	RowsDone    int       `json:"rowsDone"`
+	// BytesRead is how much of the file was read by the end of the chunk, for showing progress.
+	BytesRead int64        `json:"bytesRead,omitempty"`
+	Chunk     ImportCounts `json:"chunk"`
+	Errors    []RowError   `json:"errors,omitempty"`
 }
 
 func (ImportProgressed) EventType() string { return EventImportProgressed }

@@ -163,6 +163,7 @@ type ComplexityRoot struct {
 		FileName    func(childComplexity int) int
 		ID          func(childComplexity int) int
 		Invalid     func(childComplexity int) int
+		Progress    func(childComplexity int) int
 		StartedAt   func(childComplexity int) int
 		Status      func(childComplexity int) int
 		TotalRows   func(childComplexity int) int
@@ -862,6 +863,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ContactImport.Invalid(childComplexity), true
+	case "ContactImport.progress":
+		if e.ComplexityRoot.ContactImport.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ContactImport.Progress(childComplexity), true
 	case "ContactImport.startedAt":
 		if e.ComplexityRoot.ContactImport.StartedAt == nil {
 			break
@@ -1823,6 +1830,8 @@ type ContactImport implements Node {
   invalid: Int!
   "Why the import failed, when it did."
   failure: String
+  "Share of the file read so far, from 0 to 1 (1 once completed), for a progress bar."
+  progress: Float!
   "Rows that could not be used, by row number (the header is row 1)."
   errors(first: Int = 100): [ImportRowError!]!
   startedAt: Time!
@@ -2412,6 +2421,8 @@ func (ec *executionContext) childFields_ContactImport(ctx context.Context, field
 		return ec.fieldContext_ContactImport_invalid(ctx, field)
 	case "failure":
 		return ec.fieldContext_ContactImport_failure(ctx, field)
+	case "progress":
+		return ec.fieldContext_ContactImport_progress(ctx, field)
 	case "errors":
 		return ec.fieldContext_ContactImport_errors(ctx, field)
 	case "startedAt":
@@ -5215,6 +5226,29 @@ func (ec *executionContext) _ContactImport_failure(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ContactImport_failure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ContactImport_progress(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ContactImport_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ContactImport_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ContactImport", field, false, false, "Float")
 }
 
 func (ec *executionContext) _ContactImport_errors(ctx context.Context, field graphql.CollectedField, obj *projections.ContactImport) (ret graphql.Marshaler) {
@@ -11533,6 +11567,11 @@ func (ec *executionContext) _ContactImport(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "progress":
+			out.Values[i] = ec._ContactImport_progress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "errors":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -13296,6 +13335,20 @@ func (ec *executionContext) marshalNDeleteContactPayload2ᚖgithubᚗcomᚋmydig
 		return graphql.Null
 	}
 	return ec._DeleteContactPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {

@@ -84,7 +84,25 @@ type Reader struct {
 	pending *Row
 	err     error
 	colKeys []string // compactKey of each column title, for isPlaceholder
+	source  *byteCounter
 }
+
+// byteCounter counts the bytes read through it.
+type byteCounter struct {
+	r io.Reader
+	n int64
+}
+
+func (c *byteCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// BytesRead is how many bytes of the file the reader has taken in so far: a little ahead of the
+// rows handed out (it reads in blocks), and the file's size once Next reported io.EOF. For
+// showing progress.
+func (r *Reader) BytesRead() int64 { return r.source.n }
 
 // NewReader detects the format of r from its first 64 KiB and reads its header. The
 // returned error is about the file as a whole (unreadable, or its first row too long to
@@ -99,6 +117,8 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 	}
 
 	// The look-ahead is read first and then replayed in front of the rest of r.
+	counted := &byteCounter{r: r}
+	r = counted
 	sample, err := io.ReadAll(io.LimitReader(r, sniffBytes))
 	if err != nil {
 		return nil, fmt.Errorf("reading contact file: %w", err)
@@ -140,6 +160,7 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 		csv:    c,
 		guard:  g,
 		maxRow: maxRow,
+		source: counted,
 	}
 	if sepLine {
 		if _, _, err := rd.read(); err != nil && !errors.Is(err, io.EOF) {

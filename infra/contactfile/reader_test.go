@@ -635,3 +635,31 @@ func TestNotACSVFile(t *testing.T) {
 		require.Contains(t, fe.Msg, c.says, name)
 	}
 }
+
+// BytesRead grows as rows are read and ends at the file's size.
+func TestBytesRead(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Name,Phone\n")
+	for i := range 20000 {
+		fmt.Fprintf(&b, "Person %d,+4917%09d\n", i, i)
+	}
+	data := b.String()
+	rd, err := NewReader(strings.NewReader(data), Opts{})
+	require.NoError(t, err)
+	var seen []int64
+	for i := 0; ; i++ {
+		_, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		if i%5000 == 0 {
+			seen = append(seen, rd.BytesRead())
+		}
+	}
+	require.Equal(t, int64(len(data)), rd.BytesRead())
+	for i := 1; i < len(seen); i++ {
+		require.Less(t, seen[i-1], seen[i])
+	}
+	require.Less(t, seen[len(seen)-1], int64(len(data)))
+}
