@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -118,13 +117,12 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 		}
 		p, err := r.Authenticate(ctx, req.Header.Get("Authorization"))
 		if err != nil {
-			status, code := http.StatusUnauthorized, "UNAUTHENTICATED"
+			status, code, msg := http.StatusUnauthorized, "UNAUTHENTICATED", err.Error()
 			if !fault.Is(err, fault.Unauthenticated) {
-				status, code = http.StatusInternalServerError, "INTERNAL"
+				status, code, msg = http.StatusInternalServerError, "INTERNAL", "Internal error."
 				logInternal(ctx, r.Logger, err)
-				err = errors.New("Internal error.")
 			}
-			writeError(w, status, code, err.Error())
+			writeError(w, status, code, msg)
 			return
 		}
 		if p != nil {

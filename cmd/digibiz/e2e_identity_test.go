@@ -213,6 +213,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		require.Nil(t, out.SignIn.Token)
 		require.Equal(t, "INVALID_CREDENTIALS", out.SignIn.UserErrors[0].Code)
 	}
+	require.Equal(t, before, s.eventCount(), "no refused request appended anything")
 
 	// Invalid settings: every bad field reported, nothing changed.
 	tok := s.signUp("Settings Person", "settings@example.com", strongPassword, "Settings Shop")
