@@ -24,9 +24,10 @@ generate: ## regenerate gqlgen code from schema.graphql
 check-generated: generate ## fail if generated code is out of date
 	git diff --exit-code -- graphql/
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 bench: ## run the quick benchmarks (append, api); `digibiz bench import` takes minutes
 	$(GO) run ./cmd/digibiz bench append
