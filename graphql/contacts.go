@@ -285,6 +285,11 @@ func (r *Resolver) contactsConnection(ctx context.Context, ws uuid.UUID, f proje
 	if err != nil {
 		return nil, err
 	}
+	if len(cs) > 0 && (gql.FieldRequested(ctx, "nodes.groups") || gql.FieldRequested(ctx, "edges.node.groups")) {
+		if err := r.Contacts.PrefetchGroups(ctx, cs); err != nil {
+			return nil, err
+		}
+	}
 	// An exact count among a million contacts costs more than the page: only when asked for.
 	total := 0
 	if gql.FieldRequested(ctx, "totalCount") {

@@ -41,6 +41,9 @@ func (r *contactResolver) Source(ctx context.Context, obj *projections.Contact) 
 
 // Groups is the resolver for the groups field.
 func (r *contactResolver) Groups(ctx context.Context, obj *projections.Contact) ([]projections.ContactGroup, error) {
+	if gs, ok := obj.PrefetchedGroups(); ok {
+		return gs, nil
+	}
 	gs, err := r.Contacts.GroupsOfContacts(ctx, []uuid.UUID{obj.ID})
 	if err != nil {
 		return nil, err

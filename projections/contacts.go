@@ -211,6 +211,32 @@ type Contact struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	sortKey      string
+	// groups, when groupsLoaded, were read with the page the contact is on.
+	groups       []ContactGroup
+	groupsLoaded bool
+}
+
+// PrefetchedGroups returns the contact's groups if they were read with its page.
+func (c Contact) PrefetchedGroups() ([]ContactGroup, bool) { return c.groups, c.groupsLoaded }
+
+// PrefetchGroups reads the groups of every contact of a page in one query, so that a page asking
+// for its contacts' groups does not cost a query per contact.
+func (q *ContactQueries) PrefetchGroups(ctx context.Context, cs []Contact) error {
+	ids := make([]uuid.UUID, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	gs, err := q.GroupsOfContacts(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for i := range cs {
+		cs[i].groups, cs[i].groupsLoaded = gs[cs[i].ID], true
+		if cs[i].groups == nil {
+			cs[i].groups = []ContactGroup{}
+		}
+	}
+	return nil
 }
 
 // ContactFilter narrows a contact list; zero fields do not filter.
@@ -483,8 +509,9 @@ func (q *ContactQueries) GroupByID(ctx context.Context, id uuid.UUID) (ContactGr
 
 // GroupsOfContacts returns each contact's groups, by name.
 func (q *ContactQueries) GroupsOfContacts(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]ContactGroup, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT m.contact_id, `+groupCols+` FROM `+contactsSchema+`.group_members m
-		JOIN `+contactsSchema+`.contact_groups g ON g.id = m.group_id WHERE m.contact_id = ANY($1) ORDER BY lower(g.name), g.id`, ids)
+	rows, err := q.Pool.Query(ctx, `SELECT m.contact_id, `+groupCols+` FROM unnest($1::uuid[]) AS x(id)
+		JOIN `+contactsSchema+`.group_members m ON m.contact_id = x.id
+		JOIN `+contactsSchema+`.contact_groups g ON g.id = m.group_id ORDER BY lower(g.name), g.id`, ids)
 	if err != nil {
 		return nil, fmt.Errorf("reading groups of contacts: %w", err)
 	}
