@@ -57,11 +57,11 @@ func groupClaim(key string, ws, groupID uuid.UUID, release bool) eventstore.Clai
 // GROUP_NAME_TAKEN.
 func (h *Handlers) freeGroupName(ctx context.Context, ws uuid.UUID, name string) (string, error) {
 	key := h.groupKey(ws, name)
-	owners, err := h.Store.ClaimOwners(ctx, contact.GroupClaimScope, []string{key})
+	owner, err := h.Store.ClaimOwner(ctx, contact.GroupClaimScope, key)
 	if err != nil {
 		return "", err
 	}
-	if _, taken := owners[key]; taken {
+	if owner != uuid.Nil {
 		return "", fault.InvalidField("name", "GROUP_NAME_TAKEN", "A contact group with this name already exists in the workspace.")
 	}
 	return key, nil

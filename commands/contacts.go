@@ -58,8 +58,8 @@ func (h *Handlers) phoneKey(ws uuid.UUID, phone string) string {
 // phoneOwner returns the claim key of a number and the contact holding it (uuid.Nil if none).
 func (h *Handlers) phoneOwner(ctx context.Context, ws uuid.UUID, phone string) (string, uuid.UUID, error) {
 	key := h.phoneKey(ws, phone)
-	owners, err := h.Store.ClaimOwners(ctx, contact.PhoneClaimScope, []string{key})
-	return key, owners[key], err
+	owner, err := h.Store.ClaimOwner(ctx, contact.PhoneClaimScope, key)
+	return key, owner, err
 }
 
 func phoneClaim(key string, ws, contactID uuid.UUID, release bool) eventstore.Claim {

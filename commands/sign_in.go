@@ -70,8 +70,7 @@ func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult
 }
 
 func (h *Handlers) userByEmailBlind(ctx context.Context, blind string) (uuid.UUID, error) {
-	owners, err := h.Store.ClaimOwners(ctx, identity.EmailClaimScope, []string{blind})
-	return owners[blind], err
+	return h.Store.ClaimOwner(ctx, identity.EmailClaimScope, blind)
 }
 
 // checkPassword verifies password against the hash recorded in the user's stream.

@@ -40,11 +40,11 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 		// The password is left out of the request hash on purpose: a fast hash of it must not be stored.
 		Input: []string{dec.Name, dec.Email, dec.WorkspaceName}}
 	res, last, err := execute(ctx, h, idem, func(ctx context.Context) (decision[AuthResult], error) {
-		owners, err := h.Store.ClaimOwners(ctx, identity.EmailClaimScope, []string{blind})
+		owner, err := h.Store.ClaimOwner(ctx, identity.EmailClaimScope, blind)
 		if err != nil {
 			return decision[AuthResult]{}, err
 		}
-		if _, taken := owners[blind]; taken {
+		if owner != uuid.Nil {
 			return decision[AuthResult]{}, fault.InvalidField("email", "EMAIL_TAKEN", "An account with this email address already exists.")
 		}
 		hash, err := h.HashPassword(cmd.Password)

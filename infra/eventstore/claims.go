@@ -49,6 +49,12 @@ func (s *Store) ClaimOwners(ctx context.Context, scope string, keys []string) (m
 	return out, rows.Err()
 }
 
+// ClaimOwner returns the owner of key in scope, uuid.Nil when it is not claimed.
+func (s *Store) ClaimOwner(ctx context.Context, scope, key string) (uuid.UUID, error) {
+	owners, err := s.ClaimOwners(ctx, scope, []string{key})
+	return owners[key], err
+}
+
 const releaseSQL = `DELETE FROM unique_claims c USING unnest($1::text[], $2::text[], $3::uuid[]) AS r(scope, key, owner)
 	WHERE c.scope = r.scope AND c.key = r.key AND c.owner = r.owner`
 
