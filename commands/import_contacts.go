@@ -266,14 +266,19 @@ func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, ou
 type parsedRow struct {
 	line      int
 	fields    contact.Fields
-	groups    []string
+	groups    []string // the names of the row's groups as groups keep them; unusable ones left out
 	problem   string
 	duplicate bool
 }
 
 // parse validates a row and marks repeats of a phone seen earlier in the file.
 func (r *importRun) parse(row ContactRow) parsedRow {
-	p := parsedRow{line: row.Line, groups: row.Groups}
+	p := parsedRow{line: row.Line}
+	for _, g := range row.Groups {
+		if n, err := contact.CleanGroupName(g); err == nil { // an unusable name is ignored, not the row
+			p.groups = append(p.groups, n)
+		}
+	}
 	if len(row.Phones) == 0 {
 		p.problem = "The row has no phone number."
 		return p
@@ -413,12 +418,10 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 	for _, p := range chunk {
 		if p.problem == "" && !p.duplicate {
 			phones = append(phones, p.fields.Phone)
-			for _, g := range p.groups {
-				if n, err := contact.CleanGroupName(g); err == nil { // an unusable name is ignored, not the row
-					if _, ok := groups[strings.ToLower(n)]; !ok {
-						groups[strings.ToLower(n)] = uuid.Nil
-						newNames = append(newNames, n)
-					}
+			for _, n := range p.groups {
+				if _, ok := groups[strings.ToLower(n)]; !ok {
+					groups[strings.ToLower(n)] = uuid.Nil
+					newNames = append(newNames, n)
 				}
 			}
 		}
@@ -460,7 +463,7 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 			id := uuid.New()
 			evs, err := contact.CreateGroup(id, ws, n, "")
 			if err != nil {
-				return chunkDecision{}, err // cleaned above: cannot happen
+				return chunkDecision{}, err // cleaned by parse: cannot happen
 			}
 			groups[strings.ToLower(n)] = id
 			claims = append(claims, groupClaim(keys[i], ws, id, false))
@@ -539,11 +542,9 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 		for _, g := range r.imp.Started.GroupIDs {
 			members[g] = append(members[g], id)
 		}
-		for _, name := range p.groups {
-			if n, err := contact.CleanGroupName(name); err == nil {
-				if g := groups[strings.ToLower(n)]; g != uuid.Nil {
-					members[g] = append(members[g], id)
-				}
+		for _, n := range p.groups {
+			if g := groups[strings.ToLower(n)]; g != uuid.Nil {
+				members[g] = append(members[g], id)
 			}
 		}
 	}
