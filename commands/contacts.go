@@ -141,15 +141,15 @@ func uniqueUUIDs(ids []uuid.UUID) []uuid.UUID {
 
 // loadContact loads a contact of the workspace; another workspace's contact is NotFound.
 func (h *Handlers) loadContact(ctx context.Context, ws, id uuid.UUID) (*contact.Contact, int64, error) {
-	var ct contact.Contact
-	v, err := load(ctx, h.Store, contact.Stream(id), ct.Evolve)
+	loaded, err := h.loadContacts(ctx, ws, []uuid.UUID{id})
 	if err != nil {
 		return nil, 0, err
 	}
-	if !ct.Exists() || ct.WorkspaceID() != ws {
+	l, ok := loaded[id]
+	if !ok {
 		return nil, 0, fault.New(fault.NotFound, "Contact not found.")
 	}
-	return &ct, v, nil
+	return l.c, l.version, nil
 }
 
 // loadedContact is a contact and its stream version.

@@ -273,13 +273,9 @@ func (r *Resolver) contactsConnection(ctx context.Context, ws uuid.UUID, f proje
 	if err != nil {
 		return nil, err
 	}
-	var cur *projections.ContactCursor
-	if after != nil && *after != "" {
-		c, err := projections.DecodeContactCursor(*after)
-		if err != nil {
-			return nil, err
-		}
-		cur = &c
+	cur, err := contactCursor(after)
+	if err != nil {
+		return nil, err
 	}
 	cs, hasNext, err := r.Contacts.ContactsPage(ctx, ws, f, n, cur)
 	if err != nil {
@@ -337,13 +333,9 @@ func (r *Resolver) workspaceContactGroups(ctx context.Context, ws uuid.UUID, fir
 	if err != nil {
 		return nil, err
 	}
-	var cur *projections.ContactCursor
-	if after != nil && *after != "" {
-		c, err := projections.DecodeContactCursor(*after)
-		if err != nil {
-			return nil, err
-		}
-		cur = &c
+	cur, err := contactCursor(after)
+	if err != nil {
+		return nil, err
 	}
 	gs, hasNext, total, err := r.Contacts.GroupsPage(ctx, ws, n, cur)
 	if err != nil {
@@ -358,4 +350,16 @@ func (r *Resolver) workspaceContactGroups(ctx context.Context, ws uuid.UUID, fir
 		out.PageInfo.EndCursor = &cursor
 	}
 	return out, nil
+}
+
+// contactCursor decodes an `after` argument of contact and group lists; none is nil.
+func contactCursor(after *string) (*projections.ContactCursor, error) {
+	if after == nil || *after == "" {
+		return nil, nil
+	}
+	c, err := projections.DecodeContactCursor(*after)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
 }

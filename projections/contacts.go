@@ -160,11 +160,7 @@ type newContacts struct {
 }
 
 func (n *newContacts) add(c contact.Created, at time.Time) {
-	custom := ""
-	if len(c.CustomFields) > 0 {
-		b, _ := json.Marshal(c.CustomFields)
-		custom = string(b)
-	}
+	custom := jsonText(c.CustomFields)
 	n.ids = append(n.ids, pgtype.UUID{Bytes: c.ContactID, Valid: true})
 	n.wss = append(n.wss, pgtype.UUID{Bytes: c.WorkspaceID, Valid: true})
 	n.phones, n.names, n.emails = append(n.phones, c.Phone), append(n.names, c.Name), append(n.emails, c.Email)
@@ -188,6 +184,14 @@ func (n *newContacts) queue(b *pgx.Batch) {
 func jsonOrNil(m map[string]string) any {
 	if len(m) == 0 {
 		return nil
+	}
+	return jsonText(m)
+}
+
+// jsonText is custom fields as JSON text, "" for none.
+func jsonText(m map[string]string) string {
+	if len(m) == 0 {
+		return ""
 	}
 	b, _ := json.Marshal(m)
 	return string(b)
