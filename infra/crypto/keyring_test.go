@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -77,7 +78,7 @@ func TestSealOpenRoundtrip(t *testing.T) {
 
 	sealed, err := json.Marshal(doc)
 	require.NoError(t, err)
-	for _, secret := range []string{"Ada", "Lovelace", "4915123456789", "+4915123456789"} {
+	for _, secret := range []string{"Ada Lovelace", "Lovelace", "4915123456789"} {
 		require.NotContains(t, string(sealed), secret, "sealed document leaks %q", secret)
 	}
 
@@ -417,8 +418,9 @@ func TestBlind(t *testing.T) {
 
 	email := k1.Blind("email", "ada@example.com")
 	require.Equal(t, email, k2.Blind("email", "ada@example.com"), "same master, same digest")
-	require.Len(t, email, 64)
-	require.NotContains(t, email, "ada")
+	raw, err := hex.DecodeString(email)
+	require.NoError(t, err, "a blind index is a hex digest, never the value itself")
+	require.Len(t, raw, 32)
 	require.NotEqual(t, email, k1.Blind("phone", "ada@example.com"), "purposes are separated")
 	require.NotEqual(t, email, k1.Blind("email", "Ada@example.com"), "Blind normalises nothing")
 	require.NotEqual(t, email, other.Blind("email", "ada@example.com"), "digest depends on the master key")
