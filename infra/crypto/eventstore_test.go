@@ -2,6 +2,10 @@ package crypto
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -68,3 +72,70 @@ func TestEventStoreSealsAndShreds(t *testing.T) {
 	require.True(t, ev.Erased())
 	require.Equal(t, testContactAdded{ContactID: contact, Source: "csv"}, got)
 }
+
+// mapCipher offers the keyring only through eventstore.Cipher, so the store takes its general
+// path: the event as a map, sealed and opened field by field.
+type mapCipher struct{ k *Keyring }
+
+func (c mapCipher) Seal(ctx context.Context, ws, subject uuid.UUID, doc map[string]json.RawMessage, fields []string) error {
+	return c.k.Seal(ctx, ws, subject, doc, fields)
+}
+
+func (c mapCipher) Open(ctx context.Context, doc map[string]json.RawMessage) (bool, error) {
+	return c.k.Open(ctx, doc)
+}
+
+// TestEventStoreSealPathsAgree: an event sealed by splitting its JSON (SealBox) and one sealed
+// through a map (Seal) are stored with the same members and read back the same by either path,
+// including events whose personal fields are empty or absent.
+func TestEventStoreSealPathsAgree(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	reg := eventstore.NewRegistry()
+	reg.Register(testContactAdded{}, testNoteAdded{})
+	k := newKeyring(t, pool, newMaster(t))
+	fast := eventstore.New(pool, reg, eventstore.Opts{Cipher: k})
+	slow := eventstore.New(pool, reg, eventstore.Opts{Cipher: mapCipher{k}})
+	ws := uuid.New()
+
+	events := []eventstore.Event{
+		testContactAdded{ContactID: uuid.New(), Name: "Grace \"Amazing\" Hopper", Phone: "+14155550123", Source: "csv"},
+		testContactAdded{ContactID: uuid.New(), Source: "api"}, // empty personal fields are sealed too
+		testNoteAdded{ContactID: uuid.New(), Text: "call back <after> 5 \u2013 ok", Tags: []string{"a", "b"}},
+		testNoteAdded{ContactID: uuid.New(), Tags: []string{"only tags"}}, // personal field absent: nothing sealed
+	}
+	for i, ev := range events {
+		var stored [2]map[string]json.RawMessage
+		for j, writer := range []*eventstore.Store{fast, slow} {
+			stream := fmt.Sprintf("s-%d-%d", i, j)
+			_, err := writer.Append(ctx, stream, eventstore.NoStream, ws, eventstore.NewEvent{Data: ev})
+			require.NoError(t, err)
+			var data []byte
+			require.NoError(t, pool.QueryRow(ctx, `SELECT data FROM events WHERE stream_id = $1`, stream).Scan(&data))
+			require.NoError(t, json.Unmarshal(data, &stored[j]))
+			for _, reader := range []*eventstore.Store{fast, slow} {
+				evs, err := reader.ReadStream(ctx, stream, 0)
+				require.NoError(t, err)
+				got, err := evs[0].Decode(ctx)
+				require.NoError(t, err)
+				require.Equal(t, ev, got, "event %d written by path %d", i, j)
+			}
+		}
+		require.Equal(t, slices.Sorted(maps.Keys(stored[1])), slices.Sorted(maps.Keys(stored[0])), "event %d: both paths store the same members", i)
+		for key, v := range stored[0] {
+			if key != PIIField {
+				require.JSONEq(t, string(stored[1][key]), string(v), "event %d: %s", i, key)
+			}
+		}
+	}
+}
+
+type testNoteAdded struct {
+	ContactID uuid.UUID `json:"contactId"`
+	Text      string    `json:"text,omitempty" pii:"true"`
+	Tags      []string  `json:"tags"`
+}
+
+func (testNoteAdded) EventType() string        { return "test.NoteAdded" }
+func (e testNoteAdded) DataSubject() uuid.UUID { return e.ContactID }

@@ -140,13 +140,31 @@ func (k *Keyring) Seal(ctx context.Context, workspaceID, subjectID uuid.UUID, do
 	if err != nil {
 		return fmt.Errorf("sealing personal data: %w", err)
 	}
+	box, err := k.SealBox(ctx, workspaceID, subjectID, plain)
+	if err != nil {
+		return err
+	}
+	for f := range picked {
+		delete(doc, f)
+	}
+	doc[PIIField] = box
+	return nil
+}
+
+// SealBox encrypts plain, the JSON object of an event's personal fields, with subjectID's data
+// key (created on first use) and returns the box Seal stores under PIIField. It lets the event
+// store seal a document it splits itself, without building a map of it.
+func (k *Keyring) SealBox(ctx context.Context, workspaceID, subjectID uuid.UUID, plain []byte) (json.RawMessage, error) {
+	if subjectID == uuid.Nil {
+		return nil, errors.New("sealing personal data: no subject")
+	}
 	key, err := k.keyForSealing(ctx, workspaceID, subjectID)
 	if err != nil {
-		return fmt.Errorf("sealing personal data of subject %s: %w", subjectID, err)
+		return nil, fmt.Errorf("sealing personal data of subject %s: %w", subjectID, err)
 	}
 	ct, err := sealWith(key, plain, subjectID[:])
 	if err != nil {
-		return fmt.Errorf("sealing personal data of subject %s: %w", subjectID, err)
+		return nil, fmt.Errorf("sealing personal data of subject %s: %w", subjectID, err)
 	}
 	box, err := json.Marshal(sealedBox{
 		Subject:    subjectID,
@@ -154,13 +172,9 @@ func (k *Keyring) Seal(ctx context.Context, workspaceID, subjectID uuid.UUID, do
 		Ciphertext: base64.StdEncoding.EncodeToString(ct),
 	})
 	if err != nil {
-		return fmt.Errorf("sealing personal data: %w", err)
+		return nil, fmt.Errorf("sealing personal data: %w", err)
 	}
-	for f := range picked {
-		delete(doc, f)
-	}
-	doc[PIIField] = box
-	return nil
+	return box, nil
 }
 
 // Open puts the fields sealed in doc[PIIField] back into doc and removes PIIField. When the

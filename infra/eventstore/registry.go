@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -138,13 +139,19 @@ func (c *codec) encode(ctx context.Context, workspaceID uuid.UUID, ev Event) (na
 	if c.cipher == nil {
 		return "", 0, nil, errNoCipher
 	}
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return "", 0, nil, fmt.Errorf("encoding %s: %w", name, err)
-	}
 	subject := ev.(Subject).DataSubject()
 	if subject == uuid.Nil {
 		return "", 0, nil, fmt.Errorf("eventstore: %s has personal data but no subject", name)
+	}
+	if sealer, ok := c.cipher.(BoxSealer); ok {
+		if data, err = sealMembers(ctx, sealer, workspaceID, subject, raw, info.pii); err != nil {
+			return "", 0, nil, fmt.Errorf("sealing %s: %w", name, err)
+		}
+		return name, info.version, data, nil
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return "", 0, nil, fmt.Errorf("encoding %s: %w", name, err)
 	}
 	if err := c.cipher.Seal(ctx, workspaceID, subject, doc, info.pii); err != nil {
 		return "", 0, nil, fmt.Errorf("sealing %s: %w", name, err)
@@ -173,7 +180,7 @@ func (c *codec) decode(ctx context.Context, name string, version int, raw []byte
 		if err := json.Unmarshal(raw, &doc); err != nil {
 			return nil, false, err
 		}
-		if _, sealed := doc["_pii"]; sealed {
+		if _, sealed := doc[piiMember]; sealed {
 			if c.cipher == nil {
 				return nil, false, errNoCipher
 			}
@@ -181,7 +188,7 @@ func (c *codec) decode(ctx context.Context, name string, version int, raw []byte
 			if erased, err = c.cipher.Open(ctx, doc); err != nil {
 				return nil, false, err
 			}
-			delete(doc, "_pii")
+			delete(doc, piiMember)
 		}
 		for v := version; v < info.version; v++ {
 			c.reg.mu.RLock()
@@ -221,14 +228,12 @@ func (c *codec) decodeCurrent(ctx context.Context, info *typeInfo, raw []byte) (
 		return nil, false, false, err
 	}
 	if len(info.pii) > 0 {
-		var sealed struct {
-			Box json.RawMessage `json:"_pii"`
-		}
-		if err := json.Unmarshal(raw, &sealed); err != nil {
+		box, err := member(raw, piiMember)
+		if err != nil {
 			return nil, false, false, err
 		}
-		if sealed.Box != nil {
-			plain, gone, err := opener.OpenBox(ctx, sealed.Box)
+		if box != nil {
+			plain, gone, err := opener.OpenBox(ctx, box)
 			if err != nil {
 				return nil, false, false, err
 			}
@@ -241,4 +246,53 @@ func (c *codec) decodeCurrent(ctx context.Context, info *typeInfo, raw []byte) (
 		}
 	}
 	return ptr.Elem().Interface().(Event), erased, true, nil
+}
+
+// piiMember is the member of a stored event that holds its sealed personal fields.
+const piiMember = "_pii"
+
+// sealMembers moves the personal members of raw, an event as encoding/json wrote it, into one
+// sealed box stored under piiMember, keeping the other members as they are. An event whose
+// personal fields are all absent (omitempty) is stored as it is, and no key is made for it.
+func sealMembers(ctx context.Context, sealer BoxSealer, workspaceID, subject uuid.UUID, raw []byte, pii []string) ([]byte, error) {
+	out := make([]byte, 0, len(raw)+160)
+	plain := make([]byte, 0, 128)
+	out, plain = append(out, '{'), append(plain, '{')
+	var clash bool
+	err := eachMember(raw, func(key string, m, _ []byte) bool {
+		if key == piiMember {
+			clash = true
+			return false
+		}
+		if slices.Contains(pii, key) {
+			if len(plain) > 1 {
+				plain = append(plain, ',')
+			}
+			plain = append(plain, m...)
+			return true
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, m...)
+		return true
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case clash:
+		return nil, fmt.Errorf("the event has a field named %s", piiMember)
+	case len(plain) == 1:
+		return raw, nil
+	}
+	box, err := sealer.SealBox(ctx, workspaceID, subject, append(plain, '}'))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > 1 {
+		out = append(out, ',')
+	}
+	out = append(out, `"`+piiMember+`":`...)
+	out = append(out, box...)
+	return append(out, '}'), nil
 }

@@ -204,6 +204,13 @@ type Cipher interface {
 	Open(ctx context.Context, doc map[string]json.RawMessage) (erased bool, err error)
 }
 
+// BoxSealer is what a Cipher may offer besides Seal: a box for the JSON object of an event's
+// personal fields, as Seal stores it under "_pii", so that encoding can split the event's JSON
+// itself instead of building a map of it. Sealing for an erased subject fails.
+type BoxSealer interface {
+	SealBox(ctx context.Context, workspaceID, subjectID uuid.UUID, plain []byte) (json.RawMessage, error)
+}
+
 // BoxOpener is what a Cipher may offer besides Open: the sealed fields of a box as the JSON
 // object they were sealed from, so that decoding can read them straight into the event instead
 // of rebuilding the whole document first. When the subject's key was destroyed it reports
