@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mydigibiz/digibiz/infra/eventstore"
@@ -139,3 +143,84 @@ type testNoteAdded struct {
 
 func (testNoteAdded) EventType() string        { return "test.NoteAdded" }
 func (e testNoteAdded) DataSubject() uuid.UUID { return e.ContactID }
+
+// keyQueries counts the statements that read subject keys.
+type keyQueries struct{ n atomic.Int64 }
+
+func (q *keyQueries) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(data.SQL, "FROM subject_keys") {
+		q.n.Add(1)
+	}
+	return ctx
+}
+
+func (q *keyQueries) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestBatchReadsFetchKeysTogether: a process that has none of the keys cached (as after a
+// restart) reads a batch of events of many people with one key query, not one per person, and
+// the events decode as before: shredded people as erased.
+func TestBatchReadsFetchKeysTogether(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	master := newMaster(t)
+	reg := eventstore.NewRegistry()
+	reg.Register(testContactAdded{})
+	k := newKeyring(t, pool, master)
+	writer := eventstore.New(pool, reg, eventstore.Opts{Cipher: k})
+	ws := uuid.New()
+	var want []testContactAdded
+	var streams []string
+	for i := 0; i < 40; i++ {
+		ev := testContactAdded{ContactID: uuid.New(), Name: fmt.Sprintf("Person %d", i), Phone: "+4915112345678", Source: "csv"}
+		stream := "contact-" + ev.ContactID.String()
+		_, err := writer.Append(ctx, stream, eventstore.NoStream, ws, eventstore.NewEvent{Data: ev})
+		require.NoError(t, err)
+		want, streams = append(want, ev), append(streams, stream)
+	}
+	require.NoError(t, k.Shred(ctx, want[7].ContactID))
+	want[7].Name, want[7].Phone = "", ""
+
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	counter := &keyQueries{}
+	cfg.ConnConfig.Tracer = counter
+	counted, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(counted.Close)
+
+	check := func(evs []*eventstore.RecordedEvent) {
+		t.Helper()
+		require.Len(t, evs, len(want))
+		got := map[uuid.UUID]eventstore.Event{}
+		for _, e := range evs {
+			ev, err := e.Decode(ctx)
+			require.NoError(t, err)
+			got[ev.(testContactAdded).ContactID] = ev
+			require.Equal(t, ev.(testContactAdded).ContactID == want[7].ContactID, e.Erased())
+		}
+		for _, w := range want {
+			require.Equal(t, w, got[w.ContactID])
+		}
+	}
+
+	store := eventstore.New(counted, reg, eventstore.Opts{Cipher: newKeyring(t, counted, master)})
+	evs, err := store.ReadAll(ctx, eventstore.Checkpoint{}, 100, eventstore.ReadOpts{})
+	require.NoError(t, err)
+	check(evs)
+	require.Equal(t, int64(1), counter.n.Load(), "ReadAll: one key query for the batch")
+
+	counter.n.Store(0)
+	store = eventstore.New(counted, reg, eventstore.Opts{Cipher: newKeyring(t, counted, master)})
+	byStream, err := store.ReadStreams(ctx, streams)
+	require.NoError(t, err)
+	evs = evs[:0]
+	for _, s := range streams {
+		evs = append(evs, byStream[s]...)
+	}
+	check(evs)
+	require.Equal(t, int64(1), counter.n.Load(), "ReadStreams: one key query for the batch")
+}

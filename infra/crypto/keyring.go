@@ -23,6 +23,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -342,8 +344,9 @@ func writeLenPrefixed(h hash.Hash, s string) {
 }
 
 const (
-	selectKeySQL = `SELECT wrapped_key, key_version, shredded_at IS NOT NULL FROM subject_keys WHERE subject_id = $1`
-	insertKeySQL = `INSERT INTO subject_keys (subject_id, workspace_id, wrapped_key, key_version) VALUES ($1, $2, $3, 1)
+	selectKeySQL  = `SELECT wrapped_key, key_version, shredded_at IS NOT NULL FROM subject_keys WHERE subject_id = $1`
+	selectKeysSQL = `SELECT subject_id, wrapped_key, key_version, shredded_at IS NOT NULL FROM subject_keys WHERE subject_id = ANY($1)`
+	insertKeySQL  = `INSERT INTO subject_keys (subject_id, workspace_id, wrapped_key, key_version) VALUES ($1, $2, $3, 1)
 ON CONFLICT (subject_id) DO NOTHING RETURNING key_version`
 )
 
@@ -365,21 +368,79 @@ func (k *Keyring) lookup(ctx context.Context, subjectID uuid.UUID) (dataKey, boo
 	if err != nil {
 		return dataKey{}, false, fmt.Errorf("reading subject key: %w", err)
 	}
-	if shredded || wrapped == nil {
-		key := dataKey{shredded: true}
-		k.cache.put(subjectID, key, k.now())
-		return key, true, nil
-	}
-	raw, err := open(k.kek, wrapped, subjectID[:])
+	key, err := k.unwrapRow(subjectID, wrapped, version, shredded)
 	if err != nil {
-		return dataKey{}, false, ErrKeyUnwrap
-	}
-	key, err := newDataKey(raw, version)
-	if err != nil {
-		return dataKey{}, false, fmt.Errorf("using subject key: %w", err)
+		return dataKey{}, false, err
 	}
 	k.cache.put(subjectID, key, k.now())
 	return key, true, nil
+}
+
+// unwrapRow turns a stored key row into the key the cache holds.
+func (k *Keyring) unwrapRow(subjectID uuid.UUID, wrapped []byte, version int, shredded bool) (dataKey, error) {
+	if shredded || wrapped == nil {
+		return dataKey{shredded: true}, nil
+	}
+	raw, err := open(k.kek, wrapped, subjectID[:])
+	if err != nil {
+		return dataKey{}, ErrKeyUnwrap
+	}
+	key, err := newDataKey(raw, version)
+	if err != nil {
+		return dataKey{}, fmt.Errorf("using subject key: %w", err)
+	}
+	return key, nil
+}
+
+// PrefetchKeys reads in one query the keys of the subjects of boxes (as Seal stores them) that
+// are not cached, and caches them, so that decoding a batch of events of many people (a
+// projection catching up after a restart, a rebuild, an audit replay) costs one round trip
+// instead of one per person. Malformed boxes, subjects without a key and keys that do not
+// unwrap are left to the OpenBox that needs them: it reports the error.
+func (k *Keyring) PrefetchKeys(ctx context.Context, boxes []json.RawMessage) error {
+	now := k.now()
+	seen := make(map[uuid.UUID]struct{}, len(boxes))
+	for _, raw := range boxes {
+		var box struct {
+			Subject uuid.UUID `json:"s"`
+		}
+		if json.Unmarshal(raw, &box) == nil && box.Subject != uuid.Nil {
+			seen[box.Subject] = struct{}{}
+		}
+	}
+	subjects := slices.Collect(maps.Keys(seen))
+	missing := make([]uuid.UUID, 0, len(subjects))
+	for _, id := range subjects {
+		if _, ok := k.cache.get(id, now); !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := k.pool.Query(ctx, selectKeysSQL, missing)
+	if err != nil {
+		return fmt.Errorf("reading subject keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id       uuid.UUID
+			wrapped  []byte
+			version  int
+			shredded bool
+		)
+		if err := rows.Scan(&id, &wrapped, &version, &shredded); err != nil {
+			return fmt.Errorf("reading subject keys: %w", err)
+		}
+		if key, err := k.unwrapRow(id, wrapped, version, shredded); err == nil {
+			k.cache.put(id, key, now)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading subject keys: %w", err)
+	}
+	return nil
 }
 
 // keyForSealing returns subjectID's key, creating it if the subject has none. Concurrent creators

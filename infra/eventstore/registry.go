@@ -296,3 +296,25 @@ func sealMembers(ctx context.Context, sealer BoxSealer, workspaceID, subject uui
 	out = append(out, box...)
 	return append(out, '}'), nil
 }
+
+// prefetchKeys hands the sealed boxes of evs to the cipher, if it can read the keys of many
+// subjects at once, so that decoding them does not look up one key per person.
+func (c *codec) prefetchKeys(ctx context.Context, evs []*RecordedEvent) error {
+	prefetcher, ok := c.cipher.(KeyPrefetcher)
+	if !ok || len(evs) < 2 {
+		return nil
+	}
+	var boxes []json.RawMessage
+	for _, e := range evs {
+		if info, ok := c.reg.lookup(e.Type); !ok || len(info.pii) == 0 {
+			continue
+		}
+		if box, err := member(e.Raw, piiMember); err == nil && box != nil {
+			boxes = append(boxes, box)
+		}
+	}
+	if len(boxes) < 2 {
+		return nil // the lookup of one key costs the same round trip
+	}
+	return prefetcher.PrefetchKeys(ctx, boxes)
+}

@@ -538,6 +538,9 @@ func (s *Store) ReadStreams(ctx context.Context, streamIDs []string) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("reading %d streams: %w", len(streamIDs), err)
 	}
+	if err := s.codec.prefetchKeys(ctx, evs); err != nil {
+		return nil, fmt.Errorf("reading %d streams: %w", len(streamIDs), err)
+	}
 	for _, e := range evs {
 		out[e.StreamID] = append(out[e.StreamID], e)
 	}
@@ -608,6 +611,9 @@ func (s *Store) ReadAllWith(ctx context.Context, q Querier, from Checkpoint, lim
 	}
 	evs, err := s.scanEvents(rows)
 	if err != nil {
+		return nil, fmt.Errorf("reading log: %w", err)
+	}
+	if err := s.codec.prefetchKeys(ctx, evs); err != nil {
 		return nil, fmt.Errorf("reading log: %w", err)
 	}
 	return evs, nil

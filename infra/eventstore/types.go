@@ -211,6 +211,12 @@ type BoxSealer interface {
 	SealBox(ctx context.Context, workspaceID, subjectID uuid.UUID, plain []byte) (json.RawMessage, error)
 }
 
+// KeyPrefetcher is what a Cipher may offer to read the keys of many subjects at once: the store
+// hands it the sealed boxes ("_pii") of a batch of events before they are decoded.
+type KeyPrefetcher interface {
+	PrefetchKeys(ctx context.Context, boxes []json.RawMessage) error
+}
+
 // BoxOpener is what a Cipher may offer besides Open: the sealed fields of a box as the JSON
 // object they were sealed from, so that decoding can read them straight into the event instead
 // of rebuilding the whole document first. When the subject's key was destroyed it reports
