@@ -143,6 +143,26 @@ func phoneLostPlus(s, region string) (string, bool) {
 
 // parsePhone parses and validates one candidate reading of a number.
 func parsePhone(s, region string) (string, *PhoneError) {
+	if num, ok := phoneFromNational(s, region); ok {
+		if e164, ok := phoneValidE164(num); ok {
+			return e164, nil
+		}
+	}
+	return parsePhoneFully(s, region)
+}
+
+// phoneValidE164 is the E.164 form of num when num passes every check parsePhoneFully makes.
+func phoneValidE164(num *phonenumbers.PhoneNumber) (string, bool) {
+	if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE || !phonenumbers.IsValidNumber(num) {
+		return "", false
+	}
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	return e164, len(e164) <= 16
+}
+
+// parsePhoneFully parses and validates one candidate reading of a number with the library's
+// parser, and says why it is not a valid number when it is not.
+func parsePhoneFully(s, region string) (string, *PhoneError) {
 	e := func(code, reason string) (string, *PhoneError) {
 		return "", &PhoneError{Reason: reason, Code: code}
 	}
@@ -208,21 +228,10 @@ func phoneFromInternational(s string) (*phonenumbers.PhoneNumber, bool) {
 		return nil, false
 	}
 	var digits [phonenumbers.MAX_LENGTH_FOR_NSN + phonenumbers.MAX_LENGTH_COUNTRY_CODE]byte
-	n := 0
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			if n == len(digits) {
-				return nil, false
-			}
-			digits[n] = c
-			n++
-		case c == ' ' || c == '-' || c == '.' || c == '/':
-		default:
-			return nil, false
-		}
+	d, ok := plainDigits(s[1:], digits[:])
+	if !ok {
+		return nil, false
 	}
-	d := digits[:n]
 	// Calling codes are prefix-free: at most one of the first three prefixes is one.
 	for l := 1; l <= phonenumbers.MAX_LENGTH_COUNTRY_CODE && l < len(d); l++ {
 		cc, _ := strconv.Atoi(string(d[:l]))
@@ -241,6 +250,26 @@ func phoneFromInternational(s string) (*phonenumbers.PhoneNumber, bool) {
 		return &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &national}, true
 	}
 	return nil, false
+}
+
+// plainDigits copies the digits of s into buf when s holds nothing but ASCII digits and the
+// separators space, "-", ".", "/", and they fit.
+func plainDigits(s string, buf []byte) ([]byte, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if n == len(buf) {
+				return nil, false
+			}
+			buf[n] = c
+			n++
+		case c == ' ' || c == '-' || c == '.' || c == '/':
+		default:
+			return nil, false
+		}
+	}
+	return buf[:n], true
 }
 
 // phoneFixMexicanMobile rewrites the mobile forms Mexico abolished in 2019 but address books

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nyaruka/phonenumbers"
 	"github.com/stretchr/testify/require"
 )
 
@@ -160,7 +161,7 @@ func TestPhoneDigits(t *testing.T) {
 	require.Equal(t, "4915112345678", PhoneDigits(e164))
 }
 
-var phoneFuzzCountries = []string{"", "DE", "GB", "US", "IN", "BR", "NG", "ID", "MX", "ZA", "it", "XX"}
+var phoneFuzzCountries = []string{"", "DE", "GB", "US", "IN", "BR", "NG", "ID", "MX", "ZA", "it", "XX", "ES", "FR", "RU", "CN", "JP", "AR", "CH"}
 
 // FuzzNormalizePhone checks that no input panics, that errors are always *PhoneError with a
 // known code, and that every success is a canonical E.164 number that normalises to itself.
@@ -181,6 +182,7 @@ func FuzzNormalizePhone(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string, ci uint8) {
 		country := phoneFuzzCountries[int(ci)%len(phoneFuzzCountries)]
+		checkNationalShortcut(t, raw, strings.ToUpper(country))
 		got, err := NormalizePhone(raw, country)
 		if err != nil {
 			var pe *PhoneError
@@ -195,7 +197,7 @@ func FuzzNormalizePhone(f *testing.F) {
 			}
 			return
 		}
-		if len(got) < 8 || len(got) > 16 || got[0] != '+' || PhoneDigits(got) != got[1:] {
+		if len(got) < 5 || len(got) > 16 || got[0] != '+' || PhoneDigits(got) != got[1:] { // Germany has valid numbers as short as +491680
 			t.Fatalf("NormalizePhone(%q, %q) = %q, not E.164", raw, country, got)
 		}
 		for _, c := range []string{"", country} {
@@ -205,6 +207,66 @@ func FuzzNormalizePhone(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkNationalShortcut fails t when phoneFromNational reads s as a valid number that the
+// library's parser reads differently (or not at all).
+func checkNationalShortcut(t *testing.T, s, region string) bool {
+	t.Helper()
+	num, ok := phoneFromNational(s, region)
+	if !ok {
+		return false
+	}
+	short, ok := phoneValidE164(num)
+	if !ok {
+		return false
+	}
+	full, perr := parsePhoneFully(s, region)
+	if perr != nil || full != short {
+		t.Fatalf("%q in %s: the shortcut reads %s, the parser %q (%v)", s, region, short, full, perr)
+	}
+	return true
+}
+
+// TestNationalShortcutAgreesWithParser writes the example numbers of every region and number
+// type in the national ways people do (as formatted, digits only, with other separators, one
+// digit more or less, another last digit) and checks that wherever the shortcut reads a valid
+// number, the library's parser reads the same one.
+func TestNationalShortcutAgreesWithParser(t *testing.T) {
+	t.Parallel()
+	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE,
+		phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST, phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER,
+		phonenumbers.PAGER, phonenumbers.UAN, phonenumbers.VOICEMAIL, phonenumbers.FIXED_LINE_OR_MOBILE}
+	taken, regions := 0, map[string]bool{}
+	for region := range phonenumbers.GetSupportedRegions() {
+		for _, typ := range types {
+			ex := phonenumbers.GetExampleNumberForType(region, typ)
+			if ex == nil {
+				continue
+			}
+			national := phonenumbers.Format(ex, phonenumbers.NATIONAL)
+			digits := phonenumbers.NormalizeDigitsOnly(national)
+			variants := []string{national, digits, strings.ReplaceAll(national, " ", "-"), strings.ReplaceAll(national, " ", "."),
+				digits + "1", digits[:len(digits)-1]}
+			if len(digits) > 3 {
+				variants = append(variants, digits[:3]+"/"+digits[3:])
+			}
+			for d := byte('0'); d <= '9'; d++ {
+				variants = append(variants, digits[:len(digits)-1]+string(d))
+			}
+			for _, v := range variants {
+				if checkNationalShortcut(t, v, region) {
+					taken++
+					regions[region] = true
+				}
+			}
+		}
+	}
+	t.Logf("the shortcut read %d written numbers of %d regions", taken, len(regions))
+	require.Greater(t, len(regions), 150, "the shortcut applies to most regions")
+	for _, r := range []string{"DE", "GB", "FR", "IN", "NG", "ES", "IT", "US", "PL"} {
+		require.True(t, regions[r], "the shortcut reads numbers of %s", r)
+	}
 }
 
 // BenchmarkNormalizePhone measures the per-row cost an import pays for normalisation.
@@ -220,4 +282,33 @@ func BenchmarkNormalizePhone(b *testing.B) {
 		_, _ = NormalizePhone(in.raw, in.country)
 		i++
 	}
+}
+
+// BenchmarkNationalNumbers: numbers written nationally, as most address books hold them, read
+// by NormalizePhone (which takes the shortcut) against the library's parser on the same input.
+func BenchmarkNationalNumbers(b *testing.B) {
+	inputs := []struct{ raw, country string }{
+		{"0151 12345678", "DE"}, {"030/1234567", "DE"}, {"07400 123456", "GB"}, {"06 12 34 56 78", "FR"},
+		{"081234 56789", "IN"}, {"201-555-0123", "US"}, {"612 34 56 78", "ES"}, {"0803 123 4567", "NG"},
+	}
+	b.Run("NormalizePhone", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			in := inputs[i%len(inputs)]
+			if _, err := NormalizePhone(in.raw, in.country); err != nil {
+				b.Fatal(in, err)
+			}
+			i++
+		}
+	})
+	b.Run("parser", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			in := inputs[i%len(inputs)]
+			if _, err := parsePhoneFully(in.raw, in.country); err != nil {
+				b.Fatal(in, err)
+			}
+			i++
+		}
+	})
 }
