@@ -134,6 +134,7 @@ func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
 		Created{}, Updated{}, OptedOut{}, OptedIn{}, Deleted{},
 		GroupCreated{}, GroupUpdated{}, GroupDeleted{}, MembersAdded{}, MembersRemoved{},
+		PhoneClaimed{}, PhoneReleased{}, // retired
 	}
 }
 

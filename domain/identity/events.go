@@ -73,5 +73,6 @@ func Events() []interface{ EventType() string } {
 		UserSignedUp{}, SessionStarted{},
 		WorkspaceCreated{}, MemberAdded{}, WorkspaceSettingsUpdated{},
 		APITokenIssued{}, APITokenRotated{}, APITokenRevoked{},
+		EmailClaimed{}, // retired
 	}
 }

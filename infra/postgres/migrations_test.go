@@ -1,0 +1,100 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/infra/postgres"
+	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
+)
+
+// TestClaimStreamsBecomeClaims: a log written before decision 0004, with its unique values held
+// by claim streams, gets the claims those streams hold when migration 00005 runs, keeps the
+// claims made since, and still decodes every one of its events.
+func TestClaimStreamsBecomeClaims(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, postgres.Migrations(), goose.WithTableName("schema_migrations"))
+	require.NoError(t, err)
+	_, err = provider.DownTo(ctx, 4)
+	require.NoError(t, err)
+
+	ws := uuid.New()
+	user, c1, c2, c3, c4, c5, newer := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	type old struct {
+		stream, typ string
+		data        string
+	}
+	claimed := func(c uuid.UUID) string { return fmt.Sprintf(`{"contactId": %q, "workspaceId": %q}`, c, ws) }
+	log := []old{
+		{"email-b1", identity.EventEmailClaimed, fmt.Sprintf(`{"userId": %q, "emailBlind": "b1"}`, user)},
+		{"contactphone-p1", contact.EventPhoneClaimed, claimed(c1)}, // still held
+		{"contactphone-p2", contact.EventPhoneClaimed, claimed(c2)}, // freed
+		{"contactphone-p2", contact.EventPhoneReleased, claimed(c2)},
+		{"contactphone-p3", contact.EventPhoneClaimed, claimed(c3)}, // freed, then taken by c4
+		{"contactphone-p3", contact.EventPhoneReleased, claimed(c3)},
+		{"contactphone-p3", contact.EventPhoneClaimed, claimed(c4)},
+		{"contactphone-p5", contact.EventPhoneClaimed, claimed(c5)}, // claimed again since, by another
+	}
+	versions := map[string]int{}
+	for _, e := range log {
+		versions[e.stream]++
+		_, err := db.ExecContext(ctx, `INSERT INTO events (stream_id, stream_version, event_id, event_type, workspace_id, data)
+			VALUES ($1, $2, $3, $4, $5, $6)`, e.stream, versions[e.stream], uuid.New(), e.typ, ws, e.data)
+		require.NoError(t, err)
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO unique_claims (scope, key, owner, workspace_id) VALUES ('contact-phone', 'p5', $1, $2)`, newer, ws)
+	require.NoError(t, err)
+
+	_, err = provider.UpTo(ctx, 5)
+	require.NoError(t, err)
+
+	rows, err := db.QueryContext(ctx, `SELECT scope, key, owner, coalesce(workspace_id::text, '') FROM unique_claims ORDER BY scope, key`)
+	require.NoError(t, err)
+	var got []string
+	for rows.Next() {
+		var scope, key, owner, wsID string
+		require.NoError(t, rows.Scan(&scope, &key, &owner, &wsID))
+		got = append(got, scope+" "+key+" "+owner+" "+wsID)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{
+		"contact-phone p1 " + c1.String() + " " + ws.String(),
+		"contact-phone p3 " + c4.String() + " " + ws.String(),
+		"contact-phone p5 " + newer.String() + " " + ws.String(),
+		"user-email b1 " + user.String() + " ",
+	}, got)
+
+	// Every old event still decodes: the retired types stay registered.
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	reg := eventstore.NewRegistry()
+	for _, evs := range [][]interface{ EventType() string }{contact.Events(), identity.Events()} {
+		for _, ev := range evs {
+			reg.Register(ev)
+		}
+	}
+	read, err := eventstore.New(pool, reg, eventstore.Opts{}).ReadAll(ctx, eventstore.Checkpoint{}, 100, eventstore.ReadOpts{})
+	require.NoError(t, err)
+	require.Len(t, read, len(log))
+	for _, e := range read {
+		_, err := e.Decode(ctx)
+		require.NoError(t, err, "%s", e.Type)
+	}
+}
