@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 
@@ -65,6 +66,53 @@ func (h *Handlers) freeGroupName(ctx context.Context, ws uuid.UUID, name string)
 		return "", fault.InvalidField("name", "GROUP_NAME_TAKEN", "A contact group with this name already exists in the workspace.")
 	}
 	return key, nil
+}
+
+// ClaimGroupNames claims the name of every live group that holds no claim: groups created
+// before names were unique (docs/decisions/0004). The server runs it at start-up; when every
+// group holds its claim it is one query. Of old groups that share a name, the oldest gets it;
+// the others keep their names, unclaimed, until they are renamed. It returns how many names it
+// claimed.
+func (h *Handlers) ClaimGroupNames(ctx context.Context) (int, error) {
+	streams, err := h.Store.UnclaimedStreams(ctx, contact.GroupStreamPrefix, contact.GroupClaimScope)
+	if err != nil || len(streams) == 0 {
+		return 0, err
+	}
+	events, err := h.Store.ReadStreams(ctx, streams)
+	if err != nil {
+		return 0, err
+	}
+	claimed := 0
+	for _, stream := range streams {
+		var g contact.Group
+		var version int64
+		var groupID uuid.UUID
+		for _, e := range events[stream] {
+			ev, err := e.Decode(ctx)
+			if err != nil {
+				return claimed, err
+			}
+			g.Evolve(ev)
+			version = e.StreamVersion
+			if c, ok := ev.(contact.GroupCreated); ok {
+				groupID = c.GroupID
+			}
+		}
+		if !g.Exists() {
+			continue
+		}
+		claim := groupClaim(h.groupKey(g.WorkspaceID(), g.Name()), g.WorkspaceID(), groupID, false)
+		switch err := h.Store.ClaimAt(ctx, stream, version, []eventstore.Claim{claim}); {
+		case err == nil:
+			claimed++
+		case errors.Is(err, eventstore.ErrConcurrencyConflict):
+			// Taken by an older group of the same name, or the group changed meanwhile (and its
+			// command claimed its new name).
+		default:
+			return claimed, err
+		}
+	}
+	return claimed, nil
 }
 
 func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Group, int64, error) {

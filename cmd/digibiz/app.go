@@ -206,6 +206,13 @@ func (a *App) Start() {
 	run("contact importer", a.importer.Run)
 	run("token usage", a.usage.Run)
 	run("access log retention", a.retention.Run)
+	run("group name claims", func(ctx context.Context) error {
+		n, err := a.Resolver.Commands.ClaimGroupNames(ctx)
+		if n > 0 {
+			a.Logger.Info("claimed the names of groups created before names were unique", "groups", n)
+		}
+		return err
+	})
 	close(a.ready)
 }
 

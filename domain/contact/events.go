@@ -140,7 +140,10 @@ func Events() []interface{ EventType() string } {
 
 // Stream ids.
 func Stream(id uuid.UUID) string      { return "contact-" + id.String() }
-func GroupStream(id uuid.UUID) string { return "contactgroup-" + id.String() }
+func GroupStream(id uuid.UUID) string { return GroupStreamPrefix + id.String() }
+
+// GroupStreamPrefix starts the name of every group's stream.
+const GroupStreamPrefix = "contactgroup-"
 
 // PhoneClaimScope is the scope of the unique claims that make a number belong to at most one
 // contact of a workspace; a claim's key is the blind index of PhoneBlindInput.

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -124,6 +125,49 @@ func readClaims(br pgx.BatchResults, releases, takes []Claim) error {
 		if !got[[2]string{c.Scope, c.Key}] {
 			return fmt.Errorf("%w (%s)", ErrClaimTaken, c.Scope)
 		}
+	}
+	return nil
+}
+
+// UnclaimedStreams returns the streams named prefix + owner id whose owner holds no claim in
+// scope: the aggregates a claim was added for after they were created, so a start-up step can
+// claim their values (see ClaimAt).
+func (s *Store) UnclaimedStreams(ctx context.Context, prefix, scope string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT s.stream_id FROM streams s
+		LEFT JOIN unique_claims c ON c.scope = $2 AND c.owner::text = substr(s.stream_id, length($1) + 1)
+		WHERE starts_with(s.stream_id, $1) AND c.owner IS NULL ORDER BY s.created_at, s.stream_id`, prefix, scope)
+	if err != nil {
+		return nil, fmt.Errorf("reading unclaimed streams: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// ClaimAt makes claims for the aggregate of streamID as of its version: it fails with
+// ErrConcurrencyConflict when the stream has moved past version (the claims were decided on a
+// state that is gone) and with ErrClaimTaken when another owner holds a value. It appends
+// nothing: it is for claiming what existing events already imply, where a command claims
+// together with its events.
+func (s *Store) ClaimAt(ctx context.Context, streamID string, version int64, claims []Claim) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning claim: %w", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	var current int64
+	if err := tx.QueryRow(ctx, `SELECT version FROM streams WHERE stream_id = $1 FOR UPDATE`, streamID).Scan(&current); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: stream %s does not exist", ErrConcurrencyConflict, streamID)
+		}
+		return fmt.Errorf("locking stream %s: %w", streamID, err)
+	}
+	if current != version {
+		return fmt.Errorf("%w: stream %s is at version %d, not %d", ErrConcurrencyConflict, streamID, current, version)
+	}
+	if _, err := appendInTx(ctx, tx, nil, claims, nil); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing claim: %w", err)
 	}
 	return nil
 }

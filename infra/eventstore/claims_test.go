@@ -115,3 +115,45 @@ func TestReadStreams(t *testing.T) {
 		}
 	}
 }
+
+// ClaimAt claims for an aggregate as of a version: it lands when the stream is still there,
+// and fails as a concurrency conflict, claiming nothing, when the stream has moved on or the
+// value is held by another owner. UnclaimedStreams finds the aggregates without a claim.
+func TestClaimAt(t *testing.T) {
+	t.Parallel()
+	pool := testPoolConns(t, 4)
+	store := newStore(pool)
+	ctx := context.Background()
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	for _, id := range []uuid.UUID{a, b, c} {
+		_, err := store.Append(ctx, "thing-"+id.String(), eventstore.NoStream, uuid.Nil, note("made"))
+		require.NoError(t, err)
+	}
+	_, err := store.Append(ctx, "thing-"+b.String(), eventstore.Exact(1), uuid.Nil, note("changed"))
+	require.NoError(t, err)
+	_, err = store.Append(ctx, "other-"+uuid.NewString(), eventstore.NoStream, uuid.Nil, note("not a thing"))
+	require.NoError(t, err)
+
+	unclaimed, err := store.UnclaimedStreams(ctx, "thing-", "test-name")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"thing-" + a.String(), "thing-" + b.String(), "thing-" + c.String()}, unclaimed)
+
+	claim := func(owner uuid.UUID, key string) []eventstore.Claim {
+		return []eventstore.Claim{{Scope: "test-name", Key: key, Owner: owner}}
+	}
+	require.NoError(t, store.ClaimAt(ctx, "thing-"+a.String(), 1, claim(a, "alpha")))
+	err = store.ClaimAt(ctx, "thing-"+b.String(), 1, claim(b, "beta"))
+	require.ErrorIs(t, err, eventstore.ErrConcurrencyConflict, "b is at version 2")
+	err = store.ClaimAt(ctx, "thing-"+c.String(), 1, claim(c, "alpha"))
+	require.ErrorIs(t, err, eventstore.ErrClaimTaken)
+	err = store.ClaimAt(ctx, "thing-"+uuid.NewString(), 0, claim(c, "gamma"))
+	require.ErrorIs(t, err, eventstore.ErrConcurrencyConflict, "no such stream")
+
+	owners, err := store.ClaimOwners(ctx, "test-name", []string{"alpha", "beta", "gamma"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]uuid.UUID{"alpha": a}, owners)
+	unclaimed, err = store.UnclaimedStreams(ctx, "thing-", "test-name")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"thing-" + b.String(), "thing-" + c.String()}, unclaimed)
+	require.Equal(t, 5, countEvents(t, pool), "claiming appends nothing")
+}
