@@ -344,8 +344,14 @@ func (b *Bus) Running() chan struct{} { return b.router.Running() }
 func (b *Bus) Close() error {
 	b.mu.Lock()
 	b.closed = true
+	ran := b.running
 	b.mu.Unlock()
 	b.stop()
+	if !ran {
+		// A Router that never ran waits its whole close timeout (30 s) for handlers that never
+		// started; its subscribers never subscribed, so there is nothing to stop.
+		return b.publisher.Close()
+	}
 	err := b.router.Close()
 	return errors.Join(err, b.publisher.Close())
 }

@@ -433,3 +433,21 @@ func TestFeedNarrowsWhatItReads(t *testing.T) {
 	require.Equal(t, notes, ids(got[0]))
 	require.Equal(t, pings, ids(got[1]))
 }
+
+// A bus closed without ever running (the server failed to start after building it) closes at
+// once and cleanly; watermill's Router would wait out its close timeout for handlers that never
+// started and then fail.
+func TestBusClosesWithoutRunning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	reg := eventstore.NewRegistry()
+	reg.Register(pinged{}, noted{})
+	store := eventstore.New(pool, reg, eventstore.Opts{})
+	bus, err := messaging.NewBus(ctx, messaging.BusOpts{Pool: pool, Logger: testLogger()})
+	require.NoError(t, err)
+	feed, err := messaging.NewFeed(ctx, messaging.FeedOpts{Store: store, Bus: bus, Logger: testLogger()})
+	require.NoError(t, err)
+	feed.Close()
+	require.NoError(t, bus.Close())
+}
