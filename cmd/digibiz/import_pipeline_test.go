@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -101,4 +103,31 @@ func TestImportPipelineStopsCleanly(t *testing.T) {
 	require.Equal(t, contact.StatusCompleted, imp.Status)
 	require.Equal(t, contact.ImportCounts{Rows: 9000, Created: 9000}, imp.Totals)
 	require.Equal(t, before+9000, contacts())
+}
+
+// An upload that turns out unreadable when its import runs fails the import and is deleted: an
+// upload holds personal data and is kept only while its import runs.
+func TestUnreadableUploadFailsAndIsDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, err := NewApp(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t), Bus: "postgres", WhatsApp: "simulator"}, testLogger())
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Runner.Init(ctx))
+	id, ws := uuid.New(), uuid.New()
+	_, _, err = a.Resolver.Commands.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
+		FileName: "rows.csv", Size: 9, DefaultCountry: "DE"})
+	require.NoError(t, err)
+	path := a.importer.files.path(id)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+	require.NoError(t, os.WriteFile(path, []byte("%PDF-1.7\n\x00\x01\x02"), 0o600))
+
+	require.NoError(t, a.importer.runOne(ctx, id))
+	_, err = os.Stat(path)
+	require.ErrorIs(t, err, os.ErrNotExist, "the upload is deleted")
+	evs, err := a.Store.ReadStream(ctx, contact.ImportStream(id), 0)
+	require.NoError(t, err)
+	last, err := evs[len(evs)-1].Decode(ctx)
+	require.NoError(t, err)
+	require.IsType(t, contact.ImportFailed{}, last)
 }

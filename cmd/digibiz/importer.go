@@ -199,7 +199,11 @@ func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
 	defer f.Close()
 	reader, err := contactfile.NewReader(f, contactfile.Opts{})
 	if err != nil {
-		return im.handlers.FailContactImport(ctx, id, "The file is not a readable contact list: "+err.Error())
+		if err := im.handlers.FailContactImport(ctx, id, "The file is not a readable contact list: "+err.Error()); err != nil {
+			return err
+		}
+		im.files.Remove(id) // an upload holds personal data: it is kept only while its import runs
+		return nil
 	}
 	start := time.Now()
 	imp, err := im.handlers.ProcessContactImport(ctx, id, rowAdapter{reader}, func(ctx context.Context, cp eventstore.Checkpoint) error {
