@@ -63,6 +63,9 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 	res, last, err := r.Commands.StartContactImport(ctx, caller(ctx), commands.StartContactImport{ImportID: id, WorkspaceID: ws,
 		FileName: name, Size: size, SHA256: sum, DefaultCountry: deref(in.DefaultCountry), GroupIDs: groups,
 		ClientMutationID: deref(in.ClientMutationID)})
+	if err != nil || res.ImportID != id { // refused, or a retry answered with the first upload's import
+		r.ImportFiles.Remove(id)
+	}
 	if err != nil {
 		return fail(err)
 	}

@@ -313,3 +313,37 @@ func TestImportRefusesFilesThatAreNoContactList(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left, "no upload kept")
 }
+
+// TestImportRetryKeepsNoSecondUpload: a retried importContacts (same clientMutationId) answers
+// with the first import and imports nothing twice, and once that import ends no upload is left
+// on disk: uploads hold personal data and live only while their import runs.
+func TestImportRetryKeepsNoSecondUpload(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Retry Owner", "retry@example.com", strongPassword, "Retry Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	csv := []byte("Name,Phone\nAda,+4915112345001\nBob,+4915112345002\n")
+	retry := map[string]any{"clientMutationId": "upload-1"}
+	first, ue := s.upload(tok, ws, "list.csv", csv, retry)
+	require.Empty(t, ue)
+	again, ue := s.upload(tok, ws, "list.csv", csv, retry)
+	require.Empty(t, ue)
+	require.Equal(t, first.ID, again.ID, "the retry answers with the first import")
+	done := s.waitImport(tok, first.ID)
+	require.Equal(t, "COMPLETED", done.Status)
+	require.Equal(t, 2, done.Created)
+
+	var list struct {
+		Workspace struct {
+			Contacts       struct{ TotalCount int }
+			ContactImports struct{ Nodes []struct{ ID string } }
+		}
+	}
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } contactImports { nodes { id } } } }`,
+		map[string]any{"ws": ws}, &list)
+	require.Equal(t, 2, list.Workspace.Contacts.TotalCount)
+	require.Len(t, list.Workspace.ContactImports.Nodes, 1)
+	left, err := os.ReadDir(filepath.Join(s.app.Config.DataDir, "imports"))
+	require.NoError(t, err)
+	require.Empty(t, left, "no upload is kept once its import has ended")
+}

@@ -131,3 +131,54 @@ func TestUnreadableUploadFailsAndIsDeleted(t *testing.T) {
 	require.NoError(t, err)
 	require.IsType(t, contact.ImportFailed{}, last)
 }
+
+// At start-up the importer deletes the uploads no import will read (an ended import's, one
+// whose import was never recorded, a partial write) once they are an hour old, and keeps those
+// of running imports and any younger upload.
+func TestImporterSweepsUploadsNoImportReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, err := NewApp(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator"}, testLogger())
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	files := a.importer.files
+	require.NoError(t, os.MkdirAll(files.dir, 0o700))
+	now := time.Now()
+	put := func(name string, age time.Duration) string {
+		p := filepath.Join(files.dir, name)
+		require.NoError(t, os.WriteFile(p, []byte("Name,Phone\n"), 0o600))
+		require.NoError(t, os.Chtimes(p, now.Add(-age), now.Add(-age)))
+		return p
+	}
+	start := func() uuid.UUID {
+		id := uuid.New()
+		_, _, err := a.Resolver.Commands.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id,
+			WorkspaceID: uuid.New(), FileName: "rows.csv", Size: 11, DefaultCountry: "DE"})
+		require.NoError(t, err)
+		return id
+	}
+	running, ended := start(), start()
+	require.NoError(t, a.Resolver.Commands.FailContactImport(ctx, ended, "gone"))
+
+	keep := []string{
+		put(running.String()+".upload", 2*time.Hour),    // its import runs
+		put(uuid.NewString()+".upload", 10*time.Minute), // young: its import may be being recorded
+		put("notes.txt", 5*time.Hour),                   // not an upload
+	}
+	drop := []string{
+		put(ended.String()+".upload", 2*time.Hour),        // its import ended
+		put(uuid.NewString()+".upload", 2*time.Hour),      // no import was ever recorded
+		put(uuid.NewString()+".upload.part", 2*time.Hour), // a write that never finished
+		put(running.String()+".upload.part", 2*time.Hour), // a stray partial copy beside a running one
+	}
+	n, err := a.importer.sweepUploads(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, len(drop), n)
+	for _, p := range keep {
+		require.FileExists(t, p)
+	}
+	for _, p := range drop {
+		require.NoFileExists(t, p)
+	}
+}

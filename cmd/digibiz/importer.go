@@ -141,6 +141,11 @@ func (im *importer) Wake() {
 func (im *importer) Run(ctx context.Context) error {
 	wake, unsub := im.notifier.Subscribe()
 	defer unsub()
+	if n, err := im.sweepUploads(ctx, time.Now()); err != nil {
+		im.logger.Error("deleting uploads no import reads", "err", err)
+	} else if n > 0 {
+		im.logger.Info("deleted uploads no import reads", "files", n)
+	}
 	for {
 		if err := im.runAll(ctx); err != nil && ctx.Err() == nil {
 			im.logger.Error("running contact imports", "err", err)
@@ -153,6 +158,64 @@ func (im *importer) Run(ctx context.Context) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// uploadGrace is how old an upload must be before sweepUploads may delete it: an upload being
+// stored, or whose import is being recorded, is never that old.
+const uploadGrace = time.Hour
+
+// sweepUploads deletes the uploads no import will read: those of imports that ended, and those
+// a process left when it stopped between storing an upload and recording its import (or in the
+// middle of storing it). Whether an import runs it learns from the log, not from a read model
+// that may be rebuilding. It returns how many files it deleted.
+func (im *importer) sweepUploads(ctx context.Context, now time.Time) (int, error) {
+	entries, err := os.ReadDir(im.files.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	candidates := map[string]uuid.UUID{} // file name -> import id
+	var streams []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < uploadGrace {
+			continue
+		}
+		base, _, _ := strings.Cut(e.Name(), ".")
+		id, err := uuid.Parse(base)
+		if err != nil {
+			continue // not ours
+		}
+		candidates[e.Name()] = id
+		streams = append(streams, contact.ImportStream(id))
+	}
+	if len(candidates) == 0 {
+		return 0, nil
+	}
+	logged, err := im.handlers.Store.ReadStreams(ctx, streams)
+	if err != nil {
+		return 0, err
+	}
+	deleted := 0
+	for name, id := range candidates {
+		var imp contact.Import
+		for _, e := range logged[contact.ImportStream(id)] {
+			ev, err := e.Decode(ctx)
+			if err != nil {
+				return deleted, err
+			}
+			imp.Evolve(ev)
+		}
+		if imp.Status == contact.StatusRunning && name == filepath.Base(im.files.path(id)) {
+			continue // its import still reads it
+		}
+		if err := os.Remove(filepath.Join(im.files.dir, name)); err == nil {
+			deleted++
+		}
+	}
+	return deleted, nil
 }
 
 func (im *importer) runAll(ctx context.Context) error {
