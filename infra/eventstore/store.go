@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -553,6 +556,72 @@ type ReadOpts struct {
 	WorkspaceID uuid.UUID
 	// Types, when set, reads only events of these types.
 	Types []string
+	// AnyOf, when set, reads only events that match at least one of its filters (and WorkspaceID
+	// and Types): a reader serving many subscribers reads what one of them wants, in one query
+	// whatever their number.
+	AnyOf []Filter
+}
+
+// Filter is one reader's interest: the events of a workspace (uuid.Nil: of every workspace) of
+// some types (none: of every type).
+type Filter struct {
+	WorkspaceID uuid.UUID
+	Types       []string
+}
+
+// anyOfSQL adds to args what a row must match to meet one of filters, and returns the SQL
+// condition, or "" when one of them takes everything.
+func anyOfSQL(filters []Filter, args *[]any) string {
+	allOf := map[uuid.UUID]bool{} // workspaces whose every event is wanted
+	type pair struct {
+		ws  uuid.UUID
+		typ string
+	}
+	pairs := map[pair]bool{}        // (workspace, type) wanted
+	everywhere := map[string]bool{} // types wanted in every workspace
+	for _, f := range filters {
+		switch {
+		case f.WorkspaceID == uuid.Nil && len(f.Types) == 0:
+			return ""
+		case f.WorkspaceID == uuid.Nil:
+			for _, t := range f.Types {
+				everywhere[t] = true
+			}
+		case len(f.Types) == 0:
+			allOf[f.WorkspaceID] = true
+		default:
+			for _, t := range f.Types {
+				pairs[pair{f.WorkspaceID, t}] = true
+			}
+		}
+	}
+	var or []string
+	if len(allOf) > 0 {
+		ws := make([]pgtype.UUID, 0, len(allOf))
+		for id := range allOf {
+			ws = append(ws, pgUUID(id))
+		}
+		*args = append(*args, ws)
+		or = append(or, fmt.Sprintf("workspace_id = ANY($%d)", len(*args)))
+	}
+	if len(pairs) > 0 {
+		var ws []pgtype.UUID
+		var types []string
+		for p := range pairs {
+			if !allOf[p.ws] && !everywhere[p.typ] {
+				ws, types = append(ws, pgUUID(p.ws)), append(types, p.typ)
+			}
+		}
+		if len(ws) > 0 {
+			*args = append(*args, ws, types)
+			or = append(or, fmt.Sprintf("(workspace_id, event_type) IN (SELECT w, t FROM unnest($%d::uuid[], $%d::text[]) AS f(w, t))", len(*args)-1, len(*args)))
+		}
+	}
+	if len(everywhere) > 0 {
+		*args = append(*args, slices.Sorted(maps.Keys(everywhere)))
+		or = append(or, fmt.Sprintf("event_type = ANY($%d)", len(*args)))
+	}
+	return "(" + strings.Join(or, " OR ") + ")"
 }
 
 // Querier is satisfied by a pool, a connection and a transaction.
@@ -602,6 +671,11 @@ func (s *Store) ReadAllWith(ctx context.Context, q Querier, from Checkpoint, lim
 	if len(opts.Types) > 0 {
 		args = append(args, opts.Types)
 		sql += fmt.Sprintf(" AND event_type = ANY($%d)", len(args))
+	}
+	if len(opts.AnyOf) > 0 {
+		if cond := anyOfSQL(opts.AnyOf, &args); cond != "" {
+			sql += " AND " + cond
+		}
 	}
 	args = append(args, limit)
 	sql += fmt.Sprintf(" ORDER BY events.transaction_id, events.global_position LIMIT $%d", len(args))

@@ -294,33 +294,15 @@ func (f *Feed) serve(ctx context.Context) error {
 	}
 }
 
-// readOpts narrows the reading of a range to what the subscribers may want: only their event
-// types if each of them names types, only their workspace if they all follow the same one. A
-// progress bar following an import then reads a few progress events, not the import's hundred
-// thousand contacts. (A subscriber that joins while a range is read catches up from the log
-// itself.) f.mu must be held.
+// readOpts narrows the reading of a range to what the subscribers want: the events that match
+// one of their filters. A progress bar following an import then reads a few progress events,
+// not the import's hundred thousand contacts, and subscribers of other workspaces read none of
+// them. (A subscriber that joins while a range is read catches up from the log itself.) f.mu
+// must be held.
 func (f *Feed) readOpts() eventstore.ReadOpts {
 	var opts eventstore.ReadOpts
-	typed, first := true, true
-	types := map[string]bool{}
 	for s := range f.subs {
-		if len(s.filter.Types) == 0 {
-			typed = false
-		}
-		for _, t := range s.filter.Types {
-			types[t] = true
-		}
-		if first {
-			opts.WorkspaceID, first = s.filter.WorkspaceID, false
-		} else if s.filter.WorkspaceID != opts.WorkspaceID {
-			opts.WorkspaceID = uuid.Nil
-		}
-	}
-	if typed {
-		for t := range types {
-			opts.Types = append(opts.Types, t)
-		}
-		slices.Sort(opts.Types)
+		opts.AnyOf = append(opts.AnyOf, eventstore.Filter{WorkspaceID: s.filter.WorkspaceID, Types: s.filter.Types})
 	}
 	return opts
 }

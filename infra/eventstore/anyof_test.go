@@ -1,0 +1,66 @@
+package eventstore_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+type flagged struct {
+	N int `json:"n"`
+}
+
+func (flagged) EventType() string { return "test.Flagged" }
+
+// ReadOpts.AnyOf reads exactly the events that match one of its filters, however they combine
+// workspaces (one, or every one) and types (some, or all).
+func TestReadAnyOf(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPoolConns(t, 4)
+	reg := eventstore.NewRegistry()
+	reg.Register(noteAdded{}, flagged{})
+	store := eventstore.New(pool, reg, eventstore.Opts{})
+	a, b, c := uuid.New(), uuid.New(), uuid.New()
+	for i, ws := range []uuid.UUID{a, b, c, uuid.Nil} {
+		_, err := store.Append(ctx, fmt.Sprint("s-", i), eventstore.NoStream, ws,
+			note("1"), eventstore.NewEvent{Data: flagged{N: 1}}, note("2"), eventstore.NewEvent{Data: flagged{N: 2}}, note("3"))
+		require.NoError(t, err)
+	}
+	all, err := store.ReadAll(ctx, eventstore.Checkpoint{}, 100, eventstore.ReadOpts{})
+	require.NoError(t, err)
+	require.Len(t, all, 20)
+
+	const noted, flags = "test.NoteAdded", "test.Flagged"
+	for _, filters := range [][]eventstore.Filter{
+		{{WorkspaceID: a}},
+		{{WorkspaceID: a}, {WorkspaceID: b, Types: []string{flags}}},
+		{{Types: []string{flags}}, {WorkspaceID: c, Types: []string{noted}}},
+		{{WorkspaceID: b, Types: []string{noted}}, {}},
+		{{WorkspaceID: b, Types: []string{noted, flags}}, {WorkspaceID: b, Types: []string{noted}}},
+		{{WorkspaceID: a, Types: []string{noted}}, {WorkspaceID: a}, {Types: []string{noted}}},
+		{{WorkspaceID: uuid.New()}},
+	} {
+		var want []int64
+		for _, e := range all {
+			if slices.ContainsFunc(filters, func(f eventstore.Filter) bool {
+				return (f.WorkspaceID == uuid.Nil || f.WorkspaceID == e.WorkspaceID) && (len(f.Types) == 0 || slices.Contains(f.Types, e.Type))
+			}) {
+				want = append(want, e.Position)
+			}
+		}
+		got, err := store.ReadAll(ctx, eventstore.Checkpoint{}, 100, eventstore.ReadOpts{AnyOf: filters})
+		require.NoError(t, err)
+		var positions []int64
+		for _, e := range got {
+			positions = append(positions, e.Position)
+		}
+		require.Equal(t, want, positions, "%+v", filters)
+	}
+}
