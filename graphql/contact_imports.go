@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -40,13 +42,7 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 	if err != nil {
 		return fail(err)
 	}
-	name := filepath.Base(strings.ReplaceAll(in.File.Filename, `\`, "/"))
-	if name == "." || name == "/" || name == "" {
-		name = "upload.csv"
-	}
-	if len(name) > 200 {
-		name = name[:200]
-	}
+	name := uploadName(in.File.Filename)
 	id := uuid.New()
 	size, sum, err := r.ImportFiles.Save(ctx, id, in.File.File)
 	if err != nil {
@@ -171,4 +167,25 @@ func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (
 		}
 	}()
 	return out, nil
+}
+
+// uploadName is the name an upload is listed under: the last element of the client's file name
+// (browsers on Windows send whole paths), as valid UTF-8 without control characters, at most 200
+// bytes cut at a character boundary, "upload.csv" when nothing is left.
+func uploadName(client string) string {
+	name := filepath.Base(strings.ReplaceAll(client, `\`, "/"))
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, ""))
+	for len(name) > 200 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name = strings.TrimSpace(name); name == "." || name == ".." || name == "/" || name == "" {
+		return "upload.csv"
+	}
+	return name
 }

@@ -193,6 +193,18 @@ func jsonText(m map[string]string) string {
 	if len(m) == 0 {
 		return ""
 	}
+	// PostgreSQL stores no NUL in text or jsonb. Commands refuse it now, but the log may hold
+	// events from before, and one such event must not stop the read model for every workspace.
+	for k, v := range m {
+		if strings.ContainsRune(k, 0) || strings.ContainsRune(v, 0) {
+			clean := make(map[string]string, len(m))
+			for k, v := range m {
+				clean[strings.ReplaceAll(k, "\x00", "\uFFFD")] = strings.ReplaceAll(v, "\x00", "\uFFFD")
+			}
+			m = clean
+			break
+		}
+	}
 	b, _ := json.Marshal(m)
 	return string(b)
 }

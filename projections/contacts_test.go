@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -12,6 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/infra/crypto"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -95,4 +99,40 @@ func digitsOf(s string) string {
 		return ""
 	}
 	return d
+}
+
+// A contact event holding NUL (which PostgreSQL stores in no text or jsonb column; commands
+// refuse it now, but a log may hold one from before) does not stop the contacts read model:
+// the character reads as U+FFFD and every other workspace's contacts keep coming.
+func TestContactsProjectionSurvivesNUL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := newRunnerEnv(t)
+	master := make([]byte, crypto.MasterKeySize)
+	_, _ = cryptorand.Read(master)
+	k, err := crypto.NewKeyring(env.pool, master)
+	require.NoError(t, err)
+	reg := eventstore.NewRegistry()
+	for _, ev := range contact.Events() {
+		reg.Register(ev)
+	}
+	store := eventstore.New(env.pool, reg, eventstore.Opts{Cipher: k, Notifier: env.notifier})
+	bad, good := uuid.New(), uuid.New()
+	for _, c := range []contact.Created{
+		{ContactID: bad, WorkspaceID: uuid.New(), Phone: "+4915112345678", Name: "Old Event", Source: contact.SourceAPI,
+			CustomFields: map[string]string{"note\x00": "a\x00b"}},
+		{ContactID: good, WorkspaceID: uuid.New(), Phone: "+4915112345679", Name: "Other Workspace", Source: contact.SourceAPI},
+	} {
+		_, err := store.Append(ctx, contact.Stream(c.ContactID), eventstore.NoStream, c.WorkspaceID, eventstore.NewEvent{Data: c})
+		require.NoError(t, err)
+	}
+	r := projections.NewRunner(store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, projections.Contacts{})
+	runnerStart(t, r)
+	runnerWait(t, r, runnerHead(t, store))
+	var custom string
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT custom_fields::text FROM proj_contacts.contacts WHERE id = $1`, bad).Scan(&custom))
+	require.JSONEq(t, `{"note\ufffd": "a\ufffdb"}`, custom)
+	var n int
+	require.NoError(t, env.pool.QueryRow(ctx, `SELECT count(*) FROM proj_contacts.contacts WHERE id = $1`, good).Scan(&n))
+	require.Equal(t, 1, n)
 }

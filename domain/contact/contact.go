@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -76,6 +77,12 @@ func cleanEmail(s string) (string, error) {
 	return identity.NormalizeEmail("email", s)
 }
 
+// isForbiddenControl is a control character a custom field's value may not hold: all but tab and
+// line breaks (a note can have several lines). NUL in particular can be stored in no text column.
+func isForbiddenControl(r rune) bool {
+	return unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r'
+}
+
 func cleanCustomFields(in map[string]string) (map[string]string, error) {
 	if len(in) == 0 {
 		return nil, nil
@@ -87,11 +94,14 @@ func cleanCustomFields(in map[string]string) (map[string]string, error) {
 	for k, v := range in {
 		k = strings.TrimSpace(k)
 		v = strings.TrimSpace(v)
-		if k == "" || utf8.RuneCountInString(k) > maxCustomFieldKeyLength || !utf8.ValidString(k) {
-			return nil, fault.InvalidField("customFields", "INVALID_KEY", "Custom field names must be 1 to %d characters.", maxCustomFieldKeyLength)
+		if k == "" || utf8.RuneCountInString(k) > maxCustomFieldKeyLength || !utf8.ValidString(k) || strings.IndexFunc(k, unicode.IsControl) >= 0 {
+			return nil, fault.InvalidField("customFields", "INVALID_KEY", "Custom field names must be 1 to %d characters, without control characters.", maxCustomFieldKeyLength)
 		}
-		if utf8.RuneCountInString(v) > maxCustomFieldValueLen || !utf8.ValidString(v) {
+		if utf8.RuneCountInString(v) > maxCustomFieldValueLen {
 			return nil, fault.InvalidField("customFields", "TOO_LONG", "Custom field %q must be at most %d characters.", k, maxCustomFieldValueLen)
+		}
+		if !utf8.ValidString(v) || strings.IndexFunc(v, isForbiddenControl) >= 0 {
+			return nil, fault.InvalidField("customFields", "INVALID_TEXT", "Custom field %q must be text: no control characters other than tabs and line breaks.", k)
 		}
 		if v != "" {
 			out[k] = v

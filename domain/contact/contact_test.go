@@ -1,6 +1,7 @@
 package contact_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -83,6 +84,32 @@ func TestNewFieldsReportsEveryBadField(t *testing.T) {
 		CustomFields: map[string]string{" plan ": " pro ", "empty": " "}})
 	require.NoError(t, err)
 	require.Equal(t, contact.Fields{Phone: "+14155550123", Name: "Grace Hopper", CustomFields: map[string]string{"plan": "pro"}}, f)
+}
+
+// Custom fields are text: names without control characters, values with none but tabs and line
+// breaks (NUL above all, which no PostgreSQL text column holds).
+func TestCustomFieldsAreText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		custom map[string]string
+		code   string
+	}{
+		{map[string]string{"note": "a\x00b"}, "INVALID_TEXT"},
+		{map[string]string{"note": "bell\x07"}, "INVALID_TEXT"},
+		{map[string]string{"note": "bad \xff utf-8"}, "INVALID_TEXT"},
+		{map[string]string{"no\x00te": "x"}, "INVALID_KEY"},
+		{map[string]string{"line\nbreak": "x"}, "INVALID_KEY"},
+		{map[string]string{strings.Repeat("k", 65): "x"}, "INVALID_KEY"},
+		{map[string]string{"note": strings.Repeat("v", 1001)}, "TOO_LONG"},
+	} {
+		_, err := contact.NewFields(contact.FieldsInput{Phone: "+4915112345678", CustomFields: tc.custom})
+		errs := fault.Invalids(err)
+		require.Len(t, errs, 1, "%q", tc.custom)
+		require.Equal(t, tc.code, errs[0].Code, "%q", tc.custom)
+	}
+	f, err := contact.NewFields(contact.FieldsInput{Phone: "+4915112345678", CustomFields: map[string]string{"note": "line one\nline two\tend"}})
+	require.NoError(t, err)
+	require.Equal(t, "line one\nline two\tend", f.CustomFields["note"])
 }
 
 func TestGroupMembers(t *testing.T) {

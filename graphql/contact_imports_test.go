@@ -1,0 +1,28 @@
+package graphql
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestUploadName(t *testing.T) {
+	for client, want := range map[string]string{
+		"contacts.csv":                 "contacts.csv",
+		`C:\Users\ada\Desktop\list.csv`: "list.csv",
+		"/home/ada/list.csv":           "list.csv",
+		"a\x00b.csv":                   "ab.csv",
+		"bad\xffname.csv":              "badname.csv",
+		"":                             "upload.csv",
+		"..":                           "upload.csv",
+		"/":                            "upload.csv",
+		" \x01 ":                       "upload.csv",
+	} {
+		require.Equal(t, want, uploadName(client), "%q", client)
+	}
+	long := uploadName(strings.Repeat("ü", 150) + ".csv") // 2 bytes a letter
+	require.LessOrEqual(t, len(long), 200)
+	require.True(t, utf8.ValidString(long), "cut at a character boundary")
+}
