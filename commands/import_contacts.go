@@ -283,9 +283,10 @@ func (r *importRun) parse(row ContactRow) parsedRow {
 		p.problem = "The row has no phone number."
 		return p
 	}
+	custom := contact.FitCustomFields(row.Custom) // an odd extra column must not cost the row its contact
 	var firstErr error
 	for _, raw := range row.Phones {
-		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: row.Name, Email: row.Email, CustomFields: row.Custom})
+		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: row.Name, Email: row.Email, CustomFields: custom})
 		if err == nil {
 			p.fields = f
 			firstErr = nil
@@ -524,6 +525,13 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 				patch.Email = &p.fields.Email
 			}
 			evs, err := ct.Update(patch, &importID)
+			if fault.KindOf(err) == fault.Invalid {
+				// The row cannot be merged into the contact (say, their custom fields together
+				// pass the limit): the row is unusable, not the import.
+				progress.Chunk.Invalid++
+				progress.Errors = append(progress.Errors, contact.RowError{Row: p.line, Message: rowMessage(err)})
+				continue
+			}
 			if err != nil {
 				return chunkDecision{}, err
 			}

@@ -347,3 +347,47 @@ func TestImportRetryKeepsNoSecondUpload(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left, "no upload is kept once its import has ended")
 }
+
+// TestImportKeepsRowsWithOddColumns: extra columns that cannot be stored as they are (a header
+// as long as a Google Forms question, a very long note) cost the row nothing but the excess,
+// and a row that cannot be merged into its contact (their custom fields together pass 50) is
+// reported as that row's problem while the import goes on to complete.
+func TestImportKeepsRowsWithOddColumns(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Odd Owner", "odd@example.com", strongPassword, "Odd Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	full := map[string]any{}
+	for i := range 50 {
+		full[fmt.Sprintf("field %02d", i)] = "x"
+	}
+	_, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+4915112340001", "customFields": full})
+	require.Empty(t, ue)
+
+	question := "How did you hear about us, and what would you like us to tell you about next time we write?"
+	note := strings.Repeat("long note ", 150)
+	csv := "Name,Phone,\"" + question + "\",Notes\n" +
+		"Ada,+4915112340002,From a friend," + note + "\n" +
+		"Full,+4915112340001,Newsletter,\n"
+	imp, ue := s.upload(tok, ws, "form.csv", []byte(csv), nil)
+	require.Empty(t, ue)
+	done := s.waitImport(tok, imp.ID)
+	require.Equal(t, "COMPLETED", done.Status, "failure: %v", done.Failure)
+	require.Equal(t, 1, done.Created)
+	require.Equal(t, 1, done.Invalid)
+	require.Len(t, done.Errors, 1)
+	require.Equal(t, 3, done.Errors[0].Row)
+	require.Contains(t, done.Errors[0].Message, "customFields")
+
+	var out struct {
+		Workspace struct {
+			Contacts struct{ Nodes []contactJSON }
+		}
+	}
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts(filter: { search: "Ada" }) { nodes { `+contactFields+` } } } }`,
+		map[string]any{"ws": ws}, &out)
+	require.Len(t, out.Workspace.Contacts.Nodes, 1)
+	custom := out.Workspace.Contacts.Nodes[0].CustomFields
+	require.Equal(t, "From a friend", custom[question[:64]], "the long column name is cut to 64 characters: %v", custom)
+	require.Equal(t, strings.TrimSpace(note[:1000]), custom["Notes"], "the note is cut to 1,000 characters")
+}

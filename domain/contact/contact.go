@@ -77,6 +77,59 @@ func cleanEmail(s string) (string, error) {
 	return identity.NormalizeEmail("email", s)
 }
 
+// FitCustomFields makes the extra columns of an imported row fit as custom fields instead of
+// costing the row its contact: control characters are dropped, names are cut to 64 characters
+// and values to 1,000, empty ones left out, and of more than 50 the first 50 by name are kept.
+// (A field a user types in is refused instead, with the reason.)
+func FitCustomFields(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, min(len(in), maxCustomFields))
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		v := cutRunes(strings.TrimSpace(strings.Map(dropIf(isForbiddenControl), strings.ToValidUTF8(in[k], ""))), maxCustomFieldValueLen)
+		key := cutRunes(strings.TrimSpace(strings.Map(dropIf(unicode.IsControl), strings.ToValidUTF8(k, ""))), maxCustomFieldKeyLength)
+		if v == "" || key == "" {
+			continue
+		}
+		if _, taken := out[key]; taken {
+			continue
+		}
+		out[key] = v
+		if len(out) == maxCustomFields {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func dropIf(f func(rune) bool) func(rune) rune {
+	return func(r rune) rune {
+		if f(r) {
+			return -1
+		}
+		return r
+	}
+}
+
+// cutRunes is s cut to at most n characters, trailing space removed.
+func cutRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for j := range s {
+		if i == n {
+			return strings.TrimSpace(s[:j])
+		}
+		i++
+	}
+	return s
+}
+
 // isForbiddenControl is a control character a custom field's value may not hold: all but tab and
 // line breaks (a note can have several lines). NUL in particular can be stored in no text column.
 func isForbiddenControl(r rune) bool {

@@ -1,6 +1,7 @@
 package contact_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -110,6 +111,29 @@ func TestCustomFieldsAreText(t *testing.T) {
 	f, err := contact.NewFields(contact.FieldsInput{Phone: "+4915112345678", CustomFields: map[string]string{"note": "line one\nline two\tend"}})
 	require.NoError(t, err)
 	require.Equal(t, "line one\nline two\tend", f.CustomFields["note"])
+}
+
+func TestFitCustomFields(t *testing.T) {
+	t.Parallel()
+	require.Nil(t, contact.FitCustomFields(nil))
+	require.Nil(t, contact.FitCustomFields(map[string]string{"a": " ", "\x00": "x"}))
+	in := map[string]string{
+		"a" + strings.Repeat("ü", 70): "long name",
+		"note":                        "a\x00b\x07c\nd",
+		"bad":                         "x\xffy",
+		"value":                       strings.Repeat("é", 1200),
+	}
+	for i := range 60 {
+		in[fmt.Sprintf("z%02d", i)] = "v"
+	}
+	got := contact.FitCustomFields(in)
+	require.Len(t, got, 50, "of more than 50, the first 50 by name")
+	require.Equal(t, "long name", got["a"+strings.Repeat("ü", 63)])
+	require.Equal(t, "abc\nd", got["note"])
+	require.Equal(t, "xy", got["bad"])
+	require.Equal(t, strings.Repeat("é", 1000), got["value"])
+	_, err := contact.NewFields(contact.FieldsInput{Phone: "+4915112345678", CustomFields: got})
+	require.NoError(t, err, "what FitCustomFields returns is always accepted")
 }
 
 func TestGroupMembers(t *testing.T) {
