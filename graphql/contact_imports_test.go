@@ -10,15 +10,15 @@ import (
 
 func TestUploadName(t *testing.T) {
 	for client, want := range map[string]string{
-		"contacts.csv":                 "contacts.csv",
+		"contacts.csv":                  "contacts.csv",
 		`C:\Users\ada\Desktop\list.csv`: "list.csv",
-		"/home/ada/list.csv":           "list.csv",
-		"a\x00b.csv":                   "ab.csv",
-		"bad\xffname.csv":              "badname.csv",
-		"":                             "upload.csv",
-		"..":                           "upload.csv",
-		"/":                            "upload.csv",
-		" \x01 ":                       "upload.csv",
+		"/home/ada/list.csv":            "list.csv",
+		"a\x00b.csv":                    "ab.csv",
+		"bad\xffname.csv":               "badname.csv",
+		"":                              "upload.csv",
+		"..":                            "upload.csv",
+		"/":                             "upload.csv",
+		" \x01 ":                        "upload.csv",
 	} {
 		require.Equal(t, want, uploadName(client), "%q", client)
 	}
