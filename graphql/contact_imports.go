@@ -118,7 +118,9 @@ func (r *Resolver) contactImports(ctx context.Context, ws uuid.UUID, first *int,
 }
 
 // contactImportProgress sends the import's state now and after each of its events, and ends
-// after the import does.
+// after the import does. It subscribes before it reads the state, so an import that ends in
+// between is seen ending; after the feed drops it (a slow client) it subscribes again and reads
+// the state again, so nothing in the gap is missed.
 func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (<-chan *projections.ContactImport, error) {
 	imp, err := r.importOf(ctx, importID)
 	if err != nil {
@@ -126,41 +128,52 @@ func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (
 	}
 	r.subscribed(ctx)
 	types := []string{contact.EventImportProgressed, contact.EventImportCompleted, contact.EventImportFailed}
-	live, cancel := r.Feed.Subscribe(imp.WorkspaceID, types)
 	out := make(chan *projections.ContactImport, 16)
-	send := func(i projections.ContactImport) bool {
+	// sendState reads the import's state and sends it; false when the subscription is over.
+	sendState := func() bool {
+		now, err := r.Contacts.ImportByID(ctx, imp.ID)
+		if err != nil {
+			return false
+		}
 		select {
-		case out <- &i:
-			return true
+		case out <- &now:
+			return now.Status == contact.StatusRunning
 		case <-ctx.Done():
 			return false
 		}
 	}
+	live, cancel := r.Feed.Subscribe(imp.WorkspaceID, types)
 	go func() {
 		defer close(out)
-		defer cancel()
-		if !send(imp) || imp.Status != contact.StatusRunning {
+		defer func() { cancel() }()
+		if !sendState() {
 			return
 		}
 		stream := contact.ImportStream(imp.ID)
+		delivered := true // since the last (re)subscription
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case e, ok := <-live:
 				if !ok {
+					if !delivered {
+						return // closed again at once: the feed is shutting down
+					}
+					cancel()
 					live, cancel = r.Feed.Subscribe(imp.WorkspaceID, types)
+					delivered = false
+					if !sendState() {
+						return
+					}
 					continue
 				}
+				delivered = true
 				if e.StreamID != stream {
 					continue
 				}
 				r.settle(ctx, e.Checkpoint())
-				now, err := r.Contacts.ImportByID(ctx, imp.ID)
-				if err != nil {
-					return
-				}
-				if !send(now) || now.Status != contact.StatusRunning {
+				if !sendState() {
 					return
 				}
 			}
