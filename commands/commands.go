@@ -29,6 +29,13 @@ type Caller struct {
 	IP            string
 }
 
+// scope is the idempotency scope of a command on target for this caller: a clientMutationId
+// is the client's own, so two members (or a member and an API token) of one workspace that pick
+// the same one never get each other's results.
+func (c Caller) scope(command string, target uuid.UUID) string {
+	return command + ":" + target.String() + ":" + c.UserID.String() + ":" + c.APITokenID.String()
+}
+
 func (c Caller) metadata() eventstore.Metadata {
 	m := eventstore.Metadata{RequestID: c.RequestID, CorrelationID: c.CorrelationID, IP: c.IP}
 	if c.UserID != uuid.Nil {

@@ -25,7 +25,7 @@ type CreateContactGroup struct {
 
 // CreateContactGroup records the group.
 func (h *Handlers) CreateContactGroup(ctx context.Context, c Caller, cmd CreateContactGroup) (GroupResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "createContactGroup:" + cmd.WorkspaceID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	idem := Idempotency{Scope: c.scope("createContactGroup", cmd.WorkspaceID), Key: cmd.ClientMutationID, Input: cmd}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
 		id := uuid.New()
 		evs, err := contact.CreateGroup(id, cmd.WorkspaceID, cmd.Name, cmd.Description)
@@ -140,7 +140,7 @@ type ChangeContactGroup struct {
 // ChangeContactGroup records the change. Members to add must be contacts of the workspace
 // (unknown ids are a userError naming how many); adding or removing twice changes nothing.
 func (h *Handlers) ChangeContactGroup(ctx context.Context, c Caller, cmd ChangeContactGroup) (GroupResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "changeContactGroup:" + cmd.GroupID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	idem := Idempotency{Scope: c.scope("changeContactGroup", cmd.GroupID), Key: cmd.ClientMutationID, Input: cmd}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
 		g, v, err := h.loadGroup(ctx, cmd.WorkspaceID, cmd.GroupID)
 		if err != nil {

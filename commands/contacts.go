@@ -87,7 +87,7 @@ func (h *Handlers) checkGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUI
 // CreateContact records the contact, reserves its number in the workspace and adds it to groups,
 // in one transaction.
 func (h *Handlers) CreateContact(ctx context.Context, c Caller, cmd CreateContact) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "createContact:" + cmd.WorkspaceID.String() + ":" + c.UserID.String() + c.APITokenID.String(),
+	idem := Idempotency{Scope: c.scope("createContact", cmd.WorkspaceID),
 		Key: cmd.ClientMutationID, Input: cmd}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		country := cmd.DefaultCountry
@@ -197,7 +197,7 @@ type UpdateContact struct {
 
 // UpdateContact records the change.
 func (h *Handlers) UpdateContact(ctx context.Context, c Caller, cmd UpdateContact) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "updateContact:" + cmd.ContactID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	idem := Idempotency{Scope: c.scope("updateContact", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
 		if err != nil {
@@ -245,7 +245,7 @@ type DeleteContact struct {
 
 // DeleteContact records the deletion.
 func (h *Handlers) DeleteContact(ctx context.Context, c Caller, cmd DeleteContact) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "deleteContact:" + cmd.ContactID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	idem := Idempotency{Scope: c.scope("deleteContact", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
 		if err != nil {
@@ -272,7 +272,7 @@ type SetContactOptOut struct {
 
 // SetContactOptOut records the opt-out or opt-in; repeating it changes nothing.
 func (h *Handlers) SetContactOptOut(ctx context.Context, c Caller, cmd SetContactOptOut) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "setContactOptOut:" + cmd.ContactID.String(), Key: cmd.ClientMutationID, Input: cmd}
+	idem := Idempotency{Scope: c.scope("setContactOptOut", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
 		if err != nil {

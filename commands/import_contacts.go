@@ -67,7 +67,7 @@ type ImportResult struct {
 
 // StartContactImport records the start; the importer picks it up.
 func (h *Handlers) StartContactImport(ctx context.Context, c Caller, cmd StartContactImport) (ImportResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: "importContacts:" + cmd.WorkspaceID.String(), Key: cmd.ClientMutationID,
+	idem := Idempotency{Scope: c.scope("importContacts", cmd.WorkspaceID), Key: cmd.ClientMutationID,
 		Input: []any{cmd.FileName, cmd.SHA256, cmd.DefaultCountry, cmd.GroupIDs}}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[ImportResult], error) {
 		if err := h.checkGroups(ctx, cmd.WorkspaceID, cmd.GroupIDs); err != nil {

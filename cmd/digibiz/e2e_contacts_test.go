@@ -266,3 +266,38 @@ func TestContacts(t *testing.T) {
 	}
 	require.Contains(t, events, "contact.created", "the check reads the events table")
 }
+
+// TestClientMutationIDsAreTheCallers: a clientMutationId belongs to whoever sent it. A member's
+// session and an API token of the same workspace that happen to pick the same one each get
+// their own change, while each one's retry still returns its first result.
+func TestClientMutationIDsAreTheCallers(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Idem Owner", "idem@example.com", strongPassword, "Idem Shop")
+	session, ws := *owner.Token, owner.Workspace.ID
+	token := *s.createToken(session, ws, "integration", "CONTACTS_WRITE", "CONTACTS_READ").Token
+	create := func(as, name string) (string, []userErr) {
+		var out struct {
+			CreateContactGroup struct {
+				ContactGroup *struct{ ID, Name string }
+				UserErrors   []userErr
+			}
+		}
+		s.must(as, `mutation($in: CreateContactGroupInput!) { createContactGroup(input: $in) { contactGroup { id name } userErrors { field code message } } }`,
+			map[string]any{"in": map[string]any{"workspaceId": ws, "name": name, "clientMutationId": "1"}}, &out)
+		if out.CreateContactGroup.ContactGroup == nil {
+			return "", out.CreateContactGroup.UserErrors
+		}
+		return out.CreateContactGroup.ContactGroup.ID, out.CreateContactGroup.UserErrors
+	}
+	vip, ue := create(session, "VIP")
+	require.Empty(t, ue)
+	leads, ue := create(token, "Leads")
+	require.Empty(t, ue, "the token's clientMutationId is its own")
+	require.NotEqual(t, vip, leads)
+	again, ue := create(session, "VIP")
+	require.Empty(t, ue)
+	require.Equal(t, vip, again, "a retry returns the first result")
+	_, ue = create(token, "Other")
+	require.Equal(t, "IDEMPOTENCY_KEY_REUSED", ue[0].Code, "the same key with other input is refused")
+}
