@@ -1,8 +1,10 @@
 package graphql
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 
 	gql "github.com/99designs/gqlgen/graphql"
@@ -28,7 +30,9 @@ func customFields(field string, j model.JSON) (map[string]string, bool, error) {
 		return nil, false, nil
 	}
 	var raw map[string]any
-	if err := json.Unmarshal(j, &raw); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber() // a number is kept as written: 12345678901234567890 stays that, not 1.2345678901234567e+19
+	if err := dec.Decode(&raw); err != nil || raw == nil {
 		return nil, false, fault.InvalidField(field, "INVALID_CUSTOM_FIELDS", "customFields must be a JSON object of strings.")
 	}
 	out := make(map[string]string, len(raw))
@@ -36,9 +40,10 @@ func customFields(field string, j model.JSON) (map[string]string, bool, error) {
 		switch v := v.(type) {
 		case string:
 			out[k] = v
-		case float64, bool:
-			b, _ := json.Marshal(v)
-			out[k] = string(b)
+		case json.Number:
+			out[k] = v.String()
+		case bool:
+			out[k] = strconv.FormatBool(v)
 		case nil:
 		default:
 			return nil, false, fault.InvalidField(field, "INVALID_CUSTOM_FIELDS", "customFields values must be strings; %q is not.", k)

@@ -84,14 +84,15 @@ func TestContacts(t *testing.T) {
 	require.Equal(t, "", groupCode(create, map[string]any{"ws": ws, "n": "Letters"}), "a deleted group's name is free")
 
 	c, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "0151 1234 5678", "name": "  Jürgen   Weiß ",
-		"email": "JW@Example.de", "contactGroupIds": []string{vip}, "customFields": map[string]any{"city": "Köln", "vip_since": 2019}})
+		"email": "JW@Example.de", "contactGroupIds": []string{vip}, "customFields": map[string]any{"city": "Köln", "vip_since": 2019, "customer_no": uint64(12345678901234567890), "ok": true}})
 	require.Empty(t, ue)
 	require.Equal(t, "+4915112345678", c.Phone, "normalised with the workspace's default country")
 	require.Equal(t, "Jürgen Weiß", *c.Name)
 	require.Equal(t, "jw@example.de", *c.Email)
 	require.Equal(t, "MANUAL", c.Source)
 	require.Equal(t, "4915112345678@s.whatsapp.net", c.WhatsAppJid)
-	require.Equal(t, map[string]string{"city": "Köln", "vip_since": "2019"}, c.CustomFields)
+	require.Equal(t, map[string]string{"city": "Köln", "vip_since": "2019", "customer_no": "12345678901234567890", "ok": "true"}, c.CustomFields,
+		"numbers are kept as written")
 	require.Len(t, c.Groups, 1)
 
 	// The same number in another spelling is the same contact: refused, nothing appended.
