@@ -101,7 +101,7 @@ func TestReadStreams(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	got, err := store.ReadStreams(ctx, []string{"rs-c", "rs-a", "rs-missing"})
+	got, err := store.ReadStreams(ctx, []string{"rs-c", "rs-a", "rs-missing", "rs-c"}) // a stream named twice is read once
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	for _, s := range []string{"a", "c"} {

@@ -532,7 +532,7 @@ func (s *Store) ReadStreams(ctx context.Context, streamIDs []string) (map[string
 	if len(streamIDs) == 0 {
 		return out, nil
 	}
-	rows, err := s.pool.Query(ctx, selectEvent+`JOIN unnest($1::text[]) AS want(id) ON events.stream_id = want.id
+	rows, err := s.pool.Query(ctx, selectEvent+`JOIN (SELECT DISTINCT id FROM unnest($1::text[]) AS u(id)) AS want ON events.stream_id = want.id
 		ORDER BY events.stream_id, events.stream_version`, streamIDs)
 	if err != nil {
 		return nil, fmt.Errorf("reading %d streams: %w", len(streamIDs), err)
