@@ -65,10 +65,16 @@ func (c *keyCache) get(id uuid.UUID, now time.Time) (dataKey, bool) {
 	return e.key, true
 }
 
+// put caches k for id. A key read before a shred that this process made meanwhile never replaces
+// the shred's mark: a destroyed key stays destroyed.
 func (c *keyCache) put(id uuid.UUID, k dataKey, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.entries[id]; !ok && len(c.entries) >= c.max {
+	old, ok := c.entries[id]
+	if ok && old.key.shredded && !k.shredded && now.Before(old.expires) {
+		return
+	}
+	if !ok && len(c.entries) >= c.max {
 		c.makeRoom(now)
 	}
 	c.entries[id] = cacheEntry{key: k, expires: now.Add(c.ttl)}

@@ -450,6 +450,27 @@ func TestKeyCacheIsBounded(t *testing.T) {
 	require.False(t, ok, "entries expire after the TTL")
 }
 
+// A key read from the database before this process shredded it, and cached after the shred,
+// does not bring the key back: the shred's mark stays until it expires (and then the database
+// says shredded).
+func TestKeyCacheKeepsTheShredMark(t *testing.T) {
+	t.Parallel()
+	c := newKeyCache(64, time.Minute)
+	now := time.Now()
+	id := uuid.New()
+	live, err := newDataKey(make([]byte, dataKeySize), 1)
+	require.NoError(t, err)
+	c.put(id, live, now)
+	c.put(id, dataKey{shredded: true}, now) // the shred
+	c.put(id, live, now)                    // a lookup that read the row before the shred committed
+	got, ok := c.get(id, now)
+	require.True(t, ok)
+	require.True(t, got.shredded, "a destroyed key stays destroyed")
+	c.put(id, live, now.Add(time.Minute)) // after the mark expired: what the database said then
+	got, _ = c.get(id, now.Add(time.Minute))
+	require.False(t, got.shredded)
+}
+
 func BenchmarkSealOpen(b *testing.B) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(b)
