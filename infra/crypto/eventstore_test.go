@@ -224,3 +224,35 @@ func TestBatchReadsFetchKeysTogether(t *testing.T) {
 	check(evs)
 	require.Equal(t, int64(1), counter.n.Load(), "ReadStreams: one key query for the batch")
 }
+
+// A sealed box copied from one person's event into another's does not open there: the event
+// would show the first person's data, and erasing the second would leave it behind.
+func TestBoxMovedToAnotherSubjectIsTampering(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	reg := eventstore.NewRegistry()
+	reg.Register(testContactAdded{})
+	k := newKeyring(t, pool, newMaster(t))
+	store := eventstore.New(pool, reg, eventstore.Opts{Cipher: k})
+	ws := uuid.New()
+	a := testContactAdded{ContactID: uuid.New(), Name: "Ada", Phone: "+4915112345678", Source: "csv"}
+	b := testContactAdded{ContactID: uuid.New(), Name: "Bob", Phone: "+4915112345679", Source: "csv"}
+	for _, ev := range []testContactAdded{a, b} {
+		_, err := store.Append(ctx, "contact-"+ev.ContactID.String(), eventstore.NoStream, ws, eventstore.NewEvent{Data: ev})
+		require.NoError(t, err)
+	}
+	_, err := pool.Exec(ctx, `UPDATE events SET data = jsonb_set(data, '{_pii}', (SELECT data->'_pii' FROM events WHERE stream_id = $1))
+		WHERE stream_id = $2`, "contact-"+a.ContactID.String(), "contact-"+b.ContactID.String())
+	require.NoError(t, err)
+
+	evs, err := store.ReadStream(ctx, "contact-"+b.ContactID.String(), 0)
+	require.NoError(t, err)
+	_, err = evs[0].Decode(ctx)
+	require.ErrorIs(t, err, ErrTampered)
+	evs, err = store.ReadStream(ctx, "contact-"+a.ContactID.String(), 0)
+	require.NoError(t, err)
+	got, err := evs[0].Decode(ctx)
+	require.NoError(t, err)
+	require.Equal(t, a, got)
+}

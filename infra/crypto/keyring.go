@@ -188,7 +188,7 @@ func (k *Keyring) Open(ctx context.Context, doc map[string]json.RawMessage) (era
 	if !ok {
 		return false, nil
 	}
-	plain, erased, err := k.OpenBox(ctx, raw)
+	plain, erased, err := k.OpenBox(ctx, raw, uuid.Nil)
 	if err != nil {
 		return false, err
 	}
@@ -207,14 +207,19 @@ func (k *Keyring) Open(ctx context.Context, doc map[string]json.RawMessage) (era
 }
 
 // OpenBox returns the fields sealed in a box (the value of PIIField) as the JSON object they
-// were sealed from, or erased when the subject's key was shredded (or is missing).
-func (k *Keyring) OpenBox(ctx context.Context, raw json.RawMessage) (plain []byte, erased bool, err error) {
+// were sealed from, or erased when the subject's key was shredded (or is missing). subject, when
+// not uuid.Nil, is the person the event is about: a box sealed for anyone else (copied into the
+// event from another one) is ErrTampered.
+func (k *Keyring) OpenBox(ctx context.Context, raw json.RawMessage, subject uuid.UUID) (plain []byte, erased bool, err error) {
 	var box sealedBox
 	if err := json.Unmarshal(raw, &box); err != nil {
 		return nil, false, fmt.Errorf("opening personal data: malformed %s: %w", PIIField, err)
 	}
 	if box.Subject == uuid.Nil {
 		return nil, false, fmt.Errorf("opening personal data: %s has no subject", PIIField)
+	}
+	if subject != uuid.Nil && box.Subject != subject {
+		return nil, false, fmt.Errorf("opening personal data of subject %s: the box was sealed for another subject: %w", subject, ErrTampered)
 	}
 	ct, err := base64.StdEncoding.DecodeString(box.Ciphertext)
 	if err != nil {

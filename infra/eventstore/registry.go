@@ -233,7 +233,7 @@ func (c *codec) decodeCurrent(ctx context.Context, info *typeInfo, raw []byte) (
 			return nil, false, false, err
 		}
 		if box != nil {
-			plain, gone, err := opener.OpenBox(ctx, box)
+			plain, gone, err := opener.OpenBox(ctx, box, ptr.Elem().Interface().(Subject).DataSubject())
 			if err != nil {
 				return nil, false, false, err
 			}

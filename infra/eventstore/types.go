@@ -222,5 +222,7 @@ type KeyPrefetcher interface {
 // of rebuilding the whole document first. When the subject's key was destroyed it reports
 // erased and no plaintext.
 type BoxOpener interface {
-	OpenBox(ctx context.Context, box json.RawMessage) (plain []byte, erased bool, err error)
+	// OpenBox opens the box of an event about subject; a box sealed for another subject is an
+	// error.
+	OpenBox(ctx context.Context, box json.RawMessage, subject uuid.UUID) (plain []byte, erased bool, err error)
 }
