@@ -98,3 +98,26 @@ func TestClaimStreamsBecomeClaims(t *testing.T) {
 		require.NoError(t, err, "%s", e.Type)
 	}
 }
+
+// The server's pool is big enough for its background workers unless the URL or the caller
+// says otherwise.
+func TestOpenSizesThePool(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	for _, tc := range []struct {
+		url  string
+		opts postgres.OpenOpts
+		want int32
+	}{
+		{url, postgres.OpenOpts{SkipMigrate: true}, postgres.DefaultMaxConns()},
+		{url + "&pool_max_conns=5", postgres.OpenOpts{SkipMigrate: true}, 5},
+		{url, postgres.OpenOpts{SkipMigrate: true, MaxConns: 7}, 7},
+	} {
+		pool, err := postgres.Open(ctx, tc.url, tc.opts)
+		require.NoError(t, err)
+		require.Equal(t, tc.want, pool.Config().MaxConns, tc.url)
+		pool.Close()
+	}
+	require.GreaterOrEqual(t, postgres.DefaultMaxConns(), int32(16))
+}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -35,9 +37,17 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// DefaultMaxConns is the pool size when nothing sets one: max(16, 4*GOMAXPROCS). pgxpool's own
+// default, max(4, NumCPU), is 4 on a small machine, too few for a server whose background
+// workers (log notifications, projections, the live feed, the importer) each hold a connection,
+// some of them while they take a second one.
+func DefaultMaxConns() int32 {
+	return int32(max(16, 4*runtime.GOMAXPROCS(0)))
+}
+
 // OpenOpts tunes Open. The zero value means defaults.
 type OpenOpts struct {
-	// MaxConns caps the pool; zero means max(8, 4*GOMAXPROCS) as pgxpool decides.
+	// MaxConns caps the pool; zero means pool_max_conns from the URL, else DefaultMaxConns.
 	MaxConns int32
 	// SkipCreate does not try to create a missing database.
 	SkipCreate bool
@@ -60,8 +70,11 @@ func Open(ctx context.Context, url string, opts OpenOpts) (*pgxpool.Pool, error)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database url: %w", err)
 	}
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns()
 	}
 	// Keep transactions short: a transaction left open holds back every gap-safe reader of the
 	// event log (they only read below the oldest running transaction), so the server never lets
