@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -156,4 +157,55 @@ func TestClaimAt(t *testing.T) {
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"thing-" + b.String(), "thing-" + c.String()}, unclaimed)
 	require.Equal(t, 5, countEvents(t, pool), "claiming appends nothing")
+}
+
+// A command that releases a value and a ClaimAt for the same stream race: the command waits for
+// the stream, then sees the claim ClaimAt made and releases it, so the stream never holds a
+// value its events gave up.
+func TestReleaseWaitsForClaimAt(t *testing.T) {
+	t.Parallel()
+	pool := testPoolConns(t, 6)
+	store := newStore(pool)
+	ctx := context.Background()
+	owner := uuid.New()
+	stream := "thing-" + owner.String()
+	_, err := store.Append(ctx, stream, eventstore.NoStream, uuid.Nil, note("made"))
+	require.NoError(t, err)
+
+	// ClaimAt's transaction, held open: the stream's row locked, the old value claimed.
+	claimAt, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer claimAt.Rollback(ctx) //nolint:errcheck
+	_, err = claimAt.Exec(ctx, `SELECT version FROM streams WHERE stream_id = $1 FOR UPDATE`, stream)
+	require.NoError(t, err)
+	_, err = claimAt.Exec(ctx, `INSERT INTO unique_claims (scope, key, owner) VALUES ('test-name', 'old', $1)`, owner)
+	require.NoError(t, err)
+
+	// The rename: release the old value, claim the new one, append at version 1.
+	done := make(chan error, 1)
+	go func() {
+		_, err := store.AppendWithClaims(ctx, nil, []eventstore.Claim{
+			{Scope: "test-name", Key: "old", Owner: owner, Release: true},
+			{Scope: "test-name", Key: "new", Owner: owner}},
+			eventstore.Append{StreamID: stream, Expected: eventstore.Exact(1), Events: []eventstore.NewEvent{note("renamed")}})
+		done <- err
+	}()
+	// Wait until the rename waits for a lock, then let ClaimAt commit.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var waiting int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		if waiting > 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the rename never waited for the stream")
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, claimAt.Commit(ctx))
+	require.NoError(t, <-done)
+
+	owners, err := store.ClaimOwners(ctx, "test-name", []string{"old", "new"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]uuid.UUID{"new": owner}, owners, "the released value is free")
 }

@@ -339,7 +339,6 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
 			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result))
 	}
-	releases, takes := queueClaims(batch, claims)
 	var bulk []int
 	for i, p := range prepared {
 		if isBulkable(p) {
@@ -369,6 +368,10 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 			batch.Queue(p.sql, p.args...)
 		}
 	}
+	// Claims go after the appends, which lock their streams' rows: a command that releases a
+	// value waits for whoever holds its stream (Store.ClaimAt claiming for it) to commit, and
+	// then sees that claim and releases it.
+	releases, takes := queueClaims(batch, claims)
 	br := tx.SendBatch(ctx, batch)
 	defer br.Close()
 	if idem != nil {
@@ -378,9 +381,6 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 			}
 			return nil, fmt.Errorf("recording idempotency key: %w", err)
 		}
-	}
-	if err := readClaims(br, releases, takes); err != nil {
-		return nil, err
 	}
 	results := make([]AppendResult, len(prepared))
 	if len(bulk) > 0 {
@@ -436,6 +436,9 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 			return nil, err
 		}
 		results[i] = res
+	}
+	if err := readClaims(br, releases, takes); err != nil {
+		return nil, err
 	}
 	if err := br.Close(); err != nil {
 		return nil, err
