@@ -214,6 +214,23 @@ func lookupIdempotent[T any](ctx context.Context, h *Handlers, idem Idempotency,
 }
 
 // load folds the events of a stream into state via evolve and returns the stream version.
+// loadTypes folds the events of streamID that have one of types and returns the stream's
+// version (which counts its other events too).
+func loadTypes(ctx context.Context, store *eventstore.Store, streamID string, types []string, evolve func(any)) (int64, error) {
+	events, version, err := store.ReadStreamTypes(ctx, streamID, types)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range events {
+		ev, err := e.Decode(ctx)
+		if err != nil {
+			return 0, err
+		}
+		evolve(ev)
+	}
+	return version, nil
+}
+
 func load(ctx context.Context, store *eventstore.Store, streamID string, evolve func(any)) (int64, error) {
 	events, err := store.ReadStream(ctx, streamID, 0)
 	if err != nil {

@@ -117,7 +117,7 @@ func (h *Handlers) ClaimGroupNames(ctx context.Context) (int, error) {
 
 func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Group, int64, error) {
 	var g contact.Group
-	v, err := load(ctx, h.Store, contact.GroupStream(id), g.Evolve)
+	v, err := loadTypes(ctx, h.Store, contact.GroupStream(id), contact.GroupStateEvents, g.Evolve)
 	if err != nil {
 		return nil, 0, err
 	}

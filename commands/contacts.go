@@ -70,11 +70,17 @@ func errPhoneTaken() error {
 	return fault.InvalidField("phone", "PHONE_TAKEN", "A contact with this phone number already exists in the workspace.")
 }
 
+// maxGroupsPerCall bounds the groups one contact or import is put in.
+const maxGroupsPerCall = 100
+
 // checkGroups verifies that every group exists in the workspace.
 func (h *Handlers) checkGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	if len(ids) > maxGroupsPerCall {
+		return fault.InvalidField("contactGroupIds", "TOO_MANY", "At most %d groups at once.", maxGroupsPerCall)
+	}
 	for _, id := range ids {
 		var g contact.Group
-		if _, err := load(ctx, h.Store, contact.GroupStream(id), g.Evolve); err != nil {
+		if _, err := loadTypes(ctx, h.Store, contact.GroupStream(id), contact.GroupStateEvents, g.Evolve); err != nil {
 			return err
 		}
 		if !g.Exists() || g.WorkspaceID() != ws {

@@ -302,3 +302,32 @@ func TestClientMutationIDsAreTheCallers(t *testing.T) {
 	_, ue = create(token, "Other")
 	require.Equal(t, "IDEMPOTENCY_KEY_REUSED", ue[0].Code, "the same key with other input is refused")
 }
+
+// A contact is put in at most 100 groups per call: more is a userError, and nothing changes.
+func TestTooManyGroupsAtOnce(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Groups Owner", "groups@example.com", strongPassword, "Groups Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	ids := make([]string, 101)
+	for i := range ids {
+		var out struct {
+			CreateContactGroup struct{ ContactGroup struct{ ID string } }
+		}
+		if i == 0 || i == 100 {
+			s.must(tok, `mutation($in: CreateContactGroupInput!) { createContactGroup(input: $in) { contactGroup { id } } }`,
+				map[string]any{"in": map[string]any{"workspaceId": ws, "name": fmt.Sprint("G", i)}}, &out)
+			ids[i] = out.CreateContactGroup.ContactGroup.ID
+		} else {
+			ids[i] = ids[0]
+		}
+	}
+	before := s.eventCount()
+	_, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+4915112345670", "contactGroupIds": ids})
+	require.Len(t, ue, 1)
+	require.Equal(t, "TOO_MANY", ue[0].Code)
+	require.Equal(t, before, s.eventCount())
+	c, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": "+4915112345670", "contactGroupIds": ids[99:]})
+	require.Empty(t, ue)
+	require.Len(t, c.Groups, 2)
+}

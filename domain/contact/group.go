@@ -21,6 +21,10 @@ type Group struct {
 }
 
 // Evolve folds one event into the state.
+// GroupStateEvents are the events Evolve folds: the group's life, not its member lists, which
+// the read model keeps. Loading a group reads these only.
+var GroupStateEvents = []string{EventGroupCreated, EventGroupUpdated, EventGroupDeleted}
+
 func (g *Group) Evolve(ev any) {
 	switch e := ev.(type) {
 	case GroupCreated:

@@ -64,3 +64,32 @@ func TestReadAnyOf(t *testing.T) {
 		require.Equal(t, want, positions, "%+v", filters)
 	}
 }
+
+// ReadStreamTypes reads the events of some types of a stream, with the stream's version counting
+// all of its events, so an aggregate can load part of its stream and still append at the exact
+// version.
+func TestReadStreamTypes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPoolConns(t, 4)
+	reg := eventstore.NewRegistry()
+	reg.Register(noteAdded{}, flagged{})
+	store := eventstore.New(pool, reg, eventstore.Opts{})
+	_, err := store.Append(ctx, "s", eventstore.NoStream, uuid.Nil,
+		note("1"), eventstore.NewEvent{Data: flagged{N: 1}}, note("2"), note("3"), eventstore.NewEvent{Data: flagged{N: 2}}, note("4"))
+	require.NoError(t, err)
+
+	evs, version, err := store.ReadStreamTypes(ctx, "s", []string{"test.Flagged"})
+	require.NoError(t, err)
+	require.EqualValues(t, 6, version)
+	require.Len(t, evs, 2)
+	require.EqualValues(t, 2, evs[0].StreamVersion)
+	require.EqualValues(t, 5, evs[1].StreamVersion)
+	_, err = store.Append(ctx, "s", eventstore.Exact(version), uuid.Nil, note("5"))
+	require.NoError(t, err, "the version is the stream's")
+
+	evs, version, err = store.ReadStreamTypes(ctx, "missing", []string{"test.Flagged"})
+	require.NoError(t, err)
+	require.Zero(t, version)
+	require.Empty(t, evs)
+}

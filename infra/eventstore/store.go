@@ -527,6 +527,30 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, after int64) ([
 	return evs, nil
 }
 
+// ReadStreamTypes returns the events of one stream that have one of types, in version order,
+// with the stream's version (0 if it has none) as of the same moment: an aggregate whose state
+// only some of its events change (a contact group, whose member lists can run to a million ids)
+// loads those and can still append at the exact version.
+func (s *Store) ReadStreamTypes(ctx context.Context, streamID string, types []string) ([]*RecordedEvent, int64, error) {
+	var version int64
+	err := s.pool.QueryRow(ctx, `SELECT version FROM streams WHERE stream_id = $1`, streamID).Scan(&version)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, fmt.Errorf("reading stream %s: %w", streamID, err)
+	}
+	// Events up to the version read are all committed and never change: reading them after the
+	// version gives a state that matches it.
+	rows, err := s.pool.Query(ctx, selectEvent+`WHERE stream_id = $1 AND stream_version <= $2 AND event_type = ANY($3)
+		ORDER BY stream_version`, streamID, version, types)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading stream %s: %w", streamID, err)
+	}
+	evs, err := s.scanEvents(rows)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading stream %s: %w", streamID, err)
+	}
+	return evs, version, nil
+}
+
 // ReadStreams returns the events of several streams, each in version order, in one query (a bulk
 // command loads the thousand aggregates of a chunk this way instead of one round trip each).
 // Streams without events are missing from the map.
