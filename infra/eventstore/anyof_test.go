@@ -18,15 +18,19 @@ type flagged struct {
 
 func (flagged) EventType() string { return "test.Flagged" }
 
+// flaggedStore is a store on a fresh database that knows notes and flags.
+func flaggedStore(t *testing.T) *eventstore.Store {
+	reg := eventstore.NewRegistry()
+	reg.Register(noteAdded{}, flagged{})
+	return eventstore.New(testPoolConns(t, 4), reg, eventstore.Opts{})
+}
+
 // ReadOpts.AnyOf reads exactly the events that match one of its filters, however they combine
 // workspaces (one, or every one) and types (some, or all).
 func TestReadAnyOf(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testPoolConns(t, 4)
-	reg := eventstore.NewRegistry()
-	reg.Register(noteAdded{}, flagged{})
-	store := eventstore.New(pool, reg, eventstore.Opts{})
+	store := flaggedStore(t)
 	a, b, c := uuid.New(), uuid.New(), uuid.New()
 	for i, ws := range []uuid.UUID{a, b, c, uuid.Nil} {
 		_, err := store.Append(ctx, fmt.Sprint("s-", i), eventstore.NoStream, ws,
@@ -71,10 +75,7 @@ func TestReadAnyOf(t *testing.T) {
 func TestReadStreamTypes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := testPoolConns(t, 4)
-	reg := eventstore.NewRegistry()
-	reg.Register(noteAdded{}, flagged{})
-	store := eventstore.New(pool, reg, eventstore.Opts{})
+	store := flaggedStore(t)
 	_, err := store.Append(ctx, "s", eventstore.NoStream, uuid.Nil,
 		note("1"), eventstore.NewEvent{Data: flagged{N: 1}}, note("2"), note("3"), eventstore.NewEvent{Data: flagged{N: 2}}, note("4"))
 	require.NoError(t, err)
