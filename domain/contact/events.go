@@ -58,14 +58,17 @@ type Updated struct {
 func (Updated) EventType() string        { return EventUpdated }
 func (e Updated) DataSubject() uuid.UUID { return e.ContactID }
 
-// OptedOut records that the contact must not be messaged by campaigns.
+// OptedOut records that the contact must not be messaged by campaigns. The reason is free text
+// about the person ("asked by email on …"), sealed with the contact's key like the rest of what
+// is known of them.
 type OptedOut struct {
 	ContactID   uuid.UUID `json:"contactId"`
 	WorkspaceID uuid.UUID `json:"workspaceId"`
-	Reason      string    `json:"reason,omitempty"`
+	Reason      string    `json:"reason,omitempty" pii:"true"`
 }
 
-func (OptedOut) EventType() string { return EventOptedOut }
+func (OptedOut) EventType() string        { return EventOptedOut }
+func (e OptedOut) DataSubject() uuid.UUID { return e.ContactID }
 
 // OptedIn reverses an opt-out.
 type OptedIn struct {
