@@ -2,9 +2,7 @@ package graphql
 
 import (
 	"context"
-	"encoding/base64"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -90,18 +88,11 @@ func (r *Resolver) contactImports(ctx context.Context, ws uuid.UUID, first *int,
 	if err != nil {
 		return nil, err
 	}
-	offset := 0
-	if after != nil && *after != "" {
-		b, err := base64.RawURLEncoding.DecodeString(*after)
-		if err == nil {
-			offset, err = strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
-		}
-		if err != nil || offset < 0 {
-			return nil, fault.InvalidField("after", "INVALID_CURSOR", "after is not a cursor of this list.")
-		}
-		offset++
+	cursor, err := contactCursor(after)
+	if err != nil {
+		return nil, err
 	}
-	is, hasNext, total, err := r.Contacts.ImportsPage(ctx, ws, n, offset)
+	is, hasNext, total, err := r.Contacts.ImportsPage(ctx, ws, n, cursor)
 	if err != nil {
 		return nil, err
 	}
@@ -109,10 +100,10 @@ func (r *Resolver) contactImports(ctx context.Context, ws uuid.UUID, first *int,
 		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
 	for i := range is {
 		imp := is[i]
-		cursor := base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset+i)))
-		out.Edges = append(out.Edges, model.ContactImportEdge{Cursor: cursor, Node: &imp})
+		c := imp.Cursor().Encode()
+		out.Edges = append(out.Edges, model.ContactImportEdge{Cursor: c, Node: &imp})
 		out.Nodes = append(out.Nodes, imp)
-		out.PageInfo.EndCursor = &cursor
+		out.PageInfo.EndCursor = &c
 	}
 	return out, nil
 }

@@ -143,19 +143,42 @@ func (q *ContactQueries) ImportByID(ctx context.Context, id uuid.UUID) (ContactI
 	return is[0], nil
 }
 
-// ImportsPage lists a workspace's imports, newest first; offset-based (imports are few).
-func (q *ContactQueries) ImportsPage(ctx context.Context, ws uuid.UUID, first, offset int) ([]ContactImport, bool, int, error) {
+// ImportsPage lists a workspace's imports, newest first, after the cursor (nil: from the
+// newest), with whether more follow and how many there are. The cursor is the position of the
+// last import seen, so imports started meanwhile neither repeat nor shift a page.
+func (q *ContactQueries) ImportsPage(ctx context.Context, ws uuid.UUID, first int, after *ContactCursor) ([]ContactImport, bool, int, error) {
 	var total int
 	if err := q.Pool.QueryRow(ctx, `SELECT count(*) FROM `+importsSchema+`.contact_imports WHERE workspace_id = $1`, ws).Scan(&total); err != nil {
 		return nil, false, 0, fmt.Errorf("counting imports: %w", err)
 	}
+	var afterAt *time.Time
+	var afterID uuid.UUID
+	if after != nil {
+		at, err := time.Parse(time.RFC3339Nano, after.Key)
+		if err != nil {
+			return nil, false, 0, fault.InvalidField("after", "INVALID_CURSOR", "after is not a cursor of this list.")
+		}
+		afterAt, afterID = &at, after.ID
+	}
 	rows, err := q.Pool.Query(ctx, `SELECT `+importCols+` FROM `+importsSchema+`.contact_imports WHERE workspace_id = $1
-		ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3`, ws, first, offset)
+		AND ($2::timestamptz IS NULL OR (started_at, id) < ($2, $3))
+		ORDER BY started_at DESC, id DESC LIMIT $4`, ws, afterAt, afterID, first+1)
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("listing imports: %w", err)
 	}
 	is, err := scanImports(rows)
-	return is, offset+len(is) < total, total, err
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if len(is) > first {
+		return is[:first], true, total, nil
+	}
+	return is, false, total, nil
+}
+
+// Cursor is the import's position in its workspace's list.
+func (i ContactImport) Cursor() ContactCursor {
+	return ContactCursor{Key: i.StartedAt.UTC().Format(time.RFC3339Nano), ID: i.ID}
 }
 
 // RunningImports lists imports not finished yet, oldest first (for the importer at start-up).

@@ -391,3 +391,62 @@ func TestImportKeepsRowsWithOddColumns(t *testing.T) {
 	require.Equal(t, "From a friend", custom[question[:64]], "the long column name is cut to 64 characters: %v", custom)
 	require.Equal(t, strings.TrimSpace(note[:1000]), custom["Notes"], "the note is cut to 1,000 characters")
 }
+
+// TestImportListPages: the imports list pages newest first with cursors that keep their place:
+// an import started while a client pages through neither repeats an import nor skips one.
+func TestImportListPages(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Pages Owner", "pages@example.com", strongPassword, "Pages Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	upload := func(i int) string {
+		imp, ue := s.upload(tok, ws, fmt.Sprintf("list-%d.csv", i), []byte(fmt.Sprintf("Phone\n+49151123400%02d\n", i)), nil)
+		require.Empty(t, ue)
+		return imp.ID
+	}
+	var started []string
+	for i := range 5 {
+		started = append(started, upload(i))
+	}
+	page := func(after *string) ([]string, *string, bool, int) {
+		var out struct {
+			Workspace struct {
+				ContactImports struct {
+					TotalCount int
+					Edges      []struct{ Cursor string }
+					Nodes      []struct{ ID string }
+					PageInfo   struct {
+						HasNextPage bool
+						EndCursor   *string
+					}
+				}
+			}
+		}
+		s.must(tok, `query($ws: ID!, $after: String) { workspace(id: $ws) { contactImports(first: 2, after: $after) {
+			totalCount edges { cursor } nodes { id } pageInfo { hasNextPage endCursor } } } }`, map[string]any{"ws": ws, "after": after}, &out)
+		c := out.Workspace.ContactImports
+		var ids []string
+		for _, n := range c.Nodes {
+			ids = append(ids, n.ID)
+		}
+		return ids, c.PageInfo.EndCursor, c.PageInfo.HasNextPage, c.TotalCount
+	}
+	first, cursor, more, total := page(nil)
+	require.Equal(t, []string{started[4], started[3]}, first, "newest first")
+	require.True(t, more)
+	require.Equal(t, 5, total)
+	upload(5) // started while the client pages
+	second, cursor, more, _ := page(cursor)
+	require.Equal(t, []string{started[2], started[1]}, second, "the new import shifts nothing")
+	require.True(t, more)
+	third, _, more, total := page(cursor)
+	require.Equal(t, []string{started[0]}, third)
+	require.False(t, more)
+	require.Equal(t, 6, total)
+
+	bad := "o:1"
+	r := s.do(tok, `query($ws: ID!, $after: String) { workspace(id: $ws) { contactImports(first: 2, after: $after) { totalCount } } }`,
+		map[string]any{"ws": ws, "after": bad}, nil)
+	require.NotEmpty(t, r.Errors)
+	require.Equal(t, "INVALID_CURSOR", r.Errors[0].Extensions["reason"], "%v", r.Errors)
+}
