@@ -94,3 +94,44 @@ func TestReadStreamTypes(t *testing.T) {
 	require.Zero(t, version)
 	require.Empty(t, evs)
 }
+
+// ReadRange reads exactly the events after from up to through, in log order and through the
+// filters, without waiting for running transactions (the caller knows the range is complete).
+func TestReadRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := flaggedStore(t)
+	pool := store.Pool()
+	held, err := pool.Begin(ctx) // older than every event below: ReadAll waits for it
+	require.NoError(t, err)
+	defer held.Rollback(ctx) //nolint:errcheck
+	_, err = held.Exec(ctx, `SELECT pg_current_xact_id()`)
+	require.NoError(t, err)
+	var cps []eventstore.Checkpoint
+	for i := range 5 {
+		ev := note(fmt.Sprint(i))
+		if i == 2 {
+			ev = eventstore.NewEvent{Data: flagged{N: i}}
+		}
+		res, err := store.Append(ctx, fmt.Sprint("s-", i), eventstore.NoStream, uuid.Nil, ev)
+		require.NoError(t, err)
+		cps = append(cps, res.Last)
+	}
+	waiting, err := store.ReadAll(ctx, eventstore.Start, 10, eventstore.ReadOpts{})
+	require.NoError(t, err)
+	require.Empty(t, waiting, "ReadAll waits for the older running transaction")
+
+	got, err := store.ReadRange(ctx, cps[0], cps[3], 10, eventstore.ReadOpts{})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	for i, e := range got {
+		require.Equal(t, cps[i+1], e.Checkpoint())
+	}
+	got, err = store.ReadRange(ctx, eventstore.Start, cps[4], 10, eventstore.ReadOpts{Types: []string{"test.Flagged"}})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, cps[2], got[0].Checkpoint())
+	got, err = store.ReadRange(ctx, eventstore.Start, cps[4], 2, eventstore.ReadOpts{})
+	require.NoError(t, err)
+	require.Len(t, got, 2, "limit")
+}

@@ -27,6 +27,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
 const (
@@ -62,13 +64,34 @@ type BusOpts struct {
 	CloseTimeout time.Duration
 }
 
+// schemaAdapter is watermill-sql's PostgreSQL schema with one change: a subscriber waits only
+// for transactions of this database, as the event log's readers do (docs/decisions/0003), not
+// for every transaction of the server, so a transaction left open in another database does not
+// stall the live feed.
+type schemaAdapter struct{ wsql.DefaultPostgreSQLSchema }
+
+// serverWideHorizon is the condition watermill-sql's SELECT uses.
+const serverWideHorizon = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+
+func (s schemaAdapter) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
+	q, err := s.DefaultPostgreSQLSchema.SelectQuery(params)
+	if err != nil {
+		return q, err
+	}
+	if !strings.Contains(q.Query, serverWideHorizon) {
+		return q, errors.New("messaging: watermill-sql's select query changed; review schemaAdapter")
+	}
+	q.Query = strings.Replace(q.Query, serverWideHorizon, "transaction_id < "+eventstore.HorizonSQL, 1)
+	return q, nil
+}
+
 // Bus is the pub/sub of one server process: a Publisher, per-consumer-group Subscribers and the
 // Router the reactors run on, all over watermill-sql on the server's PostgreSQL.
 type Bus struct {
 	pool      *pgxpool.Pool
 	logger    *slog.Logger
 	wmLogger  watermill.LoggerAdapter
-	schema    wsql.DefaultPostgreSQLSchema
+	schema    schemaAdapter
 	offsets   wsql.DefaultPostgreSQLOffsetsAdapter
 	publisher message.Publisher
 	router    *message.Router

@@ -254,7 +254,8 @@ func (f *Feed) runWorker(ctx context.Context) {
 
 // serve delivers the events after last up to through, reading them from the log only if there
 // are subscribers. Every event up to through committed before its range was announced, and every
-// transaction older than them had ended, so gap-safe reading returns all of them.
+// transaction older than them had ended, so the range is complete and is read as it is
+// (ReadRange), never cut short by a running transaction.
 func (f *Feed) serve(ctx context.Context) error {
 	f.mu.Lock()
 	from, through := f.last, f.through
@@ -270,17 +271,13 @@ func (f *Feed) serve(ctx context.Context) error {
 	opts := f.readOpts()
 	f.mu.Unlock()
 	for {
-		events, err := f.store.ReadAll(ctx, from, feedReadBatch, opts)
+		events, err := f.store.ReadRange(ctx, from, through, feedReadBatch, opts)
 		if err != nil {
 			return err
 		}
 		end := len(events) < feedReadBatch
 		f.mu.Lock()
 		for _, e := range events {
-			if through.Less(e.Checkpoint()) {
-				end = true
-				break
-			}
 			f.deliver(e)
 		}
 		if end && f.last.Less(through) {

@@ -451,3 +451,28 @@ func TestBusClosesWithoutRunning(t *testing.T) {
 	feed.Close()
 	require.NoError(t, bus.Close())
 }
+
+// A transaction left open in another database of the server (another service, a migration, a
+// test) does not hold back the live feed: watermill's subscriber, like the log's readers, waits
+// only for this database's transactions.
+func TestFeedNotHeldBackByOtherDatabases(t *testing.T) {
+	t.Parallel()
+	p := startProcess(t, pgtest.NewDatabase(t), processOpts{forwarder: true})
+	ws := uuid.New()
+	events, stop := p.feed.Subscribe(messaging.FeedFilter{WorkspaceID: ws})
+	defer stop()
+
+	elsewhere := pgtest.NewPool(t)
+	other, err := elsewhere.Begin(p.ctx)
+	require.NoError(t, err)
+	defer other.Rollback(p.ctx) //nolint:errcheck
+	_, err = other.Exec(p.ctx, `SELECT pg_current_xact_id()`)
+	require.NoError(t, err)
+
+	e := eventstore.NewEvent{ID: uuid.New(), Data: noted{Text: "while another database waits"}}
+	_, err = p.store.Append(p.ctx, "s", eventstore.NoStream, ws, e)
+	require.NoError(t, err)
+	got, err := collect(events, e.ID)
+	require.NoError(t, err, "the feed waited for another database's transaction")
+	require.Equal(t, []uuid.UUID{e.ID}, ids(got))
+}
