@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -126,7 +127,8 @@ type importer struct {
 	files    importFiles
 	logger   *slog.Logger
 	// wake is signalled when this process started an import (after the read models show it).
-	wake chan struct{}
+	wake    chan struct{}
+	retries importRetries
 }
 
 // Wake makes the importer look for running imports now. The log's notifications wake it too,
@@ -223,15 +225,74 @@ func (im *importer) runAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	for _, imp := range running {
+		if im.retries.wait(imp.ID, now) {
+			continue
+		}
 		if err := im.runOne(ctx, imp.ID); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			im.logger.Error("contact import stopped", "import_id", imp.ID, "err", err)
+			delay := im.retries.failed(imp.ID, now)
+			im.logger.Error("contact import stopped; it resumes later", "import_id", imp.ID, "err", err, "retry_in", delay)
+			continue
 		}
+		im.retries.succeeded(imp.ID)
 	}
 	return nil
+}
+
+// importRetries spaces out the retries of an import that keeps failing for a reason other than
+// its rows (rows that cannot be used are reported and never fail an import): the database may be
+// back in a moment, but a fault that persists must not re-read the file every two seconds.
+// The import stays RUNNING and resumes where it stopped once the fault is gone.
+type importRetries struct {
+	mu    sync.Mutex
+	state map[uuid.UUID]importRetry
+}
+
+type importRetry struct {
+	failures int
+	next     time.Time
+}
+
+const (
+	importRetryFirst = 2 * time.Second
+	importRetryMax   = 5 * time.Minute
+)
+
+// wait reports whether id failed lately and its next try is not due at now.
+func (r *importRetries) wait(id uuid.UUID, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.state[id]
+	return ok && now.Before(st.next)
+}
+
+// failed records a failure at now and returns the delay before the next try: 2 s, doubling
+// with each failure in a row, at most 5 minutes.
+func (r *importRetries) failed(id uuid.UUID, now time.Time) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == nil {
+		r.state = map[uuid.UUID]importRetry{}
+	}
+	st := r.state[id]
+	st.failures++
+	delay := importRetryMax
+	if st.failures < 20 {
+		delay = min(importRetryFirst<<(st.failures-1), importRetryMax)
+	}
+	st.next = now.Add(delay)
+	r.state[id] = st
+	return delay
+}
+
+func (r *importRetries) succeeded(id uuid.UUID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.state, id)
 }
 
 // runOne processes one import while holding its advisory lock, so only one process works on it.
