@@ -33,7 +33,22 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projector, opts Run
 }
 
 // engineMaxRebuildRounds bounds the catch-up rounds of a rebuild before it swaps.
-const engineMaxRebuildRounds = 10
+const engineMaxRebuildRounds = 50
+
+// engineReplayAgain decides whether a rebuild replays another round after round, which applied
+// n events (the round before, prev) rather than swap with what is left: yes while more than a
+// batch was left and the rounds still shrink.
+func engineReplayAgain(round, n, prev, batch int) bool {
+	switch {
+	case n <= batch:
+		return false
+	case round >= engineMaxRebuildRounds:
+		return false
+	case round > 1 && n >= prev:
+		return false
+	}
+	return true
+}
 
 func engineRandSuffix() string {
 	var b [4]byte
@@ -73,9 +88,11 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 	}()
 
 	// Replay in rounds, each up to the head of the log as it was when the round began, until a
-	// round finds little left or stops shrinking (writers append as fast as we replay): the rest
-	// is applied during the swap, under the checkpoint lock. Bounding each round keeps a rebuild
-	// finite while writers keep appending.
+	// round finds at most one batch left: the rest is applied during the swap, under the
+	// checkpoint lock, whose transaction holds back every reader of the log, so it must be short.
+	// While writers append more slowly than the replay, each round is shorter than the last and
+	// the rounds converge; when a round stops shrinking (writers are as fast) or after
+	// engineMaxRebuildRounds, the rebuild swaps with what is left rather than never finishing.
 	cp := eventstore.Start
 	applied, prev := 0, 0
 	for round := 1; ; round++ {
@@ -99,7 +116,10 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 			}
 		}
 		applied += n
-		if n <= opts.BatchSize || (round > 1 && 2*n > prev) || round >= engineMaxRebuildRounds {
+		if !engineReplayAgain(round, n, prev, opts.BatchSize) {
+			if n > opts.BatchSize {
+				log.Warn("rebuild swaps with a long tail: writers append about as fast as it replays", "tail", n, "rounds", round)
+			}
 			break
 		}
 		prev = n

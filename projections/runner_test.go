@@ -947,3 +947,22 @@ func TestRunnerNotHeldBackByOtherDatabases(t *testing.T) {
 	runnerWait(t, r, res.Last)
 	require.NoError(t, r.CatchUp(ctx))
 }
+
+// A rebuild replays rounds while they shrink and more than a batch is left, so the tail it
+// replays under the checkpoint lock (holding back every reader) is one batch, unless writers
+// keep pace with the replay.
+func TestEngineReplayAgain(t *testing.T) {
+	t.Parallel()
+	const batch = 1000
+	// Writers at 60% of the replay's speed: 1,000,000 events, then 600,000, 360,000, …
+	n, prev, rounds := 1_000_000, 0, 1
+	for projections.EngineReplayAgain(rounds, n, prev, batch) {
+		prev, n = n, n*6/10
+		rounds++
+	}
+	require.LessOrEqual(t, n, batch, "converged to one batch (after %d rounds)", rounds)
+	require.False(t, projections.EngineReplayAgain(3, 5000, 5000, batch), "not shrinking: swap")
+	require.False(t, projections.EngineReplayAgain(2, 900, 5000, batch), "one batch left: swap")
+	require.True(t, projections.EngineReplayAgain(2, 4000, 5000, batch), "shrinking: once more")
+	require.False(t, projections.EngineReplayAgain(50, 4000, 5000, batch), "bounded")
+}

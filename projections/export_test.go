@@ -1,0 +1,4 @@
+package projections
+
+// EngineReplayAgain exposes engineReplayAgain to the external tests.
+var EngineReplayAgain = engineReplayAgain
