@@ -106,6 +106,20 @@ func operationName(oc *gql.OperationContext) string {
 func (r *Resolver) aroundOperations(ctx context.Context, next gql.OperationHandler) gql.ResponseHandler {
 	ctx = context.WithValue(ctx, opStateKey{}, &opState{})
 	p := PrincipalFrom(ctx)
+	if p != nil && transportFrom(ctx) == "ws" {
+		// The socket was authenticated when it opened; the token may since have been revoked,
+		// have expired or been rotated out.
+		if err := r.stillValid(ctx, p); err != nil {
+			code := "UNAUTHENTICATED"
+			if !fault.Is(err, fault.Unauthenticated) {
+				code = "INTERNAL"
+				logInternal(ctx, r.Logger, err)
+				err = fault.New(fault.Internal, "Internal error.")
+			}
+			r.recordAccess(ctx, gql.GetOperationContext(ctx), code)
+			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Error()))
+		}
+	}
 	if p != nil && transportFrom(ctx) == "ws" && r.Limits != nil && r.Limits.PerPrincipal != nil {
 		if ok, retry := r.Limits.PerPrincipal.Allow(limitKey(p)); !ok {
 			err := rateLimited(retry)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -23,6 +24,9 @@ type Principal struct {
 	APITokenID       uuid.UUID
 	TokenWorkspaceID uuid.UUID
 	Scopes           []identity.Scope
+	// tokenHash is the credential the principal was authenticated with, checked again for every
+	// operation of a long-lived WebSocket.
+	tokenHash string
 }
 
 // IsToken reports whether the principal is an API token.
@@ -82,17 +86,50 @@ func (r *Resolver) Authenticate(ctx context.Context, header string) (*Principal,
 	if !auth.WellFormedToken(token) {
 		return nil, fault.New(fault.Unauthenticated, "The token is not valid.")
 	}
-	c, err := r.Credentials.ByTokenHash(ctx, auth.HashToken(token), r.now())
+	hash := auth.HashToken(token)
+	c, err := r.Credentials.ByTokenHash(ctx, hash, r.now())
 	if err != nil {
 		return nil, err
 	}
 	if c.UserID != uuid.Nil {
-		return &Principal{UserID: c.UserID, SessionID: c.SessionID}, nil
+		return &Principal{UserID: c.UserID, SessionID: c.SessionID, tokenHash: hash}, nil
 	}
 	if r.Usage != nil {
 		r.Usage.Touch(c.APITokenID, r.now())
 	}
-	return &Principal{APITokenID: c.APITokenID, TokenWorkspaceID: c.WorkspaceID, Scopes: c.Scopes}, nil
+	return &Principal{APITokenID: c.APITokenID, TokenWorkspaceID: c.WorkspaceID, Scopes: c.Scopes, tokenHash: hash}, nil
+}
+
+// stillValid checks again the credential p was authenticated with: an open WebSocket outlives
+// revocations, expiries and rotation grace periods. Unauthenticated when it no longer holds.
+func (r *Resolver) stillValid(ctx context.Context, p *Principal) error {
+	if p == nil || p.tokenHash == "" {
+		return nil
+	}
+	_, err := r.Credentials.ByTokenHash(ctx, p.tokenHash, r.now())
+	return err
+}
+
+// watchCredential closes a WebSocket (by cancelling its context, with the reason) as soon as a
+// periodic check finds its credential no longer holds. It returns when the socket ends.
+func (r *Resolver) watchCredential(ctx context.Context, cancel context.CancelFunc, p *Principal) {
+	every := r.CredentialRecheck
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.stillValid(ctx, p); fault.Is(err, fault.Unauthenticated) {
+				cancel()
+				return
+			}
+		}
+	}
 }
 
 // caller turns the request context into the command's caller (event metadata).

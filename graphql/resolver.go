@@ -68,6 +68,10 @@ type Resolver struct {
 	Logger *slog.Logger
 	// SettleTimeout bounds how long a mutation waits for the read models to show its effect.
 	SettleTimeout time.Duration
+	// CredentialRecheck is how often an open WebSocket checks that its token still holds (not
+	// revoked, expired or rotated out); it closes when it does not. Zero means 5 seconds. Every
+	// operation sent over the socket is checked as it starts, too.
+	CredentialRecheck time.Duration
 }
 
 func (r *Resolver) now() time.Time {

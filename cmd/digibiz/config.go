@@ -31,6 +31,9 @@ type Config struct {
 	LoginWindow      time.Duration
 	// Clock replaces time.Now for time-dependent limits (tests); nil means time.Now.
 	Clock func() time.Time
+	// CredentialRecheck is how often an open WebSocket re-checks its token (tests); zero means
+	// the resolver's default.
+	CredentialRecheck time.Duration
 }
 
 func env(name, def string) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -330,4 +331,44 @@ func TestSignInThrottle(t *testing.T) {
 	r := signIn(strongPassword)
 	require.Empty(t, r.Errors)
 	require.Contains(t, string(r.Data), `"token":"dbz_`)
+}
+
+// TestRevokedTokenLosesItsWebSocket: revoking a token takes effect on WebSockets opened with it
+// too: the next operation sent over the socket is refused as UNAUTHENTICATED, and the socket,
+// with its running subscriptions, is closed at the next periodic check of its token.
+func TestRevokedTokenLosesItsWebSocket(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", CredentialRecheck: 50 * time.Millisecond})
+	owner := s.signUp("Socket Owner", "socket@example.com", strongPassword, "Socket Shop")
+	session, ws := *owner.Token, owner.Workspace.ID
+	tok := s.createToken(session, ws, "integration", "CONTACTS_READ", "AUDIT_READ")
+
+	// A socket whose subscription keeps running, and one on which the next query is sent.
+	watching, err := s.dialWS(*tok.Token)
+	require.NoError(t, err)
+	watching.subscribe("1", `subscription($ws: ID!) { workspaceEvents(workspaceId: $ws) { type } }`, map[string]any{"ws": ws})
+	asking, err := s.dialWS(*tok.Token)
+	require.NoError(t, err)
+	query := `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } } }`
+	asking.subscribe("q1", query, map[string]any{"ws": ws})
+	m := asking.next()
+	require.Equal(t, "next", m.Type, "%s", m.Payload)
+	require.Contains(t, string(m.Payload), "totalCount")
+	require.Equal(t, "complete", asking.next().Type)
+
+	s.must(session, `mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiToken { revokedAt } } }`,
+		map[string]any{"id": tok.APIToken.ID}, nil)
+
+	asking.subscribe("q2", query, map[string]any{"ws": ws})
+	refused := false
+	for m = asking.nextOrClosed(); m.Type != "complete" && m.Type != "closed"; m = asking.nextOrClosed() {
+		require.NotContains(t, string(m.Payload), "totalCount", "no data after the revocation")
+		refused = refused || strings.Contains(string(m.Payload), "revoked")
+	}
+	require.True(t, refused || m.Type == "closed", "the query after the revocation was refused")
+	// The watching socket is closed by the periodic check (every 50 ms here, 5 s by default).
+	for m := watching.nextOrClosed(); m.Type != "closed"; m = watching.nextOrClosed() {
+		require.Equal(t, "next", m.Type, "%s", m.Payload)
+	}
 }

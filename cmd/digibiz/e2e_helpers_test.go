@@ -239,6 +239,25 @@ func (c *wsClient) next() wsMessage {
 	}
 }
 
+// nextOrClosed is next, or a message of type "closed" once the server closed the socket.
+func (c *wsClient) nextOrClosed() wsMessage {
+	c.t.Helper()
+	for {
+		var m wsMessage
+		if err := wsjson.Read(c.ctx, c.conn, &m); err != nil {
+			require.NotErrorIs(c.t, err, context.DeadlineExceeded, "the socket stayed open")
+			return wsMessage{Type: "closed", Payload: json.RawMessage(fmt.Sprintf("%q", err.Error()))}
+		}
+		switch m.Type {
+		case "ping":
+			_ = wsjson.Write(c.ctx, c.conn, wsMessage{Type: "pong"})
+		case "ka", "pong":
+		default:
+			return m
+		}
+	}
+}
+
 func encodeWorkspaceID(t *testing.T, uuidStr string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("Workspace:" + uuidStr))
 }
