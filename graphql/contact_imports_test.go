@@ -26,3 +26,12 @@ func TestUploadName(t *testing.T) {
 	require.LessOrEqual(t, len(long), 200)
 	require.True(t, utf8.ValidString(long), "cut at a character boundary")
 }
+
+func TestPlainRequestID(t *testing.T) {
+	for id, ok := range map[string]bool{
+		"": false, "abc-123_x.y:z": true, strings.Repeat("a", 100): true, strings.Repeat("a", 101): false,
+		"a b": false, "id\xff": false, "new\nline": false, "ünï": false,
+	} {
+		require.Equal(t, ok, plainRequestID(id), "%q", id)
+	}
+}

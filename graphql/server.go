@@ -71,6 +71,25 @@ func NewHandler(r *Resolver) http.Handler {
 	return r.httpMiddleware(srv)
 }
 
+// maxUserAgent is how much of the User-Agent header a request carries along.
+const maxUserAgent = 512
+
+// plainRequestID reports whether a client's X-Request-Id can be used as it is: 1 to 100
+// characters of letters, digits and - _ . : (it is echoed in a header and stored in the log).
+func plainRequestID(id string) bool {
+	if id == "" || len(id) > 100 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Playground serves GraphiQL pointed at /graphql.
 func Playground() http.Handler { return playground.Handler("MyDigiBiz", "/graphql") }
 
@@ -87,11 +106,15 @@ type requestBody struct {
 func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		reqID := req.Header.Get("X-Request-Id")
-		if reqID == "" || len(reqID) > 100 {
+		if !plainRequestID(reqID) {
 			reqID = uuid.NewString()
 		}
 		w.Header().Set("X-Request-Id", reqID)
-		ctx := WithRequestInfo(req.Context(), RequestInfo{RequestID: reqID, IP: ClientIP(req), UserAgent: req.UserAgent()})
+		ua := req.UserAgent()
+		if len(ua) > maxUserAgent {
+			ua = ua[:maxUserAgent] // the access log keeps no more (and cleans what it keeps)
+		}
+		ctx := WithRequestInfo(req.Context(), RequestInfo{RequestID: reqID, IP: ClientIP(req), UserAgent: ua})
 
 		if req.Method == http.MethodPost && !strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/") {
 			if req.ContentLength > MaxBodyBytes {

@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -288,14 +290,32 @@ func (w *Writer) copy(ctx context.Context, batch []Entry) error {
 		pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) {
 			e := &batch[i]
 			return []any{e.At, nullUUID(e.WorkspaceID), nullUUID(e.UserID), nullUUID(e.APITokenID),
-				e.Operation, e.Transport, e.IP, e.UserAgent, e.Status, durationMillis(e.Duration),
-				e.RequestID}, nil
+				storable(e.Operation, 200), storable(e.Transport, 10), storable(e.IP, 64), storable(e.UserAgent, maxUserAgent),
+				storable(e.Status, 64), durationMillis(e.Duration), storable(e.RequestID, 100)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("copying %d access log entries: %w", len(batch), err)
 	}
 	w.flushDur.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// maxUserAgent is how much of a User-Agent header is kept.
+const maxUserAgent = 512
+
+// storable is s as a text column takes it: valid UTF-8 without NUL, at most max bytes (cut at a
+// character). Much of an entry comes from the client's headers, and one row PostgreSQL refuses
+// would fail its whole batch, again and again, and stop the log for everyone.
+func storable(s string, max int) string {
+	if len(s) <= max && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	for len(s) > max {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // nullUUID stores the zero UUID as NULL.

@@ -2,9 +2,11 @@ package accesslog
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -217,4 +219,31 @@ func TestRunFlushesOnceABatchIsWaiting(t *testing.T) {
 		w.Record(sampleEntry(ws, 1, i, time.Now()))
 	}
 	waitForRows(t, pool, 10)
+}
+
+// Entries carry what clients send (User-Agent, request ids): bytes that are not UTF-8, NUL or a
+// megabyte of header are stored cleaned and cut, never refused, so one request cannot stop the
+// log for everyone.
+func TestWriterStoresWhatClientsSend(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	w := NewWriter(pool, WriterOpts{})
+	w.Record(Entry{Operation: "query viewer", Transport: "http", IP: "192.0.2.1", UserAgent: "evil\xff\xfeagent\x00",
+		Status: "OK", RequestID: "id\xff"})
+	w.Record(Entry{Operation: "query viewer", Transport: "http", IP: "192.0.2.1", UserAgent: strings.Repeat("ü", 100_000),
+		Status: "OK", RequestID: "fine"})
+	require.NoError(t, w.Flush(testCtx(t)))
+	rows, err := pool.Query(testCtx(t), `SELECT user_agent, request_id FROM access_log ORDER BY id`)
+	require.NoError(t, err)
+	var got [][2]string
+	for rows.Next() {
+		var ua, id string
+		require.NoError(t, rows.Scan(&ua, &id))
+		got = append(got, [2]string{ua, id})
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, got, 2)
+	require.Equal(t, [2]string{"evil\uFFFDagent", "id\uFFFD"}, got[0])
+	require.LessOrEqual(t, len(got[1][0]), 512)
+	require.True(t, utf8.ValidString(got[1][0]))
 }
