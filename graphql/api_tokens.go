@@ -7,6 +7,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
@@ -46,6 +48,11 @@ func (r *Resolver) rotateAPIToken(ctx context.Context, in model.RotateAPITokenIn
 	grace := 0
 	if in.GracePeriodSeconds != nil {
 		grace = *in.GracePeriodSeconds
+	}
+	if maxGrace := int(identity.MaxGracePeriod / time.Second); grace < 0 || grace > maxGrace {
+		// Checked before it becomes a Duration, which a huge number would overflow.
+		return r.apiTokenPayload(ctx, commands.APITokenResult{}, eventstore.Checkpoint{},
+			fault.InvalidField("gracePeriodSeconds", "OUT_OF_RANGE", "gracePeriodSeconds must be between 0 and %d.", maxGrace), in.ClientMutationID)
 	}
 	res, last, err := r.Commands.RotateAPIToken(ctx, caller(ctx), commands.RotateAPIToken{
 		TokenID: tokenID, GracePeriod: time.Duration(grace) * time.Second, ClientMutationID: deref(in.ClientMutationID),

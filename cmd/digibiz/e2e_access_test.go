@@ -372,3 +372,25 @@ func TestRevokedTokenLosesItsWebSocket(t *testing.T) {
 		require.Equal(t, "next", m.Type, "%s", m.Payload)
 	}
 }
+
+// A grace period beyond 30 days is refused, however large (a huge number of seconds used to
+// overflow into a fraction of a second and end the old secret at once).
+func TestRotateGraceOutOfRange(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Grace Owner", "grace@example.com", strongPassword, "Grace Shop")
+	session, ws := *owner.Token, owner.Workspace.ID
+	tok := s.createToken(session, ws, "integration", "CONTACTS_READ")
+	before := s.eventCount()
+	for _, grace := range []int64{-1, 2_592_001, 18_446_744_074} {
+		var out struct {
+			RotateApiToken struct{ UserErrors []userErr }
+		}
+		s.must(session, `mutation($id: ID!, $g: Int!) { rotateApiToken(input: { apiTokenId: $id, gracePeriodSeconds: $g }) { userErrors { field code message } } }`,
+			map[string]any{"id": tok.APIToken.ID, "g": grace}, &out)
+		require.Len(t, out.RotateApiToken.UserErrors, 1, "%d", grace)
+		require.Equal(t, "OUT_OF_RANGE", out.RotateApiToken.UserErrors[0].Code, "%d", grace)
+	}
+	require.Equal(t, before, s.eventCount())
+	require.Equal(t, "", s.viewerCode(*tok.Token), "the token still works")
+}

@@ -78,8 +78,8 @@ type Query struct {
 // List returns up to first entries of workspaceID's access log, newest first, starting after
 // the cursor when one is given, and whether more entries follow.
 func (q Query) List(ctx context.Context, workspaceID uuid.UUID, first int, after *Cursor) ([]StoredEntry, bool, error) {
-	if first < 1 || first > MaxPage {
-		return nil, false, fmt.Errorf("listing access log: first must be between 1 and %d, got %d", MaxPage, first)
+	if first < 0 || first > MaxPage {
+		return nil, false, fmt.Errorf("listing access log: first must be between 0 and %d, got %d", MaxPage, first)
 	}
 	const cols = `id, at, workspace_id, user_id, api_token_id, operation, transport, ip, user_agent, status,
 		duration_ms, request_id`

@@ -98,8 +98,11 @@ func TestListRejectsBadInput(t *testing.T) {
 	ctx := testCtx(t)
 	q := Query{Pool: pool}
 
-	_, _, err := q.List(ctx, uuid.New(), 0, nil)
+	_, _, err := q.List(ctx, uuid.New(), -1, nil)
 	require.Error(t, err)
+	page, _, err := q.List(ctx, uuid.New(), 0, nil) // first: 0 asks for no entries, which is fine
+	require.NoError(t, err)
+	require.Empty(t, page)
 	_, _, err = q.List(ctx, uuid.New(), MaxPage+1, nil)
 	require.Error(t, err)
 
