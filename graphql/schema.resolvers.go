@@ -70,6 +70,9 @@ func (r *contactGroupResolver) ID(ctx context.Context, obj *projections.ContactG
 
 // Contacts is the resolver for the contacts field.
 func (r *contactGroupResolver) Contacts(ctx context.Context, obj *projections.ContactGroup, first *int, after *string) (*model.ContactConnection, error) {
+	if _, err := r.requireWorkspace(ctx, obj.WorkspaceID); err != nil {
+		return nil, err
+	}
 	return r.contactsConnection(ctx, obj.WorkspaceID, projections.ContactFilter{GroupID: obj.ID}, first, after)
 }
 

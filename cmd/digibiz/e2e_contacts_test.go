@@ -331,3 +331,27 @@ func TestTooManyGroupsAtOnce(t *testing.T) {
 	require.Empty(t, ue)
 	require.Len(t, c.Groups, 2)
 }
+
+// A token that may write contacts but not read them gets no contact's data through a group: a
+// group's contacts need CONTACTS_READ wherever the group appears (here, in a mutation payload).
+func TestGroupContactsNeedContactsRead(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Scope Owner", "scope@example.com", strongPassword, "Scope Shop")
+	session, ws := *owner.Token, owner.Workspace.ID
+	_, ue := s.createContact(session, map[string]any{"workspaceId": ws, "phone": "+4915112345611", "name": "Secret Person"})
+	require.Empty(t, ue)
+	writer := *s.createToken(session, ws, "writer", "CONTACTS_WRITE").Token
+	reader := *s.createToken(session, ws, "reader", "CONTACTS_WRITE", "CONTACTS_READ").Token
+	create := `mutation($ws: ID!, $n: String!) { createContactGroup(input: { workspaceId: $ws, name: $n }) {
+		contactGroup { id name contacts { nodes { name } } } } }`
+	r := s.do(writer, create, map[string]any{"ws": ws, "n": "Leak"}, nil)
+	require.NotEmpty(t, r.Errors)
+	require.Equal(t, "FORBIDDEN", r.Errors[0].Extensions["code"], "%v", r.Errors)
+	require.NotContains(t, string(r.Data), "Secret")
+	r = s.do(writer, `mutation($ws: ID!) { createContactGroup(input: { workspaceId: $ws, name: "Fine" }) { contactGroup { id name } } }`,
+		map[string]any{"ws": ws}, nil)
+	require.Empty(t, r.Errors, "the group itself is the writer's to see")
+	r = s.do(reader, create, map[string]any{"ws": ws, "n": "Read"}, nil)
+	require.Empty(t, r.Errors, "%v", r.Errors)
+}

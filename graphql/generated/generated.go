@@ -1861,7 +1861,8 @@ type ContactGroup implements Node {
   description: String
   "Exact number of contacts in the group."
   contactCount: Int!
-  contacts(first: Int = 50, after: String): ContactConnection!
+  "The group's contacts: personal data, so an API token needs CONTACTS_READ for them."
+  contacts(first: Int = 50, after: String): ContactConnection! @scope(needs: CONTACTS_READ)
   createdAt: Time!
 }
 
@@ -4705,7 +4706,25 @@ func (ec *executionContext) _ContactGroup_contacts(ctx context.Context, field gr
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.ContactGroup().Contacts(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *model.ContactConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.ContactConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.ContactConnection) graphql.Marshaler {
 			return ec.marshalNContactConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐContactConnection(ctx, selections, v)
 		},
