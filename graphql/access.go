@@ -97,11 +97,13 @@ func (r *Resolver) requireWorkspace(ctx context.Context, workspaceID uuid.UUID) 
 		return "", errSignIn()
 	}
 	req := requirementFrom(ctx)
-	noteWorkspace(ctx, workspaceID)
+	// The request is logged to the workspace only once the caller is known to belong to it: a
+	// probe of another tenant's workspace must not land in that tenant's access log.
 	if p.IsToken() {
 		if p.TokenWorkspaceID != workspaceID {
 			return "", fault.New(fault.NotFound, "Workspace not found.")
 		}
+		noteWorkspace(ctx, workspaceID)
 		if req.session {
 			return "", fault.New(fault.Forbidden, "API tokens cannot do this.")
 		}
@@ -117,6 +119,7 @@ func (r *Resolver) requireWorkspace(ctx context.Context, workspaceID uuid.UUID) 
 	if !ok {
 		return "", fault.New(fault.NotFound, "Workspace not found.")
 	}
+	noteWorkspace(ctx, workspaceID)
 	if req.scope != "" && !role.Allows(req.scope) {
 		if req.scope == identity.ScopeAdmin {
 			return "", fault.New(fault.Forbidden, "Only owners and admins can do this.")

@@ -394,3 +394,23 @@ func TestRotateGraceOutOfRange(t *testing.T) {
 	require.Equal(t, before, s.eventCount())
 	require.Equal(t, "", s.viewerCode(*tok.Token), "the token still works")
 }
+
+// A probe of another workspace is logged as the prober's request, never in the probed
+// workspace's access log (where its owner would see a stranger's IP address).
+func TestProbesStayOutOfTheProbedLog(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	ann := s.signUp("Ann Owner", "ann@example.com", strongPassword, "Ann Shop")
+	bob := s.signUp("Bob Owner", "bob@example.com", strongPassword, "Bob Shop")
+	r := s.do(*bob.Token, `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } } }`, map[string]any{"ws": ann.Workspace.ID}, nil)
+	require.Equal(t, "NOT_FOUND", r.code())
+	s.do(*ann.Token, `query($ws: ID!) { workspace(id: $ws) { name } }`, map[string]any{"ws": ann.Workspace.ID}, nil)
+	s.app.accessWriter.Flush(context.Background()) //nolint:errcheck
+	_, annWS, _ := decodeGlobalID(ann.Workspace.ID)
+	_, bobUser, _ := decodeGlobalID(bob.User.ID)
+	var strangers, own int
+	require.NoError(t, s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE user_id = $2), count(*)
+		FROM access_log WHERE workspace_id = $1`, annWS, bobUser).Scan(&strangers, &own))
+	require.Zero(t, strangers, "Bob's probe is not in Ann's log")
+	require.Positive(t, own, "Ann's own request is")
+}
