@@ -120,6 +120,15 @@ func (r *Resolver) aroundOperations(ctx context.Context, next gql.OperationHandl
 			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Error()))
 		}
 	}
+	if p == nil && transportFrom(ctx) == "ws" && r.Limits != nil && r.Limits.PerIP != nil {
+		// An anonymous socket (signing up or in over it) counts against its address like an
+		// anonymous HTTP request; the upgrade alone was counted so far.
+		if ok, retry := r.Limits.PerIP.Allow("ip:" + RequestInfoFrom(ctx).IP); !ok {
+			err := rateLimited(retry)
+			r.recordAccess(ctx, gql.GetOperationContext(ctx), err.ErrorCode())
+			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Message))
+		}
+	}
 	if p != nil && transportFrom(ctx) == "ws" && r.Limits != nil && r.Limits.PerPrincipal != nil {
 		if ok, retry := r.Limits.PerPrincipal.Allow(limitKey(p)); !ok {
 			err := rateLimited(retry)

@@ -31,6 +31,10 @@ func NewHandler(r *Resolver) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
+		// A socket must say who it is within 10 s, and answer pings: one that does neither
+		// (or stops reading) is closed instead of holding its goroutines for ever.
+		InitTimeout:      10 * time.Second,
+		PingPongInterval: 30 * time.Second,
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			// Browsers send cookies with cross-origin WebSocket requests, but this API
 			// authenticates with a bearer token in connection_init only, so any origin is safe.

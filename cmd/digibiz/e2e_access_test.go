@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"sync"
@@ -413,4 +414,28 @@ func TestProbesStayOutOfTheProbedLog(t *testing.T) {
 		FROM access_log WHERE workspace_id = $1`, annWS, bobUser).Scan(&strangers, &own))
 	require.Zero(t, strangers, "Bob's probe is not in Ann's log")
 	require.Positive(t, own, "Ann's own request is")
+}
+
+// Operations over an anonymous WebSocket count against the client's address like anonymous HTTP
+// requests (only the upgrade did before).
+func TestAnonymousWebSocketIsRateLimited(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", RatePerIP: 2, Clock: clock.Now})
+	c, err := s.dialWS("")
+	require.NoError(t, err)
+	limited := 0
+	for i := range 10 {
+		c.subscribe(fmt.Sprint(i), `{ __typename }`, nil)
+		for m := c.next(); m.Type != "complete"; m = c.next() {
+			if strings.Contains(string(m.Payload), "RATE_LIMITED") || strings.Contains(string(m.Payload), "Too many requests") {
+				limited++
+			}
+			if m.Type == "error" {
+				break
+			}
+		}
+	}
+	require.Positive(t, limited, "a frozen clock allows a burst, then refuses")
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -26,6 +27,17 @@ type PasswordParams struct {
 // DefaultPasswordParams are used for new hashes.
 var DefaultPasswordParams = PasswordParams{Memory: 19 * 1024, Time: 2, Threads: 1}
 
+// hashing bounds how many argon2id computations run at once: each holds its memory cost (19 MiB)
+// for its duration, so a burst of sign-ups or sign-in attempts queues here instead of taking
+// the server's memory. More than two per core would only make each slower.
+var hashing = make(chan struct{}, 2*runtime.NumCPU())
+
+func idKey(password, salt []byte, p PasswordParams, n uint32) []byte {
+	hashing <- struct{}{}
+	defer func() { <-hashing }()
+	return argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, n)
+}
+
 // HashPassword returns the password's argon2id hash in the PHC string format, with a random salt.
 func HashPassword(password string) (string, error) {
 	return hashWith(password, DefaultPasswordParams)
@@ -36,12 +48,15 @@ func hashWith(password string, p PasswordParams) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("reading salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, 32)
+	key := idKey([]byte(password), salt, p, 32)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
 var errBadHash = errors.New("auth: malformed password hash")
+
+// maxVerifyMemory bounds the memory cost a hash may ask of VerifyPassword (256 MiB).
+const maxVerifyMemory = 256 * 1024
 
 // VerifyPassword reports whether password matches the PHC-encoded argon2id hash, in constant
 // time with respect to the key.
@@ -66,7 +81,10 @@ func VerifyPassword(password, encoded string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	if p.Memory > maxVerifyMemory {
+		return false, errBadHash // a stored hash is ours; this bounds what a bad one could cost
+	}
+	got := idKey([]byte(password), salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
