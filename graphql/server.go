@@ -28,7 +28,7 @@ import (
 // NewHandler returns the HTTP handler of POST /graphql and WebSocket /graphql
 // (graphql-transport-ws), with authentication, limits and the error presenter in place.
 func NewHandler(r *Resolver) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives(), Complexity: complexity()}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
 		// A socket must say who it is within 10 s, and answer pings: one that does neither

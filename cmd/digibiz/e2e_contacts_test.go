@@ -355,3 +355,19 @@ func TestGroupContactsNeedContactsRead(t *testing.T) {
 	r = s.do(reader, create, map[string]any{"ws": ws, "n": "Read"}, nil)
 	require.Empty(t, r.Errors, "%v", r.Errors)
 }
+
+// Nested lists multiply in a query's cost: contacts of groups of contacts, 500 at each level, is
+// refused before anything runs, while a full page of 500 contacts with their groups is fine.
+func TestNestedListsAreCostly(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Cost Owner", "cost@example.com", strongPassword, "Cost Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	r := s.do(tok, `query($ws: ID!) { workspace(id: $ws) { contacts(first: 500) { nodes { groups { contacts(first: 500) {
+		nodes { groups { contacts(first: 500) { nodes { phone } } } } } } } } } }`, map[string]any{"ws": ws}, nil)
+	require.Equal(t, "COMPLEXITY_LIMIT_EXCEEDED", r.code(), "%v", r.Errors)
+	r = s.do(tok, `query($ws: ID!) { workspace(id: $ws) { contacts(first: 500) { totalCount edges { cursor node {
+		id phone name email source optedOut customFields createdAt groups { id name } } } pageInfo { hasNextPage endCursor } } } }`,
+		map[string]any{"ws": ws}, nil)
+	require.Empty(t, r.Errors)
+}
