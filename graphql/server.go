@@ -157,6 +157,11 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 			writeError(w, status, code, msg)
 			return
 		}
+		if p == nil && strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/") {
+			// Uploads are for signed-in callers: refuse before gqlgen reads (and spools) the body.
+			writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", errSignIn().Error())
+			return
+		}
 		if p != nil {
 			ctx = WithPrincipal(ctx, p)
 			if r.Limits != nil && r.Limits.PerPrincipal != nil && !isWebSocket(req) {

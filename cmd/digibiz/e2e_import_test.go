@@ -76,7 +76,9 @@ func (s *testServer) uploadWith(token, workspaceID, fileName string, content []b
 	require.NoError(s.t, w.Close())
 	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", &body)
 	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
@@ -449,4 +451,18 @@ func TestImportListPages(t *testing.T) {
 		map[string]any{"ws": ws, "after": bad}, nil)
 	require.NotEmpty(t, r.Errors)
 	require.Equal(t, "INVALID_CURSOR", r.Errors[0].Extensions["reason"], "%v", r.Errors)
+}
+
+// An upload without a token is refused before its body is read.
+func TestAnonymousUploadIsRefused(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Anon Owner", "anon-upload@example.com", strongPassword, "Anon Shop")
+	r := s.uploadWith("", owner.Workspace.ID, "list.csv", []byte("Phone\n+4915112345678\n"), nil, `contactImport { id }`)
+	require.Equal(t, 401, r.status)
+	require.Equal(t, "UNAUTHENTICATED", r.code())
+	left, err := os.ReadDir(filepath.Join(s.app.Config.DataDir, "imports"))
+	if err == nil {
+		require.Empty(t, left)
+	}
 }
