@@ -12,6 +12,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
+	"github.com/mydigibiz/digibiz/infra/ratelimit"
 )
 
 // AccessEntry is one authenticated request (or WebSocket operation) for the access log.
@@ -123,7 +124,7 @@ func (r *Resolver) aroundOperations(ctx context.Context, next gql.OperationHandl
 	if p == nil && transportFrom(ctx) == "ws" && r.Limits != nil && r.Limits.PerIP != nil {
 		// An anonymous socket (signing up or in over it) counts against its address like an
 		// anonymous HTTP request; the upgrade alone was counted so far.
-		if ok, retry := r.Limits.PerIP.Allow("ip:" + RequestInfoFrom(ctx).IP); !ok {
+		if ok, retry := r.Limits.PerIP.Allow(ratelimit.IPKey(RequestInfoFrom(ctx).IP)); !ok {
 			err := rateLimited(retry)
 			r.recordAccess(ctx, gql.GetOperationContext(ctx), err.ErrorCode())
 			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Message))

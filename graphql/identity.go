@@ -11,6 +11,7 @@ import (
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/infra/ratelimit"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -149,15 +150,17 @@ func (r *Resolver) sharesWorkspace(ctx context.Context, a, b uuid.UUID) (bool, e
 // signIn throttles repeated failures per email address and per client address before asking the
 // command, so password guessing is slowed whatever the outcome of each guess.
 func (r *Resolver) signIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error) {
-	var emailKey, ipKey string
+	var keys []string
+	var emailKey string
 	if r.Limits != nil && r.Limits.Login != nil {
-		ipKey = "ip:" + RequestInfoFrom(ctx).IP
-		keys := []string{ipKey}
+		keys = []string{ratelimit.IPKey(RequestInfoFrom(ctx).IP)}
 		if email, err := identity.NormalizeEmail("email", input.Email); err == nil {
-			emailKey = "email:" + r.Commands.Sealer.Blind("signin-throttle", email)
+			emailKey = ratelimit.EmailKey(r.Commands.Sealer.Blind("signin-throttle", email))
 			keys = append(keys, emailKey)
 		}
-		if retry, blocked := r.Limits.Login.Check(keys...); blocked {
+		// Begin reserves the attempt, so guesses sent at once cannot all pass before the first
+		// failure is recorded.
+		if retry, blocked := r.Limits.Login.Begin(keys...); blocked {
 			return nil, rateLimited(retry)
 		}
 	}
@@ -166,17 +169,10 @@ func (r *Resolver) signIn(ctx context.Context, input model.SignInInput) (*model.
 	})
 	if r.Limits != nil && r.Limits.Login != nil {
 		var fe *fault.Error
-		switch {
-		case err == nil:
-			if emailKey != "" {
-				r.Limits.Login.Success(emailKey)
-			}
-		case errors.As(err, &fe) && fe.Code == "INVALID_CREDENTIALS":
-			keys := []string{ipKey}
-			if emailKey != "" {
-				keys = append(keys, emailKey)
-			}
-			r.Limits.Login.Failure(keys...)
+		failed := errors.As(err, &fe) && fe.Code == "INVALID_CREDENTIALS"
+		r.Limits.Login.Finish(failed, keys...)
+		if err == nil && emailKey != "" {
+			r.Limits.Login.Success(emailKey)
 		}
 	}
 	return r.authPayload(ctx, res, last, err, input.ClientMutationID)

@@ -15,8 +15,10 @@ type KeyLimiter interface {
 
 // LoginThrottle refuses sign-in attempts after repeated failures for an email or an address.
 type LoginThrottle interface {
-	Check(keys ...string) (retryAfter time.Duration, blocked bool)
-	Failure(keys ...string)
+	// Begin checks keys and reserves the attempt; Finish settles it (recording a failure when
+	// failed). Every Begin that is not blocked is followed by one Finish.
+	Begin(keys ...string) (retryAfter time.Duration, blocked bool)
+	Finish(failed bool, keys ...string)
 	Success(key string)
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/generated"
+	"github.com/mydigibiz/digibiz/infra/ratelimit"
 )
 
 // NewHandler returns the HTTP handler of POST /graphql and WebSocket /graphql
@@ -142,7 +143,7 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 		}
 
 		if r.Limits != nil && r.Limits.PerIP != nil {
-			if ok, retry := r.Limits.PerIP.Allow("ip:" + ClientIP(req)); !ok {
+			if ok, retry := r.Limits.PerIP.Allow(ratelimit.IPKey(ClientIP(req))); !ok {
 				writeRateLimited(w, retry)
 				return
 			}

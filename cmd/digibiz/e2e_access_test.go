@@ -439,3 +439,37 @@ func TestAnonymousWebSocketIsRateLimited(t *testing.T) {
 	}
 	require.Positive(t, limited, "a frozen clock allows a burst, then refuses")
 }
+
+// Wrong passwords sent all at once are throttled like wrong passwords sent one after another:
+// no more of them are tried than the limit allows.
+func TestSignInThrottleHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", LoginMaxFailures: 10, LoginWindow: 15 * time.Minute})
+	s.signUp("Crowd Owner", "crowd@example.com", strongPassword, "Crowd Shop")
+	codes := make(chan string, 40)
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := s.do("", `mutation { signIn(input: { email: "crowd@example.com", password: "not the password 1" }) { token userErrors { code } } }`, nil, nil)
+			switch {
+			case r.code() != "":
+				codes <- r.code()
+			case strings.Contains(string(r.Data), "INVALID_CREDENTIALS"):
+				codes <- "INVALID_CREDENTIALS"
+			default:
+				codes <- string(r.Data)
+			}
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	counts := map[string]int{}
+	for c := range codes {
+		counts[c]++
+	}
+	require.LessOrEqual(t, counts["INVALID_CREDENTIALS"], 10, "%v", counts)
+	require.Equal(t, 40, counts["INVALID_CREDENTIALS"]+counts["RATE_LIMITED"], "%v", counts)
+}

@@ -35,6 +35,10 @@ type LoginThrottle struct {
 	mu   sync.Mutex
 	keys map[string]*list.Element // of *failures
 	lru  *list.List               // most recent failure at the front
+	// pending counts the attempts of each key that Begin let through and Finish has not settled:
+	// they count as failures until they are known not to be, so that many guesses sent at once
+	// cannot all pass the check before the first failure is recorded.
+	pending map[string]int
 }
 
 // failures holds the times of a key's most recent failures, oldest first, at most as many as
@@ -61,7 +65,7 @@ func NewLoginThrottle(opts ThrottleOpts) *LoginThrottle {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &LoginThrottle{opts: opts, keys: map[string]*list.Element{}, lru: list.New()}
+	return &LoginThrottle{opts: opts, keys: map[string]*list.Element{}, lru: list.New(), pending: map[string]int{}}
 }
 
 // EmailKey is the throttle key of an email address, given its blind index (never the
@@ -103,6 +107,11 @@ func (t *LoginThrottle) Check(keys ...string) (retryAfter time.Duration, blocked
 	now := t.opts.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.check(now, keys)
+}
+
+// check is Check with t.mu held.
+func (t *LoginThrottle) check(now time.Time, keys []string) (retryAfter time.Duration, blocked bool) {
 	for _, key := range keys {
 		el, ok := t.keys[key]
 		if !ok {
@@ -122,6 +131,54 @@ func (t *LoginThrottle) Check(keys ...string) (retryAfter time.Duration, blocked
 		}
 	}
 	return retryAfter, blocked
+}
+
+// Begin is Check for an attempt about to be made: when it is not blocked, it reserves the attempt
+// for each of keys, counting it as a failure until Finish settles it. Every Begin that is not
+// blocked must be followed by one Finish with the same keys.
+func (t *LoginThrottle) Begin(keys ...string) (retryAfter time.Duration, blocked bool) {
+	now := t.opts.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	retryAfter, blocked = t.check(now, keys)
+	if blocked {
+		return retryAfter, true
+	}
+	for _, key := range keys {
+		limit := t.MaxFailuresFor(key)
+		recent := 0
+		if el, ok := t.keys[key]; ok {
+			for _, at := range el.Value.(*failures).times {
+				if at.Add(t.opts.Window).After(now) {
+					recent++
+				}
+			}
+		}
+		if recent+t.pending[key] >= limit {
+			return time.Second, true // attempts under way fill the budget: try again shortly
+		}
+	}
+	for _, key := range keys {
+		t.pending[key]++
+	}
+	return 0, false
+}
+
+// Finish settles an attempt Begin let through: it records a failure for each of keys when
+// failed, and releases the reservation either way.
+func (t *LoginThrottle) Finish(failed bool, keys ...string) {
+	t.mu.Lock()
+	for _, key := range keys {
+		if t.pending[key] <= 1 {
+			delete(t.pending, key)
+		} else {
+			t.pending[key]--
+		}
+	}
+	t.mu.Unlock()
+	if failed {
+		t.Failure(keys...)
+	}
 }
 
 // Failure records a failed sign-in for each of keys.

@@ -176,3 +176,30 @@ func TestLoginThrottleKeepsAtMostMaxKeys(t *testing.T) {
 	th.Failure(EmailKey("new"))
 	require.Equal(t, 1, th.Len())
 }
+
+// Attempts under way count against the budget: of many guesses sent at once only as many as may
+// still fail get through, and settling them frees or spends the budget.
+func TestBeginReservesAttempts(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	th := NewLoginThrottle(ThrottleOpts{MaxFailures: 3, Now: func() time.Time { return now }})
+	key := EmailKey("blind")
+	passed := 0
+	for range 10 {
+		if _, blocked := th.Begin(key); !blocked {
+			passed++
+		}
+	}
+	require.Equal(t, 3, passed, "three attempts under way fill a budget of three")
+	th.Finish(false, key) // one was right after all
+	_, blocked := th.Begin(key)
+	require.False(t, blocked, "a settled success frees its place")
+	for range 3 { // the three under way were wrong
+		th.Finish(true, key)
+	}
+	_, blocked = th.Begin(key)
+	require.True(t, blocked, "three failures within the window block the key")
+	retry, blocked := th.Check(key)
+	require.True(t, blocked)
+	require.Positive(t, retry)
+}
