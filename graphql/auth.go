@@ -100,6 +100,23 @@ func (r *Resolver) Authenticate(ctx context.Context, header string) (*Principal,
 	return &Principal{APITokenID: c.APITokenID, TokenWorkspaceID: c.WorkspaceID, Scopes: c.Scopes, tokenHash: hash}, nil
 }
 
+// closing is closed when the server shuts down (never, when no one said so).
+func (r *Resolver) closing() <-chan struct{} {
+	r.closeOnce.Do(func() {
+		if r.closingCh == nil {
+			r.closingCh = make(chan struct{})
+		}
+	})
+	return r.closingCh
+}
+
+// CloseSockets closes every WebSocket, ending their subscriptions: the HTTP server's graceful
+// shutdown waits for requests but not for hijacked connections.
+func (r *Resolver) CloseSockets() {
+	r.closing()
+	r.closeSockets.Do(func() { close(r.closingCh) })
+}
+
 // stillValid checks again the credential p was authenticated with: an open WebSocket outlives
 // revocations, expiries and rotation grace periods. Unauthenticated when it no longer holds.
 func (r *Resolver) stillValid(ctx context.Context, p *Principal) error {
@@ -110,9 +127,10 @@ func (r *Resolver) stillValid(ctx context.Context, p *Principal) error {
 	return err
 }
 
-// watchCredential closes a WebSocket (by cancelling its context, with the reason) as soon as a
-// periodic check finds its credential no longer holds. It returns when the socket ends.
-func (r *Resolver) watchCredential(ctx context.Context, cancel context.CancelFunc, p *Principal) {
+// watchSocket closes a WebSocket (by cancelling its context) when the server shuts down, and,
+// for a signed-in socket, as soon as a periodic check finds its credential no longer holds. It
+// returns when the socket ends.
+func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, p *Principal) {
 	every := r.CredentialRecheck
 	if every <= 0 {
 		every = 5 * time.Second
@@ -122,6 +140,9 @@ func (r *Resolver) watchCredential(ctx context.Context, cancel context.CancelFun
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-r.closing():
+			cancel()
 			return
 		case <-t.C:
 			if err := r.stillValid(ctx, p); fault.Is(err, fault.Unauthenticated) {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,6 +73,9 @@ type Resolver struct {
 	// revoked, expired or rotated out); it closes when it does not. Zero means 5 seconds. Every
 	// operation sent over the socket is checked as it starts, too.
 	CredentialRecheck time.Duration
+
+	closeOnce, closeSockets sync.Once
+	closingCh               chan struct{}
 }
 
 func (r *Resolver) now() time.Time {

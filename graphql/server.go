@@ -50,11 +50,9 @@ func NewHandler(r *Resolver) http.Handler {
 			if err != nil {
 				return ctx, nil, err
 			}
-			if p != nil {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithCancel(ctx)
-				go r.watchCredential(ctx, cancel, p)
-			}
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			go r.watchSocket(ctx, cancel, p)
 			return WithPrincipal(ctx, p), nil, nil
 		},
 	})

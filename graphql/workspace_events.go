@@ -74,16 +74,20 @@ func (r *Resolver) catchUp(ctx context.Context, wsID uuid.UUID, types []string, 
 	}
 }
 
-// followLive sends live events; true when the feed dropped us and we should catch up again.
+// followLive sends live events; true when the feed dropped us and we should catch up again,
+// false when the subscription must end (also when the feed closed before sending anything: it is
+// shutting down, and subscribing again would only spin).
 func (r *Resolver) followLive(ctx context.Context, live <-chan *eventstore.RecordedEvent, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+	received := false
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case e, ok := <-live:
 			if !ok {
-				return true
+				return received
 			}
+			received = true
 			if !last.Less(e.Checkpoint()) {
 				continue
 			}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
 )
 
@@ -113,7 +115,21 @@ func TestServeWithDefaultsAndGracefulShutdown(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dataDir, "master.key"))
 	require.NoError(t, err, "a development master key is generated into the data directory")
 
+	// A WebSocket with a running subscription is closed by the shutdown (the HTTP server's own
+	// graceful shutdown does not wait for, nor close, upgraded connections).
+	wsc, err := s.dialWS(*out.SignUp.Token)
+	require.NoError(t, err)
+	wsc.subscribe("1", `subscription($ws: ID!) { workspaceEvents(workspaceId: $ws) { type } }`, map[string]any{"ws": out.SignUp.Workspace.ID})
+	require.Equal(t, "next", wsc.next().Type)
+
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	for {
+		var m wsMessage
+		if err := wsjson.Read(wsc.ctx, wsc.conn, &m); err != nil {
+			require.Equal(t, websocket.StatusNormalClosure, websocket.CloseStatus(err), "closed by the server, not cut off: %v", err)
+			break
+		}
+	}
 	waitErr := make(chan error, 1)
 	go func() { <-done; waitErr <- cmd.Wait() }()
 	select {

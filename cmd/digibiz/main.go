@@ -95,6 +95,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	srv := &http.Server{Handler: app.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	srv.RegisterOnShutdown(app.Resolver.CloseSockets) // Shutdown waits for requests, not for WebSockets
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("serving GraphQL", "addr", "http://"+ln.Addr().String()+"/graphql", "graphiql", "http://"+ln.Addr().String()+"/", "version", version)
