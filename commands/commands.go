@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -128,18 +131,29 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 		if len(idem.Key) > 200 {
 			return zero, eventstore.Checkpoint{}, fault.InvalidField("clientMutationId", "TOO_LONG", "clientMutationId must be at most 200 characters.")
 		}
+		if !utf8.ValidString(idem.Key) || strings.IndexFunc(idem.Key, unicode.IsControl) >= 0 {
+			return zero, eventstore.Checkpoint{}, fault.InvalidField("clientMutationId", "INVALID_TEXT", "clientMutationId must be text without control characters.")
+		}
 		reqHash = idem.hash()
 		res, found, err := lookupIdempotent[T](ctx, h, idem, reqHash)
 		if err != nil {
 			return zero, eventstore.Checkpoint{}, err
 		}
 		if found {
-			return replayed(ctx, res, onReplay)
+			return replayed(ctx, h, res, onReplay)
 		}
 	}
 	for attempt := 1; ; attempt++ {
 		d, err := decide(ctx)
 		if err != nil {
+			if idem.Key != "" {
+				// The same request, sent twice at once, may have just been carried out by its
+				// twin (which is why this decision fails: the number is taken, say): answer as
+				// the twin did.
+				if res, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash); lerr == nil && found {
+					return replayed(ctx, h, res, onReplay)
+				}
+			}
 			return zero, eventstore.Checkpoint{}, err
 		}
 		if len(d.appends) == 0 {
@@ -169,7 +183,7 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 				return zero, eventstore.Checkpoint{}, lerr
 			}
 			if found {
-				return replayed(ctx, res, onReplay)
+				return replayed(ctx, h, res, onReplay)
 			}
 			return zero, eventstore.Checkpoint{}, fmt.Errorf("idempotency key vanished: %w", err)
 		case errors.Is(err, eventstore.ErrConcurrencyConflict) && attempt < maxAttempts:
@@ -180,20 +194,31 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 				return zero, eventstore.Checkpoint{}, ctx.Err()
 			case <-time.After(backoff):
 			}
+		case errors.Is(err, eventstore.ErrConcurrencyConflict):
+			// Still contended after every attempt: the client may try again.
+			return zero, eventstore.Checkpoint{}, fault.Wrap(fault.Conflict, err, "Others are changing the same data right now; try again.")
 		default:
 			return zero, eventstore.Checkpoint{}, err
 		}
 	}
 }
 
-func replayed[T any](ctx context.Context, res T, onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
+// replayed answers a retried command with its first result, and with the log's head as the
+// position to wait for: the first execution committed before the retry could read its record
+// (the retry's own insert of the key waited for it), so the read models show its effect once
+// they reach the head. Without a position the caller would read them too early.
+func replayed[T any](ctx context.Context, h *Handlers, res T, onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
+	var zero T
 	if onReplay != nil {
 		if err := onReplay(ctx, &res); err != nil {
-			var zero T
 			return zero, eventstore.Checkpoint{}, err
 		}
 	}
-	return res, eventstore.Checkpoint{}, nil
+	head, _, err := h.Store.Head(ctx)
+	if err != nil {
+		return zero, eventstore.Checkpoint{}, err
+	}
+	return res, head, nil
 }
 
 func lookupIdempotent[T any](ctx context.Context, h *Handlers, idem Idempotency, reqHash string) (T, bool, error) {

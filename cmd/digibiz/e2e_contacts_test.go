@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -370,4 +371,81 @@ func TestNestedListsAreCostly(t *testing.T) {
 		id phone name email source optedOut customFields createdAt groups { id name } } } pageInfo { hasNextPage endCursor } } } }`,
 		map[string]any{"ws": ws}, nil)
 	require.Empty(t, r.Errors)
+}
+
+// Contacts created at once into the same groups, named in different orders, all get created:
+// writers lock streams and claims in one order, so they wait for each other instead of
+// deadlocking (which PostgreSQL resolves by failing one of them after a second).
+func TestConcurrentCreatesIntoSharedGroups(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Lock Owner", "lock@example.com", strongPassword, "Lock Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	var groups []string
+	for _, n := range []string{"A", "B", "C"} {
+		var out struct {
+			CreateContactGroup struct{ ContactGroup struct{ ID string } }
+		}
+		s.must(tok, `mutation($in: CreateContactGroupInput!) { createContactGroup(input: $in) { contactGroup { id } } }`,
+			map[string]any{"in": map[string]any{"workspaceId": ws, "name": n}}, &out)
+		groups = append(groups, out.CreateContactGroup.ContactGroup.ID)
+	}
+	orders := [][]string{{groups[0], groups[1], groups[2]}, {groups[2], groups[1], groups[0]}, {groups[1], groups[2], groups[0]}}
+	var wg sync.WaitGroup
+	failures := make(chan string, 120)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				r := s.do(tok, `mutation($in: CreateContactInput!) { createContact(input: $in) { contact { id } userErrors { code } } }`,
+					map[string]any{"in": map[string]any{"workspaceId": ws, "phone": fmt.Sprintf("+49151123%d%04d", w, i), "contactGroupIds": orders[(w+i)%3]}}, nil)
+				if len(r.Errors) > 0 || strings.Contains(string(r.Data), "userErrors\":[{") {
+					failures <- fmt.Sprintf("%v %s", r.Errors, r.Data)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	var all []string
+	for f := range failures {
+		all = append(all, f)
+	}
+	require.Empty(t, all)
+	var out struct {
+		Workspace struct {
+			ContactGroups struct{ Nodes []struct{ ContactCount int } }
+		}
+	}
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contactGroups { nodes { contactCount } } } }`, map[string]any{"ws": ws}, &out)
+	for _, g := range out.Workspace.ContactGroups.Nodes {
+		require.Equal(t, 120, g.ContactCount)
+	}
+}
+
+// A mutation sent twice at once with one clientMutationId (a double click) answers both with
+// the contact it created: the retry waits for the read models as the first request does.
+func TestDoubleSubmitAnswersTwice(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Double Owner", "double@example.com", strongPassword, "Double Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	for i := range 15 {
+		in := map[string]any{"workspaceId": ws, "phone": fmt.Sprintf("+49151124%05d", i), "clientMutationId": fmt.Sprint("click-", i)}
+		ids := make([]string, 2)
+		var wg sync.WaitGroup
+		for j := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, ue := s.createContact(tok, in)
+				require.Empty(t, ue)
+				ids[j] = c.ID
+			}()
+		}
+		wg.Wait()
+		require.NotEmpty(t, ids[0], "pair %d", i)
+		require.Equal(t, ids[0], ids[1], "pair %d: both answered with the one contact", i)
+	}
 }

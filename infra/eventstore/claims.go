@@ -1,9 +1,12 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -76,6 +79,11 @@ func queueClaims(batch *pgx.Batch, claims []Claim) (releases, takes []Claim) {
 			takes = append(takes, c)
 		}
 	}
+	// Every writer takes the rows of its values in one order, so that two writers claiming the
+	// same values in different orders wait for each other instead of deadlocking.
+	byValue := func(a, b Claim) int { return cmp.Or(strings.Compare(a.Scope, b.Scope), strings.Compare(a.Key, b.Key)) }
+	slices.SortFunc(releases, byValue)
+	slices.SortFunc(takes, byValue)
 	cols := func(cs []Claim) (scopes, keys []string, owners, wss []pgtype.UUID) {
 		for _, c := range cs {
 			scopes, keys = append(scopes, c.Scope), append(keys, c.Key)

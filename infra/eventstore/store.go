@@ -260,13 +260,13 @@ func (s *Store) AppendWithClaims(ctx context.Context, idem *IdempotencyRecord, c
 	defer tx.Rollback(context.Background()) //nolint:errcheck
 	results, err := appendInTx(ctx, tx, idem, claims, prepared)
 	if err != nil {
-		return nil, err
+		return nil, retryable(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		if isUniqueViolation(err, "idempotency_keys_pkey") {
 			return nil, ErrIdempotencyKeyUsed
 		}
-		return nil, fmt.Errorf("committing append: %w", err)
+		return nil, retryable(fmt.Errorf("committing append: %w", err))
 	}
 	s.Committed()
 	return results, nil
@@ -285,7 +285,8 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord
 		}
 		prepared[i] = p
 	}
-	return appendInTx(ctx, tx, idem, nil, prepared)
+	results, err := appendInTx(ctx, tx, idem, nil, prepared)
+	return results, retryable(err)
 }
 
 // Committed tells the notifier, if any, that a transaction with appends committed; Append and
@@ -363,10 +364,18 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 		}
 		batch.Queue(bulkNewSQL, sids, wss, ids, types, svs, datas, metas)
 	}
-	for i, p := range prepared {
+	// Streams are locked in one order by every writer (their ids sorted), so that two writers
+	// appending to the same streams in different orders wait for each other instead of
+	// deadlocking.
+	var single []int
+	for i := range prepared {
 		if !inBulk[i] {
-			batch.Queue(p.sql, p.args...)
+			single = append(single, i)
 		}
+	}
+	slices.SortStableFunc(single, func(a, b int) int { return strings.Compare(prepared[a].a.StreamID, prepared[b].a.StreamID) })
+	for _, i := range single {
+		batch.Queue(prepared[i].sql, prepared[i].args...)
 	}
 	// Claims go after the appends, which lock their streams' rows: a command that releases a
 	// value waits for whoever holds its stream (Store.ClaimAt claiming for it) to commit, and
@@ -419,10 +428,8 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 			results[i] = AppendResult{StreamID: a.StreamID, FirstVersion: 1, LastVersion: 1, Last: cp, Positions: []int64{cp.Position}}
 		}
 	}
-	for i, p := range prepared {
-		if inBulk[i] {
-			continue
-		}
+	for _, i := range single {
+		p := prepared[i]
 		rows, err := br.Query()
 		if err != nil {
 			return nil, fmt.Errorf("appending to %s: %w", p.a.StreamID, err)
@@ -477,6 +484,16 @@ func (s *Store) LookupIdempotency(ctx context.Context, scope, key string) (reque
 		return "", nil, false, fmt.Errorf("looking up idempotency key: %w", err)
 	}
 	return requestHash, result, true, nil
+}
+
+// retryable marks a deadlock or serialization failure as the concurrency conflict it is: the
+// transaction was rolled back and deciding again will do.
+func retryable(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001") && !errors.Is(err, ErrConcurrencyConflict) {
+		return fmt.Errorf("%w: %w", ErrConcurrencyConflict, err)
+	}
+	return err
 }
 
 func isUniqueViolation(err error, constraint string) bool {
