@@ -143,7 +143,14 @@ func phoneLostPlus(s, region string) (string, bool) {
 
 // parsePhone parses and validates one candidate reading of a number.
 func parsePhone(s, region string) (string, *PhoneError) {
-	if num, ok := phoneFromNational(s, region); ok {
+	// The shortcuts read the two commonest forms without the parser's regular expressions; what
+	// they read must pass the parser's checks, and anything else ("+54 11 15 …", whose national
+	// prefix the parser strips) goes to the parser.
+	if num, ok := phoneFromInternational(s); ok {
+		if e164, ok := phoneValidE164(num); ok {
+			return e164, nil
+		}
+	} else if num, ok := phoneFromNational(s, region); ok {
 		if e164, ok := phoneValidE164(num); ok {
 			return e164, nil
 		}
@@ -166,11 +173,7 @@ func parsePhoneFully(s, region string) (string, *PhoneError) {
 	e := func(code, reason string) (string, *PhoneError) {
 		return "", &PhoneError{Reason: reason, Code: code}
 	}
-	num, ok := phoneFromInternational(s)
-	var err error
-	if !ok {
-		num, err = phonenumbers.Parse(s, region)
-	}
+	num, err := phonenumbers.Parse(s, region)
 	switch {
 	case err == nil:
 	case errors.Is(err, phonenumbers.ErrInvalidCountryCode):
@@ -229,7 +232,7 @@ func phoneFromInternational(s string) (*phonenumbers.PhoneNumber, bool) {
 	}
 	var digits [phonenumbers.MAX_LENGTH_FOR_NSN + phonenumbers.MAX_LENGTH_COUNTRY_CODE]byte
 	d, ok := plainDigits(s[1:], digits[:])
-	if !ok {
+	if !ok || len(d) == 0 || d[0] == '0' { // no calling code starts with 0
 		return nil, false
 	}
 	// Calling codes are prefix-free: at most one of the first three prefixes is one.

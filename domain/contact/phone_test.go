@@ -214,6 +214,9 @@ func FuzzNormalizePhone(f *testing.F) {
 func checkNationalShortcut(t *testing.T, s, region string) bool {
 	t.Helper()
 	num, ok := phoneFromNational(s, region)
+	if intl, isIntl := phoneFromInternational(s); isIntl {
+		num, ok = intl, true
+	}
 	if !ok {
 		return false
 	}
@@ -232,6 +235,34 @@ func checkNationalShortcut(t *testing.T, s, region string) bool {
 // type in the national ways people do (as formatted, digits only, with other separators, one
 // digit more or less, another last digit) and checks that wherever the shortcut reads a valid
 // number, the library's parser reads the same one.
+// The international shortcut agrees with the parser too, including numbers written with a
+// national prefix after the country code, which only the parser removes.
+func TestInternationalShortcutAgreesWithParser(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"+54 11 15 2345 6789": "+5491123456789",
+		"+7 8 912 345 67 89":  "+79123456789",
+		"+370 8 612 34567":    "+37061234567",
+		"+1 1 201 555 0123":   "+12015550123",
+		"+49 151 12345678":    "+4915112345678",
+		"+44 7400 123456":     "+447400123456",
+	} {
+		got, err := NormalizePhone(in, "")
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+		checkNationalShortcut(t, in, "")
+	}
+	for region := range phonenumbers.GetSupportedRegions() {
+		ex := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE)
+		if ex == nil {
+			continue
+		}
+		intl := phonenumbers.Format(ex, phonenumbers.INTERNATIONAL)
+		checkNationalShortcut(t, intl, "")
+		checkNationalShortcut(t, strings.ReplaceAll(intl, " ", ""), region)
+	}
+}
+
 func TestNationalShortcutAgreesWithParser(t *testing.T) {
 	t.Parallel()
 	types := []phonenumbers.PhoneNumberType{phonenumbers.FIXED_LINE, phonenumbers.MOBILE, phonenumbers.TOLL_FREE,
