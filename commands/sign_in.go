@@ -76,7 +76,8 @@ func (h *Handlers) userByEmailBlind(ctx context.Context, blind string) (uuid.UUI
 // checkPassword verifies password against the hash recorded in the user's stream.
 func (h *Handlers) checkPassword(ctx context.Context, userID uuid.UUID, password string) (identity.UserSignedUp, error) {
 	var user identity.UserSignedUp
-	if _, err := load(ctx, h.Store, identity.UserStream(userID), func(ev any) {
+	// Only the sign-up matters here; the stream grows with every sign-in.
+	if _, err := loadTypes(ctx, h.Store, identity.UserStream(userID), []string{identity.EventUserSignedUp}, func(ev any) {
 		if e, ok := ev.(identity.UserSignedUp); ok {
 			user = e
 		}

@@ -41,6 +41,8 @@ func TestUpdateSettings(t *testing.T) {
 		{name: "every bad field at once", given: given, actor: owner, patch: identity.SettingsPatch{
 			Timezone: ptr("Nowhere/Atlantis"), DailyCap: ptr(0), QuietHoursEnd: ptr("7pm"), DefaultCountry: ptr("ZZ")},
 			wantKind: fault.Invalid, wantCodes: []string{"INVALID_TIMEZONE", "INVALID_COUNTRY", "OUT_OF_RANGE", "INVALID_TIME"}},
+		{name: "a country without a numbering plan", given: given, actor: owner, patch: identity.SettingsPatch{DefaultCountry: ptr("PN")},
+			wantKind: fault.Invalid, wantCodes: []string{"INVALID_COUNTRY"}},
 		{name: "quiet hours need both ends", given: given, actor: owner, patch: identity.SettingsPatch{QuietHoursStart: ptr("22:00")},
 			wantKind: fault.Invalid, wantCodes: []string{"INCOMPLETE_QUIET_HOURS"}},
 	}

@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/mydigibiz/digibiz/domain/fault"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // Role is a member's role in a workspace.
@@ -166,9 +168,13 @@ func (s Settings) Apply(p SettingsPatch) (Settings, []string, error) {
 	}
 	if p.DefaultCountry != nil {
 		c := strings.ToUpper(strings.TrimSpace(*p.DefaultCountry))
-		if c != "" && !isCountryCode(c) {
+		switch {
+		case c != "" && !isCountryCode(c):
 			errs = append(errs, fault.InvalidField("defaultCountry", "INVALID_COUNTRY", "%q is not a two-letter ISO 3166 country code.", *p.DefaultCountry))
-		} else {
+		case c != "" && !phonenumbers.GetSupportedRegions()[c]:
+			// Antarctica, Pitcairn and a few others have no numbering plan to read numbers in.
+			errs = append(errs, fault.InvalidField("defaultCountry", "INVALID_COUNTRY", "%q has no telephone numbering plan to read local numbers in.", *p.DefaultCountry))
+		default:
 			note("defaultCountry", c != out.DefaultCountry)
 			out.DefaultCountry = c
 		}

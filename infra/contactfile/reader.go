@@ -383,7 +383,7 @@ func appendGroups(dst []string, v string) []string {
 			// bookkeeping, not groups a user made; the old system groups ("* Friends")
 			// are meant as groups.
 			rest = strings.TrimSpace(rest)
-			if strings.EqualFold(rest, "myContacts") || strings.EqualFold(rest, "starred") {
+			if label := strings.ReplaceAll(rest, " ", ""); strings.EqualFold(label, "myContacts") || strings.EqualFold(label, "starred") {
 				continue
 			}
 			p = rest

@@ -262,6 +262,8 @@ func TestReaderAliases(t *testing.T) {
 		// Google's old system groups are kept without their marker.
 		{"Name,Group Membership\nAda,* Friends ::: * myContacts ::: * Starred ::: Starred",
 			Row{Name: "Ada", Groups: []string{"Friends", "Starred"}}},
+		// Older exports spell it "* My Contacts".
+		{"Name,Group Membership\nAda,* My Contacts ::: Friends", Row{Name: "Ada", Groups: []string{"Friends"}}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.SplitN(tt.csv, "\n", 2)[0], func(t *testing.T) {
