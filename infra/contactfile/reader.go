@@ -363,12 +363,17 @@ func appendMulti(dst []string, v string) []string {
 	return dst
 }
 
-// appendGroups appends the groups of a cell. Google separates labels with " ::: "; Outlook
-// separates categories with ";" and spreadsheets tags with "," or ";", so those split a
-// cell without Google's separator.
+// MaxGroupsPerRow bounds the groups one row puts its contact in; further names in the row are
+// ignored. A contact list names a handful; a cell of thousands of tags is a mistake, and each
+// new name becomes a group.
+const MaxGroupsPerRow = 20
+
+// appendGroups appends the groups of a cell, at most MaxGroupsPerRow in all. Google separates
+// labels with " ::: "; Outlook separates categories with ";" and spreadsheets tags with "," or
+// ";", so those split a cell without Google's separator.
 func appendGroups(dst []string, v string) []string {
 	google := strings.Contains(v, googleSep)
-	for v != "" {
+	for v != "" && len(dst) < MaxGroupsPerRow {
 		var p string
 		if google {
 			p, v, _ = strings.Cut(v, googleSep)

@@ -262,6 +262,15 @@ func TestReaderAliases(t *testing.T) {
 		// Google's old system groups are kept without their marker.
 		{"Name,Group Membership\nAda,* Friends ::: * myContacts ::: * Starred ::: Starred",
 			Row{Name: "Ada", Groups: []string{"Friends", "Starred"}}},
+		// A row names at most MaxGroupsPerRow groups.
+		{"Name,Tags\nAda," + strings.Repeat("t;", 10) + func() string {
+			var b strings.Builder
+			for i := range 5000 {
+				fmt.Fprintf(&b, "g%d;", i)
+			}
+			return b.String()
+		}(), Row{Name: "Ada", Groups: []string{"t", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8", "g9", "g10", "g11",
+			"g12", "g13", "g14", "g15", "g16", "g17", "g18"}}},
 		// Older exports spell it "* My Contacts".
 		{"Name,Group Membership\nAda,* My Contacts ::: Friends", Row{Name: "Ada", Groups: []string{"Friends"}}},
 	}
