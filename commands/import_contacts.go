@@ -8,11 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
@@ -283,10 +285,27 @@ func (r *importRun) parse(row ContactRow) parsedRow {
 		p.problem = "The row has no phone number."
 		return p
 	}
-	custom := contact.FitCustomFields(row.Custom) // an odd extra column must not cost the row its contact
+	// An odd extra column, an address that is not one (Outlook's Exchange paths, "n/a", two
+	// addresses in one cell) or an overlong name must not cost the row its contact: the number
+	// is what a WhatsApp list is for. A bad address is kept as written, as a custom field.
+	name, email, extra := row.Name, row.Email, row.Custom
+	if email != "" {
+		if _, err := identity.NormalizeEmail("email", email); err != nil {
+			extra = maps.Clone(extra)
+			if extra == nil {
+				extra = map[string]string{}
+			}
+			extra["Email (as written)"] = email
+			email = ""
+		}
+	}
+	if utf8.RuneCountInString(name) > contact.MaxNameLength {
+		name = string([]rune(name)[:contact.MaxNameLength])
+	}
+	custom := contact.FitCustomFields(extra)
 	var firstErr error
 	for _, raw := range row.Phones {
-		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: row.Name, Email: row.Email, CustomFields: custom})
+		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: name, Email: email, CustomFields: custom})
 		if err == nil {
 			p.fields = f
 			firstErr = nil

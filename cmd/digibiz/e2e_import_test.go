@@ -466,3 +466,40 @@ func TestAnonymousUploadIsRefused(t *testing.T) {
 		require.Empty(t, left)
 	}
 }
+
+// TestImportKeepsRowsWithBadEmailOrLongName: an address that is not one (Outlook's Exchange
+// path, "n/a") or an overlong name costs the row nothing: the contact is imported with its
+// number, the address kept as written in a custom field, the name cut to 200 characters.
+func TestImportKeepsRowsWithBadEmailOrLongName(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Mail Owner", "mail@example.com", strongPassword, "Mail Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	long := strings.Repeat("Name ", 60)
+	csv := "Name,Phone,E-mail Address\n" +
+		"Exchange Person,+4915112347001,/o=ExchangeLabs/ou=Exchange Administrative Group/cn=Recipients/cn=abc\n" +
+		"No Mail,+4915112347002,n/a\n" +
+		long + ",+4915112347003,long@example.com\n"
+	imp, ue := s.upload(tok, ws, "outlook.csv", []byte(csv), nil)
+	require.Empty(t, ue)
+	done := s.waitImport(tok, imp.ID)
+	require.Equal(t, "COMPLETED", done.Status)
+	require.Equal(t, 3, done.Created, "errors: %v", done.Errors)
+	require.Zero(t, done.Invalid)
+
+	var out struct {
+		Workspace struct {
+			Contacts struct{ Nodes []contactJSON }
+		}
+	}
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts { nodes { `+contactFields+` } } } }`, map[string]any{"ws": ws}, &out)
+	byPhone := map[string]contactJSON{}
+	for _, c := range out.Workspace.Contacts.Nodes {
+		byPhone[c.Phone] = c
+	}
+	require.True(t, byPhone["+4915112347002"].Email == nil || *byPhone["+4915112347002"].Email == "", "no address")
+	require.Equal(t, "n/a", byPhone["+4915112347002"].CustomFields["Email (as written)"])
+	require.Contains(t, byPhone["+4915112347001"].CustomFields["Email (as written)"], "/o=ExchangeLabs")
+	require.Equal(t, "long@example.com", *byPhone["+4915112347003"].Email)
+	require.LessOrEqual(t, len([]rune(*byPhone["+4915112347003"].Name)), 200)
+}

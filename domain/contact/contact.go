@@ -61,12 +61,15 @@ func phoneFault(field string, err error) *fault.Error {
 	return fault.InvalidField(field, "INVALID_PHONE", "%s", err.Error())
 }
 
+// MaxNameLength is the longest name a contact keeps, in characters.
+const MaxNameLength = 200
+
 func cleanName(s string) (string, error) {
 	s = strings.Join(strings.Fields(s), " ")
 	if s == "" {
 		return "", nil
 	}
-	return identity.CleanText("name", "Name", s, 1, 200)
+	return identity.CleanText("name", "Name", s, 1, MaxNameLength)
 }
 
 func cleanEmail(s string) (string, error) {
