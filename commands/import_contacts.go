@@ -303,25 +303,32 @@ func (r *importRun) parse(row ContactRow) parsedRow {
 		name = string([]rune(name)[:contact.MaxNameLength])
 	}
 	custom := contact.FitCustomFields(extra)
+	// The row's first valid number is its contact's, unless an earlier row of the file took it
+	// (a shared office line, say): then its next valid number is. A row whose every number an
+	// earlier row took repeats that row.
 	var firstErr error
+	var taken *contact.Fields
 	for _, raw := range row.Phones {
 		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: name, Email: email, CustomFields: custom})
-		if err == nil {
-			p.fields = f
-			firstErr = nil
-			break
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
-		if firstErr == nil {
-			firstErr = err
+		if r.seen.add(f.Phone) {
+			p.fields = f
+			return p
+		}
+		if taken == nil {
+			taken = &f
 		}
 	}
-	if firstErr != nil {
-		p.problem = rowMessage(firstErr)
+	if taken != nil {
+		p.fields, p.duplicate = *taken, true
 		return p
 	}
-	if !r.seen.add(p.fields.Phone) {
-		p.duplicate = true
-	}
+	p.problem = rowMessage(firstErr)
 	return p
 }
 

@@ -503,3 +503,28 @@ func TestImportKeepsRowsWithBadEmailOrLongName(t *testing.T) {
 	require.Equal(t, "long@example.com", *byPhone["+4915112347003"].Email)
 	require.LessOrEqual(t, len([]rune(*byPhone["+4915112347003"].Name)), 200)
 }
+
+// TestImportSharedOfficeNumber: colleagues sharing an office line, each with a mobile, are two
+// contacts: Google's typed columns put the mobile first, and a row whose first number an earlier
+// row took falls back to its next one before it counts as a repeat.
+func TestImportSharedOfficeNumber(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Office Owner", "office@example.com", strongPassword, "Office Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	csv := "Name,Phone 1 - Type,Phone 1 - Value,Phone 2 - Type,Phone 2 - Value\n" +
+		"Ada,Work,+49 30 1234567,Mobile,+49 151 12348001\n" +
+		"Bob,Work,+49 30 1234567,Mobile,+49 151 12348002\n" +
+		"Switchboard,Work,+49 30 1234567,,\n" +
+		"Cleo,Mobile,+49 151 12348003,Work,+49 30 1234567\n" +
+		"Dora,Home,+49 30 7654321,Other,+49 151 12348004\n" +
+		"Eve,Home,+49 30 7654321,,\n"
+	imp, ue := s.upload(tok, ws, "google.csv", []byte(csv), nil)
+	require.Empty(t, ue)
+	done := s.waitImport(tok, imp.ID)
+	require.Equal(t, "COMPLETED", done.Status)
+	// Ada and Bob by their mobiles, the switchboard by the office line, Cleo by her mobile, Dora
+	// by her home line (her other number is not typed mobile); Eve's only number is Dora's.
+	require.Equal(t, 5, done.Created, "%+v", done)
+	require.Equal(t, 1, done.Duplicates, "%+v", done)
+}

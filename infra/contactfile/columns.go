@@ -102,7 +102,17 @@ func init() {
 		// Other languages.
 		"telefono", "telefone", "telefon", "telefonnummer", "handy", "handynummer", "mobil", "mobilnummer",
 		"celular", "movil", "portable", "numero", "numerodetelephone", "numerodetelefono", "hp", "nohp",
-		"nomorhp", "nomortelepon", "nomorwhatsapp", "nomorwa")
+		"nomorhp", "nomortelepon", "nomorwhatsapp", "nomorwa",
+		// English variants.
+		"mobilephonenumber", "cellphonenumber", "contactno", "mobilenumbers",
+		// Outlook in German, French and Spanish.
+		"mobiltelefon", "telefongeschaftlich", "telefonprivat", "telefongeschaftlich2", "telefonprivat2",
+		"weiteretelefon", "telefonfirma", "autotelefon", "telephonemobile", "telephonebureau",
+		"telephonedomicile", "telephonebureau2", "telephonedomicile2", "autretelephone",
+		"telefonomovil", "telefonodeltrabajo", "telefonoparticular", "telefonodeltrabajo2",
+		"telefonoparticular2", "otrotelefono", "telefonoprincipal")
+	add(FieldEmail, "emailadresse", "adressedemessagerie", "direcciondecorreoelectronico", "primaryemail",
+		"secondaryemail", "emailadress")
 	add(FieldEmail, "email", "emails", "emailaddress", "mail", "emailaddr", "correo", "correoelectronico",
 		"courriel", "adresseemail", "epost")
 	add(FieldGroups, "groups", "group", "tags", "tag", "labels", "label", "groupmembership", "categories",
@@ -134,7 +144,7 @@ func classify(title string) Field {
 		return FieldCustom
 	}
 	switch suffix {
-	case "", "value", "address":
+	case "", "value", "address", "adresse", "direccion":
 		return f
 	case "type", "label", "displayname":
 		return FieldIgnored

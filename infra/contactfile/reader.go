@@ -84,6 +84,9 @@ type Reader struct {
 	pending *Row
 	err     error
 	colKeys []string // compactKey of each column title, for isPlaceholder
+	// phoneType maps a phone column to the column that says what kind of number it holds
+	// (Google's "Phone 1 - Type" beside "Phone 1 - Value").
+	phoneType map[int]int
 	source  *byteCounter
 }
 
@@ -190,6 +193,7 @@ func NewReader(r io.Reader, opts Opts) (*Reader, error) {
 	for i, col := range rd.columns {
 		rd.colKeys[i] = compactKey(col.Title)
 	}
+	rd.phoneType = phoneTypeColumns(rd.columns, rd.colKeys)
 	if !rd.header.Present {
 		if row, ok := rd.mapRow(first, line); ok {
 			rd.pending = &row
@@ -260,6 +264,44 @@ func isMobileTitle(title string) bool {
 	return false
 }
 
+// phoneTypeColumns pairs numbered phone columns with the columns that type them: Google writes
+// "Phone 1 - Type" (Mobile, Work, Home…) beside "Phone 1 - Value", so its titles say nothing of
+// which number is the mobile.
+func phoneTypeColumns(columns []Column, keys []string) map[int]int {
+	split := func(k string) (base, num, suffix string) {
+		i := strings.IndexFunc(k, func(r rune) bool { return r >= '0' && r <= '9' })
+		if i <= 0 {
+			return "", "", ""
+		}
+		j := i
+		for j < len(k) && k[j] >= '0' && k[j] <= '9' {
+			j++
+		}
+		return k[:i], k[i:j], k[j:]
+	}
+	typeOf := map[string]int{}
+	for i, k := range keys {
+		if base, num, suffix := split(k); num != "" && (suffix == "type" || suffix == "label") {
+			typeOf[base+num] = i
+		}
+	}
+	var out map[int]int
+	for i, col := range columns {
+		if col.Field != FieldPhone {
+			continue
+		}
+		if base, num, _ := split(keys[i]); num != "" {
+			if t, ok := typeOf[base+num]; ok {
+				if out == nil {
+					out = map[int]int{}
+				}
+				out[i] = t
+			}
+		}
+	}
+	return out
+}
+
 // mapRow turns a record into a Row; ok is false for a row without any value.
 func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 	row.Line = line
@@ -286,7 +328,8 @@ func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 		case FieldLastName:
 			last = joinSpace(last, v)
 		case FieldPhone:
-			if isMobileTitle(col.Title) {
+			t, typed := r.phoneType[i]
+			if isMobileTitle(col.Title) || typed && t < len(rec) && isMobileTitle(rec[t]) {
 				mobiles = appendMulti(mobiles, v)
 			} else {
 				row.Phones = appendMulti(row.Phones, v)

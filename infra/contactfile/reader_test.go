@@ -271,6 +271,16 @@ func TestReaderAliases(t *testing.T) {
 			return b.String()
 		}(), Row{Name: "Ada", Groups: []string{"t", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8", "g9", "g10", "g11",
 			"g12", "g13", "g14", "g15", "g16", "g17", "g18"}}},
+		// Google types its numbers in a column of their own: the mobile goes first.
+		{"Name,Phone 1 - Type,Phone 1 - Value,Phone 2 - Type,Phone 2 - Value\nAda,Work,+49 30 1234567,Mobile,+49 151 2222222",
+			Row{Name: "Ada", Phones: []string{"+49 151 2222222", "+49 30 1234567"}}},
+		// Outlook in German, French and Spanish.
+		{"Vorname,Nachname,Telefon geschäftlich,Mobiltelefon,E-Mail-Adresse,Kategorien\nAda,Lovelace,030 1234567,0151 2222222,ada@example.de,Kunden",
+			Row{Name: "Ada Lovelace", Phones: []string{"0151 2222222", "030 1234567"}, Email: "ada@example.de", Groups: []string{"Kunden"}}},
+		{"Prénom,Nom,Téléphone mobile,Adresse de messagerie\nAda,Lovelace,06 12 34 56 78,ada@example.fr",
+			Row{Name: "Ada Lovelace", Phones: []string{"06 12 34 56 78"}, Email: "ada@example.fr"}},
+		{"Nombre,Apellidos,Teléfono móvil,Dirección de correo electrónico\nAda,Lovelace,612 34 56 78,ada@example.es",
+			Row{Name: "Ada Lovelace", Phones: []string{"612 34 56 78"}, Email: "ada@example.es"}},
 		// Older exports spell it "* My Contacts".
 		{"Name,Group Membership\nAda,* My Contacts ::: Friends", Row{Name: "Ada", Groups: []string{"Friends"}}},
 	}
