@@ -87,7 +87,7 @@ type Reader struct {
 	// phoneType maps a phone column to the column that says what kind of number it holds
 	// (Google's "Phone 1 - Type" beside "Phone 1 - Value").
 	phoneType map[int]int
-	source  *byteCounter
+	source    *byteCounter
 }
 
 // byteCounter counts the bytes read through it.
