@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -208,10 +209,11 @@ func TestBatchReadsFetchKeysTogether(t *testing.T) {
 	}
 
 	store := eventstore.New(counted, reg, eventstore.Opts{Cipher: newKeyring(t, counted, master)})
-	evs, err := store.ReadAll(ctx, eventstore.Checkpoint{}, 100, eventstore.ReadOpts{})
+	// ReadRange to the end: ReadAll may wait a moment for another test's transaction.
+	evs, err := store.ReadRange(ctx, eventstore.Checkpoint{}, eventstore.Checkpoint{TxID: math.MaxUint64, Position: math.MaxInt64}, 100, eventstore.ReadOpts{})
 	require.NoError(t, err)
 	check(evs)
-	require.Equal(t, int64(1), counter.n.Load(), "ReadAll: one key query for the batch")
+	require.Equal(t, int64(1), counter.n.Load(), "one key query for the batch")
 
 	counter.n.Store(0)
 	store = eventstore.New(counted, reg, eventstore.Opts{Cipher: newKeyring(t, counted, master)})

@@ -275,6 +275,20 @@ func TestAppendSemantics(t *testing.T) {
 			_, _, found, err = store.LookupIdempotency(ctx, "other scope", rec.Key)
 			require.NoError(t, err)
 			require.False(t, found, "keys are per scope")
+
+			// A day later the key answers nothing and may be used again.
+			_, err = pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE scope = $1`, rec.Scope)
+			require.NoError(t, err)
+			_, _, found, err = store.LookupIdempotency(ctx, rec.Scope, rec.Key)
+			require.NoError(t, err)
+			require.False(t, found, "expired after IdempotencyTTL")
+			again := &eventstore.IdempotencyRecord{Scope: rec.Scope, Key: rec.Key, RequestHash: "h2", Result: json.RawMessage(`{"n":2}`)}
+			_, err = store.AppendMulti(ctx, again, eventstore.Append{StreamID: stream, Expected: eventstore.Any, WorkspaceID: ws, Events: []eventstore.NewEvent{note("next day")}})
+			require.NoError(t, err)
+			hash, _, found, err = store.LookupIdempotency(ctx, rec.Scope, rec.Key)
+			require.NoError(t, err)
+			require.True(t, found)
+			require.Equal(t, "h2", hash)
 		}},
 		{"a conflicting AppendMulti does not record its idempotency key", func(t *testing.T, stream string) {
 			rec := &eventstore.IdempotencyRecord{Scope: "ws:" + stream, Key: "key-1", RequestHash: "h1", Result: json.RawMessage(`{}`)}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -337,8 +338,11 @@ func isBulkable(p preparedAppend) bool {
 func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims []Claim, prepared []preparedAppend) ([]AppendResult, error) {
 	batch := &pgx.Batch{}
 	if idem != nil {
-		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
-			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result))
+		// A key older than IdempotencyTTL is free again: the request it answered is long over.
+		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, result = excluded.result, created_at = now()
+			WHERE idempotency_keys.created_at < now() - $5::interval`,
+			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result), idempotencyTTLSQL)
 	}
 	var bulk []int
 	for i, p := range prepared {
@@ -384,11 +388,15 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 	br := tx.SendBatch(ctx, batch)
 	defer br.Close()
 	if idem != nil {
-		if _, err := br.Exec(); err != nil {
+		tag, err := br.Exec()
+		if err != nil {
 			if isUniqueViolation(err, "idempotency_keys_pkey") {
 				return nil, ErrIdempotencyKeyUsed
 			}
 			return nil, fmt.Errorf("recording idempotency key: %w", err)
+		}
+		if tag.RowsAffected() == 0 { // a live record holds the key
+			return nil, ErrIdempotencyKeyUsed
 		}
 	}
 	results := make([]AppendResult, len(prepared))
@@ -473,9 +481,18 @@ func (s *Store) existingAppend(ctx context.Context, a Append) (AppendResult, err
 	return res, nil
 }
 
-// LookupIdempotency returns the stored result for key in scope, if any.
+// IdempotencyTTL is how long a command's result answers retries with its key: long enough for
+// any client's retries, short enough that a client reusing keys (counters that restart with
+// every page load) is not answered with a result from another day, like an expired session.
+const IdempotencyTTL = 24 * time.Hour
+
+var idempotencyTTLSQL = fmt.Sprintf("%d seconds", int(IdempotencyTTL.Seconds()))
+
+// LookupIdempotency returns the stored result for key in scope, if one was recorded within
+// IdempotencyTTL.
 func (s *Store) LookupIdempotency(ctx context.Context, scope, key string) (requestHash string, result json.RawMessage, found bool, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT request_hash, result FROM idempotency_keys WHERE scope = $1 AND key = $2`, scope, key).
+	err = s.pool.QueryRow(ctx, `SELECT request_hash, result FROM idempotency_keys WHERE scope = $1 AND key = $2
+		AND created_at >= now() - $3::interval`, scope, key, idempotencyTTLSQL).
 		Scan(&requestHash, &result)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil, false, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/google/uuid"
@@ -90,7 +91,8 @@ func TestClaimStreamsBecomeClaims(t *testing.T) {
 			reg.Register(ev)
 		}
 	}
-	read, err := eventstore.New(pool, reg, eventstore.Opts{}).ReadAll(ctx, eventstore.Checkpoint{}, 100, eventstore.ReadOpts{})
+	read, err := eventstore.New(pool, reg, eventstore.Opts{}).ReadRange(ctx, eventstore.Checkpoint{},
+		eventstore.Checkpoint{TxID: math.MaxUint64, Position: math.MaxInt64}, 100, eventstore.ReadOpts{})
 	require.NoError(t, err)
 	require.Len(t, read, len(log))
 	for _, e := range read {
