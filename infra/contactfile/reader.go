@@ -329,10 +329,13 @@ func (r *Reader) mapRow(rec []string, line int) (row Row, ok bool) {
 			last = joinSpace(last, v)
 		case FieldPhone:
 			t, typed := r.phoneType[i]
-			if isMobileTitle(col.Title) || typed && t < len(rec) && isMobileTitle(rec[t]) {
-				mobiles = appendMulti(mobiles, v)
-			} else {
-				row.Phones = appendMulti(row.Phones, v)
+			mobile := isMobileTitle(col.Title) || typed && t < len(rec) && isMobileTitle(rec[t])
+			for _, part := range phoneParts(v) {
+				if mobile {
+					mobiles = appendMulti(mobiles, part)
+				} else {
+					row.Phones = appendMulti(row.Phones, part)
+				}
 			}
 		case FieldEmail:
 			for row.Email == "" && v != "" {
@@ -385,6 +388,27 @@ func joinSpace(a, b string) string {
 
 // googleSep separates several values in one cell of a Google Contacts export.
 const googleSep = ":::"
+
+// phoneParts splits a phone cell that holds several numbers ("0151 1234567 / 030 123456",
+// "…, …", one a line) into them, when every part looks like a number; a cell that does not split
+// that way is one value ("0151/1234567" is one number).
+func phoneParts(v string) []string {
+	if strings.Contains(v, googleSep) {
+		return []string{v} // appendMulti splits Google's separator
+	}
+	parts := strings.FieldsFunc(strings.ReplaceAll(v, " / ", "\n"), func(r rune) bool {
+		return r == ',' || r == ';' || r == '|' || r == '\n' || r == '\r'
+	})
+	if len(parts) < 2 {
+		return []string{v}
+	}
+	for i, p := range parts {
+		if parts[i] = strings.TrimSpace(p); !looksLikePhone(parts[i]) {
+			return []string{v}
+		}
+	}
+	return parts
+}
 
 // appendMulti appends the values of a cell, split at Google's separator, leaving out
 // repetitions (Outlook often has the mobile number again as "Primary Phone").

@@ -281,6 +281,11 @@ func TestReaderAliases(t *testing.T) {
 			Row{Name: "Ada Lovelace", Phones: []string{"06 12 34 56 78"}, Email: "ada@example.fr"}},
 		{"Nombre,Apellidos,Teléfono móvil,Dirección de correo electrónico\nAda,Lovelace,612 34 56 78,ada@example.es",
 			Row{Name: "Ada Lovelace", Phones: []string{"612 34 56 78"}, Email: "ada@example.es"}},
+		// Several numbers in one cell are several numbers; "0151/1234567" is one.
+		{"Name,Phone,Mobile\nAda,\"030 123456 / 040 654321\",\"0151 1234567, 0170 7654321\"",
+			Row{Name: "Ada", Phones: []string{"0151 1234567", "0170 7654321", "030 123456", "040 654321"}}},
+		{"Name,Phone\nAda,0151/1234567", Row{Name: "Ada", Phones: []string{"0151/1234567"}}},
+		{"Name,Phone\nAda,\"0151 1234567, ext. 12\"", Row{Name: "Ada", Phones: []string{"0151 1234567, ext. 12"}}},
 		// Older exports spell it "* My Contacts".
 		{"Name,Group Membership\nAda,* My Contacts ::: Friends", Row{Name: "Ada", Groups: []string{"Friends"}}},
 	}
