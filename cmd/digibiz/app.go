@@ -207,6 +207,20 @@ func (a *App) Start() {
 	run("contact importer", a.importer.Run)
 	run("token usage", a.usage.Run)
 	run("access log retention", a.retention.Run)
+	run("idempotency purge", func(ctx context.Context) error {
+		for {
+			if n, err := a.Store.PurgeIdempotency(ctx); err != nil && ctx.Err() == nil {
+				a.Logger.Error("purging expired idempotency keys", "err", err)
+			} else if n > 0 {
+				a.Logger.Info("purged expired idempotency keys", "keys", n)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Hour):
+			}
+		}
+	})
 	run("group name claims", func(ctx context.Context) error {
 		n, err := a.Resolver.Commands.ClaimGroupNames(ctx)
 		if n > 0 {

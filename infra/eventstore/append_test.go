@@ -289,6 +289,17 @@ func TestAppendSemantics(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, found)
 			require.Equal(t, "h2", hash)
+
+			// Expired records are purged; live ones stay.
+			_, err = pool.Exec(ctx, `INSERT INTO idempotency_keys (scope, key, request_hash, result, created_at)
+				VALUES ($1, 'old', 'h', '{}', now() - interval '2 days')`, rec.Scope)
+			require.NoError(t, err)
+			purged, err := store.PurgeIdempotency(ctx)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, purged, int64(1))
+			var left int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM idempotency_keys WHERE scope = $1`, rec.Scope).Scan(&left))
+			require.Equal(t, 1, left, "the live record stays")
 		}},
 		{"a conflicting AppendMulti does not record its idempotency key", func(t *testing.T, stream string) {
 			rec := &eventstore.IdempotencyRecord{Scope: "ws:" + stream, Key: "key-1", RequestHash: "h1", Result: json.RawMessage(`{}`)}

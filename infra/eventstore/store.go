@@ -488,6 +488,16 @@ const IdempotencyTTL = 24 * time.Hour
 
 var idempotencyTTLSQL = fmt.Sprintf("%d seconds", int(IdempotencyTTL.Seconds()))
 
+// PurgeIdempotency deletes the idempotency records older than IdempotencyTTL, which answer
+// nothing any more, and returns how many it deleted.
+func (s *Store) PurgeIdempotency(ctx context.Context) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < now() - $1::interval`, idempotencyTTLSQL)
+	if err != nil {
+		return 0, fmt.Errorf("purging idempotency keys: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // LookupIdempotency returns the stored result for key in scope, if one was recorded within
 // IdempotencyTTL.
 func (s *Store) LookupIdempotency(ctx context.Context, scope, key string) (requestHash string, result json.RawMessage, found bool, err error) {
