@@ -106,8 +106,7 @@ type importRun struct {
 	c       Caller
 	imp     contact.Import
 	country string
-	seen    phoneSet             // phones already used by an earlier row of the file
-	groups  map[string]uuid.UUID // group name (lower case) -> id, created on first use
+	seen    phoneSet // phones already used by an earlier row of the file
 	last    eventstore.Checkpoint
 }
 
@@ -121,7 +120,7 @@ type importRun struct {
 // completed: waiting there for the read models means that once an import reads as completed,
 // every one of its contacts can be queried.
 func (h *Handlers) ProcessContactImport(ctx context.Context, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
-	run := &importRun{h: h, seen: phoneSet{}, groups: map[string]uuid.UUID{},
+	run := &importRun{h: h, seen: phoneSet{},
 		c: Caller{RequestID: "import-" + importID.String(), CorrelationID: importID.String()}}
 	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
 		return run.imp, err
@@ -396,7 +395,6 @@ func (r *importRun) flush(ctx context.Context, chunk parsedChunk) error {
 		results, err := r.h.Store.AppendWithClaims(ctx, nil, d.claims, d.appends...)
 		if err == nil {
 			r.imp.Evolve(d.progress)
-			r.groups = d.groups
 			for _, res := range results {
 				if r.last.Less(res.Last) {
 					r.last = res.Last
@@ -428,7 +426,6 @@ type chunkDecision struct {
 	appends  []eventstore.Append
 	claims   []eventstore.Claim
 	progress contact.ImportProgressed
-	groups   map[string]uuid.UUID
 }
 
 func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecision, error) {
@@ -437,10 +434,10 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 	progress := contact.ImportProgressed{ImportID: importID, WorkspaceID: ws, RowsDone: c.lastLine, BytesRead: c.bytesRead}
 	chunk := c.rows
 	var phones []string
-	// The chunk's groups by name: those met before, and those named for the first time, which are
-	// looked up and, if the workspace has none of that name, created with this chunk. They join
-	// r.groups only once the chunk is in (a chunk that fails may have created none of them).
-	groups := maps.Clone(r.groups)
+	// The chunk's groups by name, looked up in the name claims for every chunk (one query), not
+	// remembered from earlier chunks: a group deleted or renamed while the import runs must not
+	// keep receiving its rows. A name the workspace has no group of is created with this chunk.
+	groups := map[string]uuid.UUID{}
 	var newNames []string
 	for _, p := range chunk {
 		if p.problem == "" && !p.duplicate {
@@ -589,5 +586,5 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 	progress.Chunk.Rows = len(chunk)
 	appends = append(appends, eventstore.Append{StreamID: contact.ImportStream(importID), Expected: eventstore.Exact(r.imp.Version),
 		WorkspaceID: ws, Events: newEvents(r.c, progress)})
-	return chunkDecision{appends: appends, claims: claims, progress: progress, groups: groups}, nil
+	return chunkDecision{appends: appends, claims: claims, progress: progress}, nil
 }

@@ -25,6 +25,7 @@ type rowsFrom struct {
 	prefix          string // of the phone numbers
 	failErr         error
 	cancel          func()
+	groups          []string // of every row
 }
 
 func (r *rowsFrom) Next() (commands.ContactRow, error) {
@@ -38,7 +39,8 @@ func (r *rowsFrom) Next() (commands.ContactRow, error) {
 	if r.at == r.cancelAt && r.cancel != nil {
 		r.cancel()
 	}
-	return commands.ContactRow{Line: r.at + 1, Name: fmt.Sprintf("Row %d", r.at), Phones: []string{fmt.Sprintf("+49%s%08d", r.prefix, r.at)}}, nil
+	return commands.ContactRow{Line: r.at + 1, Name: fmt.Sprintf("Row %d", r.at), Phones: []string{fmt.Sprintf("+49%s%08d", r.prefix, r.at)},
+		Groups: r.groups}, nil
 }
 
 // The importer reads the next chunk while it writes the last: a file that breaks off fails the
@@ -207,4 +209,63 @@ func TestImportRetriesBackOff(t *testing.T) {
 	r.succeeded(a)
 	require.False(t, r.wait(a, now))
 	require.Equal(t, 2*time.Second, r.failed(a, now), "a success starts over")
+}
+
+// A group deleted while an import runs receives none of the rows decided after: the import looks
+// up its groups by name for every chunk, so later rows go to a new group of that name.
+func TestImportAfterItsGroupWasDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, err := openCore(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t)}, testLogger())
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Runner.Init(ctx))
+	h := &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+	ws, id := uuid.New(), uuid.New()
+	_, _, err = h.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
+		FileName: "rows.csv", Size: 1, DefaultCountry: "DE"})
+	require.NoError(t, err)
+	tagged := func() uuid.UUID {
+		owner, err := a.Store.ClaimOwner(ctx, contact.GroupClaimScope, a.Keyring.Blind(contact.GroupClaimScope, contact.GroupNameBlindInput(ws, "Tagged")))
+		require.NoError(t, err)
+		return owner
+	}
+	var deleted uuid.UUID
+	// The reader runs up to two chunks ahead of the writer: when it starts on the fourth chunk,
+	// the first is in, and the fourth and fifth are yet to be decided.
+	rows := &rowsFrom{n: 8500, prefix: "162", groups: []string{"Tagged"}, cancelAt: 6001}
+	rows.cancel = func() {
+		deleted = tagged()
+		_, _, err := h.ChangeContactGroup(ctx, commands.Caller{}, commands.ChangeContactGroup{WorkspaceID: ws, GroupID: deleted, Delete: true})
+		require.NoError(t, err)
+	}
+	imp, err := h.ProcessContactImport(ctx, id, rows, nil)
+	require.NoError(t, err)
+	require.Equal(t, contact.StatusCompleted, imp.Status)
+
+	now := tagged()
+	require.NotEqual(t, uuid.Nil, now)
+	require.NotEqual(t, deleted, now, "a new group took the name")
+	members := func(g uuid.UUID) (n int, afterDelete bool) {
+		evs, err := a.Store.ReadStream(ctx, contact.GroupStream(g), 0)
+		require.NoError(t, err)
+		gone := false
+		for _, e := range evs {
+			ev, err := e.Decode(ctx)
+			require.NoError(t, err)
+			switch ev := ev.(type) {
+			case contact.GroupDeleted:
+				gone = true
+			case contact.MembersAdded:
+				n += len(ev.ContactIDs)
+				afterDelete = afterDelete || gone
+			}
+		}
+		return n, afterDelete
+	}
+	old, late := members(deleted)
+	require.False(t, late, "nothing added to the group after it was deleted")
+	fresh, _ := members(now)
+	require.Equal(t, 8500, old+fresh)
+	require.GreaterOrEqual(t, fresh, 2500, "the fourth and fifth chunks went to the new group")
 }
