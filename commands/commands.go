@@ -135,12 +135,12 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 			return zero, eventstore.Checkpoint{}, fault.InvalidField("clientMutationId", "INVALID_TEXT", "clientMutationId must be text without control characters.")
 		}
 		reqHash = idem.hash()
-		res, found, err := lookupIdempotent[T](ctx, h, idem, reqHash)
+		res, last, found, err := lookupIdempotent[T](ctx, h, idem, reqHash)
 		if err != nil {
 			return zero, eventstore.Checkpoint{}, err
 		}
 		if found {
-			return replayed(ctx, h, res, onReplay)
+			return replayed(ctx, res, last, onReplay)
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -150,8 +150,8 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 				// The same request, sent twice at once, may have just been carried out by its
 				// twin (which is why this decision fails: the number is taken, say): answer as
 				// the twin did.
-				if res, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash); lerr == nil && found {
-					return replayed(ctx, h, res, onReplay)
+				if res, last, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash); lerr == nil && found {
+					return replayed(ctx, res, last, onReplay)
 				}
 			}
 			return zero, eventstore.Checkpoint{}, err
@@ -178,12 +178,12 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 			}
 			return d.result, last, nil
 		case errors.Is(err, eventstore.ErrIdempotencyKeyUsed):
-			res, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash)
+			res, last, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash)
 			if lerr != nil {
 				return zero, eventstore.Checkpoint{}, lerr
 			}
 			if found {
-				return replayed(ctx, h, res, onReplay)
+				return replayed(ctx, res, last, onReplay)
 			}
 			return zero, eventstore.Checkpoint{}, fmt.Errorf("idempotency key vanished: %w", err)
 		case errors.Is(err, eventstore.ErrConcurrencyConflict) && attempt < maxAttempts:
@@ -203,39 +203,34 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 	}
 }
 
-// replayed answers a retried command with its first result, and with the log's head as the
-// position to wait for: the first execution committed before the retry could read its record
-// (the retry's own insert of the key waited for it), so the read models show its effect once
-// they reach the head. Without a position the caller would read them too early.
-func replayed[T any](ctx context.Context, h *Handlers, res T, onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
-	var zero T
+// replayed answers a retried command with its first result, and with the position of the first
+// execution's last event, for the caller to wait until the read models show it (without it a
+// retry could read them too early).
+func replayed[T any](ctx context.Context, res T, last eventstore.Checkpoint, onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
 	if onReplay != nil {
 		if err := onReplay(ctx, &res); err != nil {
+			var zero T
 			return zero, eventstore.Checkpoint{}, err
 		}
 	}
-	head, _, err := h.Store.Head(ctx)
-	if err != nil {
-		return zero, eventstore.Checkpoint{}, err
-	}
-	return res, head, nil
+	return res, last, nil
 }
 
-func lookupIdempotent[T any](ctx context.Context, h *Handlers, idem Idempotency, reqHash string) (T, bool, error) {
+func lookupIdempotent[T any](ctx context.Context, h *Handlers, idem Idempotency, reqHash string) (T, eventstore.Checkpoint, bool, error) {
 	var zero T
-	hash, raw, found, err := h.Store.LookupIdempotency(ctx, idem.Scope, idem.Key)
+	hash, raw, last, found, err := h.Store.LookupIdempotencyAt(ctx, idem.Scope, idem.Key)
 	if err != nil || !found {
-		return zero, false, err
+		return zero, eventstore.Checkpoint{}, false, err
 	}
 	if hash != reqHash {
-		return zero, false, fault.InvalidField("clientMutationId", "IDEMPOTENCY_KEY_REUSED",
+		return zero, eventstore.Checkpoint{}, false, fault.InvalidField("clientMutationId", "IDEMPOTENCY_KEY_REUSED",
 			"This clientMutationId was already used for a different request.")
 	}
 	var res T
 	if err := json.Unmarshal(raw, &res); err != nil {
-		return zero, false, fmt.Errorf("decoding stored command result: %w", err)
+		return zero, eventstore.Checkpoint{}, false, fmt.Errorf("decoding stored command result: %w", err)
 	}
-	return res, true, nil
+	return res, last, true, nil
 }
 
 // load folds the events of a stream into state via evolve and returns the stream version.

@@ -258,11 +258,15 @@ func TestAppendSemantics(t *testing.T) {
 		}},
 		{"AppendMulti with an idempotency key appends once", func(t *testing.T, stream string) {
 			rec := &eventstore.IdempotencyRecord{Scope: "ws:" + stream, Key: "key-1", RequestHash: "h1", Result: json.RawMessage(`{"contactId":"c-1","n":1}`)}
-			_, err := store.AppendMulti(ctx, rec, eventstore.Append{StreamID: stream, Expected: eventstore.NoStream, WorkspaceID: ws, Events: []eventstore.NewEvent{note("a")}})
+			first, err := store.AppendMulti(ctx, rec, eventstore.Append{StreamID: stream, Expected: eventstore.NoStream, WorkspaceID: ws, Events: []eventstore.NewEvent{note("a"), note("b")}})
 			require.NoError(t, err)
+			_, _, at, found, err := store.LookupIdempotencyAt(ctx, rec.Scope, rec.Key)
+			require.NoError(t, err)
+			require.True(t, found)
+			require.Equal(t, first[0].Last, at, "a retry learns where the first execution's events are, to wait for them")
 			_, err = store.AppendMulti(ctx, rec, eventstore.Append{StreamID: stream, Expected: eventstore.Any, WorkspaceID: ws, Events: []eventstore.NewEvent{note("again")}})
 			require.ErrorIs(t, err, eventstore.ErrIdempotencyKeyUsed)
-			require.Equal(t, []int64{1}, versionsOf(t, stream), "the second use appended nothing")
+			require.Equal(t, []int64{1, 2}, versionsOf(t, stream), "the second use appended nothing")
 
 			hash, result, found, err := store.LookupIdempotency(ctx, rec.Scope, rec.Key)
 			require.NoError(t, err)

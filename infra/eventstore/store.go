@@ -340,7 +340,8 @@ func appendInTx(ctx context.Context, tx pgx.Tx, idem *IdempotencyRecord, claims 
 	if idem != nil {
 		// A key older than IdempotencyTTL is free again: the request it answered is long over.
 		batch.Queue(`INSERT INTO idempotency_keys (scope, key, request_hash, result) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, result = excluded.result, created_at = now()
+			ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, result = excluded.result, created_at = now(),
+				transaction_id = pg_current_xact_id()
 			WHERE idempotency_keys.created_at < now() - $5::interval`,
 			idem.Scope, idem.Key, idem.RequestHash, string(idem.Result), idempotencyTTLSQL)
 	}
@@ -501,16 +502,31 @@ func (s *Store) PurgeIdempotency(ctx context.Context) (int64, error) {
 // LookupIdempotency returns the stored result for key in scope, if one was recorded within
 // IdempotencyTTL.
 func (s *Store) LookupIdempotency(ctx context.Context, scope, key string) (requestHash string, result json.RawMessage, found bool, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT request_hash, result FROM idempotency_keys WHERE scope = $1 AND key = $2
-		AND created_at >= now() - $3::interval`, scope, key, idempotencyTTLSQL).
-		Scan(&requestHash, &result)
+	requestHash, result, _, found, err = s.LookupIdempotencyAt(ctx, scope, key)
+	return requestHash, result, found, err
+}
+
+// LookupIdempotencyAt is LookupIdempotency that also returns the position of the last event the
+// command appended with its record, for a retry to wait for the read models to show it (zero
+// when it appended none that is known).
+func (s *Store) LookupIdempotencyAt(ctx context.Context, scope, key string) (requestHash string, result json.RawMessage, last Checkpoint, found bool, err error) {
+	var tx string
+	var pos *int64
+	err = s.pool.QueryRow(ctx, `SELECT k.request_hash, k.result, k.transaction_id::text,
+			(SELECT max(e.global_position) FROM events e WHERE e.transaction_id = k.transaction_id)
+		FROM idempotency_keys k WHERE k.scope = $1 AND k.key = $2 AND k.created_at >= now() - $3::interval`,
+		scope, key, idempotencyTTLSQL).Scan(&requestHash, &result, &tx, &pos)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil, false, nil
+		return "", nil, Checkpoint{}, false, nil
 	}
 	if err != nil {
-		return "", nil, false, fmt.Errorf("looking up idempotency key: %w", err)
+		return "", nil, Checkpoint{}, false, fmt.Errorf("looking up idempotency key: %w", err)
 	}
-	return requestHash, result, true, nil
+	if pos != nil {
+		last.TxID, _ = strconv.ParseUint(tx, 10, 64)
+		last.Position = *pos
+	}
+	return requestHash, result, last, true, nil
 }
 
 // retryable marks a deadlock or serialization failure as the concurrency conflict it is: the
