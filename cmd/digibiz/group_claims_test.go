@@ -11,7 +11,6 @@ import (
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
-	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
 )
 
 // TestOldGroupsGetTheirNames: groups created before names were unique (their events carry no
@@ -21,10 +20,7 @@ import (
 func TestOldGroupsGetTheirNames(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, err := openCore(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t)}, testLogger())
-	require.NoError(t, err)
-	t.Cleanup(a.Close)
-	h := &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+	a, h := testCore(t)
 	ws := uuid.New()
 	old := func(name string, more ...eventstore.Event) uuid.UUID { // as the code before claims wrote it
 		id := uuid.New()
@@ -41,7 +37,7 @@ func TestOldGroupsGetTheirNames(t *testing.T) {
 	gone := uuid.New()
 	old("Gone", contact.GroupDeleted{GroupID: gone, WorkspaceID: ws})
 	renamed := uuid.New()
-	_, err = a.Store.Append(ctx, contact.GroupStream(renamed), eventstore.NoStream, ws,
+	_, err := a.Store.Append(ctx, contact.GroupStream(renamed), eventstore.NoStream, ws,
 		eventstore.NewEvent{Data: contact.GroupCreated{GroupID: renamed, WorkspaceID: ws, Name: "Before"}},
 		eventstore.NewEvent{Data: contact.GroupUpdated{GroupID: renamed, WorkspaceID: ws, Name: "After"}})
 	require.NoError(t, err)

@@ -43,17 +43,25 @@ func (r *rowsFrom) Next() (commands.ContactRow, error) {
 		Groups: r.groups}, nil
 }
 
+// testCore opens the server's core (store, keyring, read models) on a fresh database, without
+// HTTP or background work, and command handlers on it.
+func testCore(t *testing.T) (*App, *commands.Handlers) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := openCore(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t)}, testLogger())
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Runner.Init(ctx))
+	return a, &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+}
+
 // The importer reads the next chunk while it writes the last: a file that breaks off fails the
 // import after the chunks already written, and a shutdown in the middle leaves the import
 // running, to be resumed to exactly the uninterrupted result (never marked completed early).
 func TestImportPipelineStopsCleanly(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, err := openCore(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t)}, testLogger())
-	require.NoError(t, err)
-	t.Cleanup(a.Close)
-	require.NoError(t, a.Runner.Init(ctx))
-	h := &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+	a, h := testCore(t)
 	ws := uuid.New()
 	start := func() uuid.UUID {
 		id := uuid.New()
@@ -216,13 +224,9 @@ func TestImportRetriesBackOff(t *testing.T) {
 func TestImportAfterItsGroupWasDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	a, err := openCore(ctx, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t)}, testLogger())
-	require.NoError(t, err)
-	t.Cleanup(a.Close)
-	require.NoError(t, a.Runner.Init(ctx))
-	h := &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+	a, h := testCore(t)
 	ws, id := uuid.New(), uuid.New()
-	_, _, err = h.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
+	_, _, err := h.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
 		FileName: "rows.csv", Size: 1, DefaultCountry: "DE"})
 	require.NoError(t, err)
 	tagged := func() uuid.UUID {
