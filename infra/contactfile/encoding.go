@@ -185,7 +185,8 @@ func normalizeText(s string) string {
 }
 
 // utf8OrLegacy decodes UTF-8 until it meets a byte that cannot be UTF-8 before any that is
-// multi-byte UTF-8; from there on it decodes Windows-1252. A file whose first 64 KiB are
+// multi-byte UTF-8; from there on it decodes Windows-1252, byte by byte, except where the bytes
+// form valid multi-byte UTF-8. A file whose first 64 KiB are
 // ASCII is thus still read right when "José" appears on row 5,000 in Latin-1. Once real
 // multi-byte UTF-8 was seen, invalid bytes become U+FFFD, as in any UTF-8 decoder.
 type utf8OrLegacy struct {
@@ -208,6 +209,22 @@ func (t *utf8OrLegacy) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, e
 			continue
 		}
 		if t.legacy {
+			// Still UTF-8 where the bytes are: a UTF-8 file with one stray Latin-1 byte (a
+			// pasted "Caf\xe9") keeps its later "José" right, while real Windows-1252 text
+			// almost never forms a valid multi-byte sequence.
+			if c >= 0xC2 {
+				if !utf8.FullRune(src[nSrc:]) && !atEOF {
+					return nDst, nSrc, transform.ErrShortSrc
+				}
+				if r, size := utf8.DecodeRune(src[nSrc:]); r != utf8.RuneError || size > 1 {
+					if nDst+size > len(dst) {
+						return nDst, nSrc, transform.ErrShortDst
+					}
+					nDst += copy(dst[nDst:], src[nSrc:nSrc+size])
+					nSrc += size
+					continue
+				}
+			}
 			r := charmap.Windows1252.DecodeByte(c)
 			if nDst+utf8.RuneLen(r) > len(dst) {
 				return nDst, nSrc, transform.ErrShortDst

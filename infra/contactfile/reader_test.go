@@ -631,6 +631,8 @@ func TestReaderUTF8OrLegacy(t *testing.T) {
 	require.Equal(t, "Zoë and José", decode("Zo\xc3\xab and Jos\xc3\xa9"))
 	// Latin-1 (Windows-1252) after ASCII: the rest of the input is legacy.
 	require.Equal(t, "José costs 5 € – Zoë", decode("Jos\xe9 costs 5 \x80 \x96 Zo\xeb"))
+	// A stray Latin-1 byte in a UTF-8 file: later UTF-8 still reads as UTF-8.
+	require.Equal(t, "Café then José and Zoë", decode("Caf\xe9 then Jos\xc3\xa9 and Zo\xc3\xab"))
 	// After real UTF-8, a bad byte is a replacement character.
 	require.Equal(t, "Zoë \ufffd José", decode("Zo\xc3\xab \xff Jos\xc3\xa9"))
 	// A truncated sequence at the very end.
