@@ -106,38 +106,46 @@ func operationName(oc *gql.OperationContext) string {
 // middleware) and sets up the access-log state of the operation.
 func (r *Resolver) aroundOperations(ctx context.Context, next gql.OperationHandler) gql.ResponseHandler {
 	ctx = context.WithValue(ctx, opStateKey{}, &opState{})
-	p := PrincipalFrom(ctx)
-	if p != nil && transportFrom(ctx) == "ws" {
-		// The socket was authenticated when it opened; the token may since have been revoked,
-		// have expired or been rotated out.
-		if err := r.stillValid(ctx, p); err != nil {
-			code := "UNAUTHENTICATED"
-			if !fault.Is(err, fault.Unauthenticated) {
-				code = "INTERNAL"
-				logInternal(ctx, r.Logger, err)
-				err = fault.New(fault.Internal, "Internal error.")
-			}
-			r.recordAccess(ctx, gql.GetOperationContext(ctx), code)
-			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Error()))
-		}
-	}
-	if p == nil && transportFrom(ctx) == "ws" && r.Limits != nil && r.Limits.PerIP != nil {
-		// An anonymous socket (signing up or in over it) counts against its address like an
-		// anonymous HTTP request; the upgrade alone was counted so far.
-		if ok, retry := r.Limits.PerIP.Allow(ratelimit.IPKey(RequestInfoFrom(ctx).IP)); !ok {
-			err := rateLimited(retry)
-			r.recordAccess(ctx, gql.GetOperationContext(ctx), err.ErrorCode())
-			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Message))
-		}
-	}
-	if p != nil && transportFrom(ctx) == "ws" && r.Limits != nil && r.Limits.PerPrincipal != nil {
-		if ok, retry := r.Limits.PerPrincipal.Allow(limitKey(p)); !ok {
-			err := rateLimited(retry)
-			r.recordAccess(ctx, gql.GetOperationContext(ctx), err.ErrorCode())
-			return gql.OneShot(gql.ErrorResponse(ctx, "%s", err.Message))
+	if transportFrom(ctx) == "ws" {
+		if refused := r.refuseWSOperation(ctx, PrincipalFrom(ctx)); refused != nil {
+			r.recordAccess(ctx, gql.GetOperationContext(ctx), refused.ErrorCode())
+			return gql.OneShot(gql.ErrorResponse(ctx, "%s", refused.Error()))
 		}
 	}
 	return next(ctx)
+}
+
+// refuseWSOperation is why an operation sent over a WebSocket may not run, or nil. The socket
+// was authenticated when it opened, but its token may since have been revoked, have expired or
+// been rotated out; and every operation counts against the rate limits, the caller's or, for an
+// anonymous socket (signing up or in over it), its address's, as the upgrade alone was counted.
+func (r *Resolver) refuseWSOperation(ctx context.Context, p *Principal) *fault.Error {
+	if p != nil {
+		if err := r.stillValid(ctx, p); err != nil {
+			if !fault.Is(err, fault.Unauthenticated) {
+				logInternal(ctx, r.Logger, err)
+				return fault.New(fault.Internal, "Internal error.")
+			}
+			return fault.New(fault.Unauthenticated, "%s", err.Error())
+		}
+	}
+	if r.Limits == nil {
+		return nil
+	}
+	var ok bool
+	var retry time.Duration
+	switch {
+	case p == nil && r.Limits.PerIP != nil:
+		ok, retry = r.Limits.PerIP.Allow(ratelimit.IPKey(RequestInfoFrom(ctx).IP))
+	case p != nil && r.Limits.PerPrincipal != nil:
+		ok, retry = r.Limits.PerPrincipal.Allow(limitKey(p))
+	default:
+		return nil
+	}
+	if !ok {
+		return rateLimited(retry)
+	}
+	return nil
 }
 
 // aroundResponses writes the access-log entry of an operation at its first response. A

@@ -130,15 +130,10 @@ func classify(title string) Field {
 	}
 	// Numbered columns: Google's "Phone 1 - Value" / "E-mail 2 - Type", Outlook's
 	// "Home Phone 2" / "E-mail 2 Address" / "E-mail 3 Display Name".
-	i := strings.IndexFunc(k, func(r rune) bool { return r >= '0' && r <= '9' })
-	if i <= 0 {
+	base, num, suffix := numberedKey(k)
+	if num == "" {
 		return FieldCustom
 	}
-	j := i
-	for j < len(k) && k[j] >= '0' && k[j] <= '9' {
-		j++
-	}
-	base, suffix := k[:i], k[j:]
 	f := aliases[base]
 	if f != FieldPhone && f != FieldEmail {
 		return FieldCustom
@@ -150,6 +145,21 @@ func classify(title string) Field {
 		return FieldIgnored
 	}
 	return FieldCustom
+}
+
+// numberedKey splits the compact key of a numbered column ("phone1value") into its base
+// ("phone"), number ("1") and suffix ("value"); num is "" when the key has no number after a
+// base.
+func numberedKey(k string) (base, num, suffix string) {
+	i := strings.IndexFunc(k, func(r rune) bool { return r >= '0' && r <= '9' })
+	if i <= 0 {
+		return "", "", ""
+	}
+	j := i
+	for j < len(k) && k[j] >= '0' && k[j] <= '9' {
+		j++
+	}
+	return k[:i], k[i:j], k[j:]
 }
 
 // compactKey folds a header text for matching: lower case, accents removed, only letters

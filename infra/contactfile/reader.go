@@ -268,20 +268,9 @@ func isMobileTitle(title string) bool {
 // "Phone 1 - Type" (Mobile, Work, Home…) beside "Phone 1 - Value", so its titles say nothing of
 // which number is the mobile.
 func phoneTypeColumns(columns []Column, keys []string) map[int]int {
-	split := func(k string) (base, num, suffix string) {
-		i := strings.IndexFunc(k, func(r rune) bool { return r >= '0' && r <= '9' })
-		if i <= 0 {
-			return "", "", ""
-		}
-		j := i
-		for j < len(k) && k[j] >= '0' && k[j] <= '9' {
-			j++
-		}
-		return k[:i], k[i:j], k[j:]
-	}
 	typeOf := map[string]int{}
 	for i, k := range keys {
-		if base, num, suffix := split(k); num != "" && (suffix == "type" || suffix == "label") {
+		if base, num, suffix := numberedKey(k); num != "" && (suffix == "type" || suffix == "label") {
 			typeOf[base+num] = i
 		}
 	}
@@ -290,7 +279,7 @@ func phoneTypeColumns(columns []Column, keys []string) map[int]int {
 		if col.Field != FieldPhone {
 			continue
 		}
-		if base, num, _ := split(keys[i]); num != "" {
+		if base, num, _ := numberedKey(keys[i]); num != "" {
 			if t, ok := typeOf[base+num]; ok {
 				if out == nil {
 					out = map[int]int{}
