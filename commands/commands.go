@@ -241,12 +241,8 @@ func loadTypes(ctx context.Context, store *eventstore.Store, streamID string, ty
 	if err != nil {
 		return 0, err
 	}
-	for _, e := range events {
-		ev, err := e.Decode(ctx)
-		if err != nil {
-			return 0, err
-		}
-		evolve(ev)
+	if _, err := fold(ctx, events, evolve); err != nil {
+		return 0, err
 	}
 	return version, nil
 }
@@ -256,6 +252,11 @@ func load(ctx context.Context, store *eventstore.Store, streamID string, evolve 
 	if err != nil {
 		return 0, err
 	}
+	return fold(ctx, events, evolve)
+}
+
+// fold decodes events into evolve and returns the version of the last.
+func fold(ctx context.Context, events []*eventstore.RecordedEvent, evolve func(any)) (int64, error) {
 	var version int64
 	for _, e := range events {
 		ev, err := e.Decode(ctx)

@@ -85,18 +85,15 @@ func (h *Handlers) ClaimGroupNames(ctx context.Context) (int, error) {
 	claimed := 0
 	for _, stream := range streams {
 		var g contact.Group
-		var version int64
 		var groupID uuid.UUID
-		for _, e := range events[stream] {
-			ev, err := e.Decode(ctx)
-			if err != nil {
-				return claimed, err
-			}
+		version, err := fold(ctx, events[stream], func(ev any) {
 			g.Evolve(ev)
-			version = e.StreamVersion
 			if c, ok := ev.(contact.GroupCreated); ok {
 				groupID = c.GroupID
 			}
+		})
+		if err != nil {
+			return claimed, err
 		}
 		if !g.Exists() {
 			continue
