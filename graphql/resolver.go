@@ -74,6 +74,10 @@ type Resolver struct {
 	// operation sent over the socket is checked as it starts, too.
 	CredentialRecheck time.Duration
 
+	// DocLimits bound the documents the server accepts; zero fields mean the defaults.
+	DocLimits DocLimits
+
+	cost                    *costLimit
 	closeOnce, closeSockets sync.Once
 	closingCh               chan struct{}
 }

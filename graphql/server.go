@@ -62,8 +62,11 @@ func NewHandler(r *Resolver) http.Handler {
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: MaxUploadBytes, MaxMemory: 1 << 20})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
-	srv.Use(depthLimit{Max: MaxDepth})
-	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
+	// Documents are priced (cost, depth, breadth, introspection) before gqlgen validates them,
+	// and the parser stops at MaxTokens: see cost.go.
+	r.cost = newCostLimit(r.DocLimits)
+	srv.Use(r.cost)
+	srv.SetParserTokenLimit(r.cost.limits.MaxTokens)
 	srv.AroundOperations(r.aroundOperations)
 	srv.AroundResponses(r.aroundResponses)
 	srv.SetErrorPresenter(presentError(r.Logger))
