@@ -120,4 +120,3 @@ func fanOut(n int) string {
 	}
 	return b.String()
 }
-
