@@ -36,7 +36,8 @@ type AccessLogPage struct {
 type AccessLog interface {
 	// Record must never block.
 	Record(AccessEntry)
-	List(ctx context.Context, workspaceID uuid.UUID, first int, after string) (AccessLogPage, error)
+	// List reads a page, and counts the workspace's entries when count is set.
+	List(ctx context.Context, workspaceID uuid.UUID, first int, after string, count bool) (AccessLogPage, error)
 }
 
 // opState follows one operation: the workspace it touched, for its access-log entry.
@@ -218,7 +219,16 @@ func (r *Resolver) accessLog(ctx context.Context, wsID uuid.UUID, first *int, af
 	if err != nil {
 		return nil, err
 	}
-	page, err := r.AccessLog.List(ctx, wsID, n, deref(after))
+	count := gql.FieldRequested(ctx, "totalCount")
+	if count {
+		// A workspace may have millions of entries: counting them waits for its budget.
+		release, err := r.expensive(ctx, wsID)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	page, err := r.AccessLog.List(ctx, wsID, n, deref(after), count)
 	if err != nil {
 		return nil, err
 	}

@@ -282,6 +282,16 @@ func (r *Resolver) contactsConnection(ctx context.Context, ws uuid.UUID, f proje
 	if err != nil {
 		return nil, err
 	}
+	// A search, a group's list or a count may read many rows: it waits for the workspace's
+	// budget of expensive queries (one slot for the page and the count together).
+	count := gql.FieldRequested(ctx, "totalCount")
+	if count || strings.TrimSpace(f.Search) != "" || f.GroupID != uuid.Nil {
+		release, err := r.expensive(ctx, ws)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	cs, hasNext, err := r.Contacts.ContactsPage(ctx, ws, f, n, cur)
 	if err != nil {
 		return nil, err
@@ -293,7 +303,7 @@ func (r *Resolver) contactsConnection(ctx context.Context, ws uuid.UUID, f proje
 	}
 	// An exact count among a million contacts costs more than the page: only when asked for.
 	total := 0
-	if gql.FieldRequested(ctx, "totalCount") {
+	if count {
 		if total, err = r.Contacts.CountContacts(ctx, ws, f); err != nil {
 			return nil, err
 		}

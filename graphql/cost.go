@@ -3,6 +3,7 @@ package graphql
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	gql "github.com/99designs/gqlgen/graphql"
@@ -19,7 +20,8 @@ import (
 //     (a chain of fragments that each spread the previous one twice costs its real, exponential
 //     amount, but computing that takes one visit per fragment);
 //   - every field counts, aliases included, and a list field multiplies its selection by the
-//     elements it may return (the schema's complexity functions, see complexity());
+//     elements it may return (listSizes); a connection multiplies its nodes and edges, and
+//     counts its totalCount and pageInfo once;
 //   - introspection lists are priced by the schema's real sizes (see introspectionCost), so
 //     `__schema` is as expensive as the megabytes it returns;
 //   - the number of fields one selection gathers (aliases and spread fragments included) is
@@ -50,7 +52,6 @@ const (
 type costLimit struct {
 	limits DocLimits
 	schema *ast.Schema
-	es     gql.ExecutableSchema
 	intro  map[string]int
 	// docs caches parsed documents by query text: a client repeats the same few queries with
 	// other variables, and the price depends on the variables.
@@ -101,7 +102,6 @@ func newCostLimit(l DocLimits) *costLimit {
 func (*costLimit) ExtensionName() string { return "CostLimit" }
 
 func (c *costLimit) Validate(es gql.ExecutableSchema) error {
-	c.es = es
 	c.schema = es.Schema()
 	c.intro = introspectionSizes(c.schema)
 	return nil
@@ -159,6 +159,7 @@ func (c *costLimit) price(ctx context.Context, raw *gql.RawParams) (price, *gqle
 		}
 	}
 	p := w.set(op.SelectionSet, c.rootType(op.Operation))
+	p.cost = satAdd(p.cost, p.perItem)
 	c.mu.Lock()
 	c.visited += w.visited
 	c.mu.Unlock()
@@ -206,11 +207,14 @@ func (c *costLimit) rootType(op ast.Operation) string {
 // arithmetic must not overflow on the way to refusing it.
 const saturated = 1 << 30
 
-func satAdd(a, b int) int {
-	if s := a + b; s < saturated {
-		return s
+func satAdd(vs ...int) int {
+	s := 0
+	for _, v := range vs {
+		if s += v; s >= saturated {
+			return saturated
+		}
 	}
-	return saturated
+	return s
 }
 
 // price is what a selection set (or one field) costs.
@@ -219,6 +223,9 @@ type price struct {
 	depth   int
 	breadth int // fields gathered at this level
 	intro   int // __schema and __type fields, expanded
+	// perItem is the cost of the elements (nodes, edges) of a connection's selection, which
+	// the connection field multiplies by the elements it may return.
+	perItem int
 	// introCost is what the introspection fields cost, kept apart from cost: it is bounded
 	// by its own limit, so the schema can grow without its introspection costing a client
 	// the budget of its real queries.
@@ -229,6 +236,7 @@ type price struct {
 
 func (p *price) add(q price) {
 	p.cost = satAdd(p.cost, q.cost)
+	p.perItem = satAdd(p.perItem, q.perItem)
 	p.breadth = satAdd(p.breadth, q.breadth)
 	p.intro = satAdd(p.intro, q.intro)
 	p.introCost = satAdd(p.introCost, q.introCost)
@@ -304,8 +312,8 @@ func (w *costWalker) field(f *ast.Field, parent string) price {
 		// Introspection is priced by what it returns, not by its depth: GraphiQL's own query
 		// nests 13 levels of type references.
 		child := w.set(f.SelectionSet, t)
-		return price{cost: 1, depth: 1, breadth: 1, intro: satAdd(1, child.intro), introCost: satAdd(1, satAdd(child.cost, child.introCost)),
-			introDepth: 1 + child.depth}
+		return price{cost: 1, depth: 1, breadth: 1, intro: satAdd(1, child.intro),
+			introCost: satAdd(1, satAdd(child.cost, child.perItem, child.introCost)), introDepth: 1 + child.depth}
 	}
 	var def *ast.FieldDefinition
 	if pt := w.c.schema.Types[parent]; pt != nil {
@@ -321,18 +329,45 @@ func (w *costWalker) field(f *ast.Field, parent string) price {
 		depth += child.depth
 	}
 	p := price{depth: depth, breadth: 1, intro: child.intro}
-	if n, ok := w.c.intro[parent+"."+f.Name]; ok {
-		p.cost = satAdd(1, mulSat(child.cost, n))
+	key := parent + "." + f.Name
+	if n, ok := w.c.intro[key]; ok {
+		p.cost = satAdd(1, mulSat(satAdd(child.cost, child.perItem), n))
 		return p
 	}
+	// The elements of a connection (nodes, edges) are what its size multiplies; a field of a
+	// connection's page is priced as the parent prices it.
+	if isConnectionItems(parent, f.Name) {
+		p.perItem = satAdd(1, satAdd(child.cost, child.perItem))
+		return p
+	}
+	n := 1
+	extra := 0
 	if def != nil {
-		if c, ok := w.c.es.Complexity(w.ctx, parent, f.Name, min(child.cost, saturated), w.args(f, def)); ok {
-			p.cost = min(max(c, 1), saturated)
-			return p
+		if size, ok := listSizes[key]; ok {
+			n = size.of(w.args(f, def))
+			if size.extra != nil {
+				extra = size.extra(w.args(f, def))
+			}
+		} else if def.Type.Elem != nil && len(f.SelectionSet) > 0 {
+			n = defaultListSize
+		}
+		if fc, ok := fieldCosts[f.Name]; ok && isConnection(parent) {
+			extra += fc
 		}
 	}
-	p.cost = satAdd(1, child.cost)
+	if isConnection(childType) {
+		// Once for the connection and its page info and count, n times for its elements.
+		p.cost = satAdd(1+extra, satAdd(child.cost, mulSat(child.perItem, n)))
+		return p
+	}
+	p.cost = satAdd(1+extra, mulSat(satAdd(child.cost, child.perItem), n))
 	return p
+}
+
+func isConnection(typeName string) bool { return strings.HasSuffix(typeName, "Connection") }
+
+func isConnectionItems(parent, field string) bool {
+	return isConnection(parent) && (field == "nodes" || field == "edges")
 }
 
 func mulSat(a, n int) int {
@@ -345,8 +380,8 @@ func mulSat(a, n int) int {
 	return a * n
 }
 
-// args is the field's arguments as gqlgen's complexity functions read them: variables resolved,
-// schema defaults filled in. A value that does not resolve is left out (validation reports it).
+// args is the field's arguments as written: variables resolved, schema defaults filled in. A
+// value that does not resolve is left out (validation reports it).
 func (w *costWalker) args(f *ast.Field, def *ast.FieldDefinition) map[string]any {
 	if len(def.Arguments) == 0 {
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/stretchr/testify/require"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/mydigibiz/digibiz/graphql/generated"
 )
@@ -38,7 +39,7 @@ fragment TypeRef on __Type {
 func newTestCost(t *testing.T) *costLimit {
 	t.Helper()
 	c := newCostLimit(DocLimits{})
-	es := generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{}, Directives: directives(), Complexity: complexity()})
+	es := generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{}, Directives: directives()})
 	require.NoError(t, c.Validate(es))
 	return c
 }
@@ -119,4 +120,52 @@ func fanOut(n int) string {
 		fmt.Fprintf(&b, "fragment F%d on Query { ...F%d ...F%d }\n", i, i-1, i-1)
 	}
 	return b.String()
+}
+
+// A list field of objects the pricing does not know would be priced as 20 elements: every list
+// of the schema must say how many it may return, and every connection which argument says it.
+func TestEveryListIsPriced(t *testing.T) {
+	t.Parallel()
+	es := generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{}, Directives: directives()})
+	s := es.Schema()
+	var missing []string
+	for name, typ := range s.Types {
+		if strings.HasPrefix(name, "__") || typ.Kind != ast.Object && typ.Kind != ast.Interface {
+			continue
+		}
+		for _, f := range typ.Fields {
+			// A payload's userErrors are bounded by its input's fields: the default size fits.
+			if strings.HasPrefix(f.Name, "__") || isConnectionItems(name, f.Name) || f.Name == "userErrors" {
+				continue
+			}
+			elem := s.Types[f.Type.Name()]
+			objects := elem != nil && (elem.Kind == ast.Object || elem.Kind == ast.Interface || elem.Kind == ast.Union)
+			if (f.Type.Elem != nil && objects) || isConnection(f.Type.Name()) {
+				if _, ok := listSizes[name+"."+f.Name]; !ok {
+					missing = append(missing, name+"."+f.Name)
+				}
+			}
+		}
+	}
+	require.Empty(t, missing, "add these list fields to listSizes")
+}
+
+// A connection's count and page info are priced once, its elements per element.
+func TestConnectionsMultiplyTheirElements(t *testing.T) {
+	t.Parallel()
+	c := newTestCost(t)
+	q := `{ workspace(id: "x") { contacts(first: 500, filter: { search: "ann" }) { totalCount pageInfo { hasNextPage } nodes { name } } } }`
+	p, err := c.price(context.Background(), &gql.RawParams{Query: q})
+	require.Nil(t, err)
+	// workspace 1 + contacts (1 + search 1,000) + totalCount (1 + 100) + pageInfo 2 + 500 x (nodes 1 + name 1)
+	require.Equal(t, 1+1+SearchCost+1+CountCost+2+500*2, p.cost)
+	// 400 aliases of a counted search, the attack as found, are refused.
+	code, _ := priceOf(t, c, `{ workspace(id: "x") { `+strings.Repeat(`a: contacts(first: 0, filter: { search: "e1" }) { totalCount } `, 1)+` } }`, nil)
+	require.Empty(t, code)
+	var b strings.Builder
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&b, ` a%d: contacts(first: 0, filter: { search: "e1" }) { totalCount }`, i)
+	}
+	code, _ = priceOf(t, c, `{ workspace(id: "x") { `+b.String()+` } }`, nil)
+	require.Equal(t, "COMPLEXITY_LIMIT_EXCEEDED", code)
 }

@@ -1,10 +1,9 @@
 package graphql
 
 import (
+	"encoding/json"
 	"fmt"
-
-	"github.com/mydigibiz/digibiz/graphql/generated"
-	"github.com/mydigibiz/digibiz/graphql/model"
+	"strings"
 )
 
 // Limits of the GraphQL endpoint. Documented in the README.
@@ -13,9 +12,14 @@ const (
 	MaxDepth = 12
 	// MaxComplexity is the largest query cost accepted: each field costs 1, and a list field
 	// costs what one element's selection costs times the elements it may return (`first`, or
-	// an estimate for lists without one; see complexity). A page of 500 contacts with their
-	// groups costs about 15,000; contacts of groups of contacts, 500 each, cost millions.
+	// a bound for lists without one; see listSizes). A page of 500 contacts with their groups
+	// costs about 15,000; contacts of groups of contacts, 500 each, cost millions.
 	MaxComplexity = 50_000
+	// SearchCost is what a contact search adds to its list's cost, and CountCost what a
+	// totalCount of contacts or of the access log costs: both read rows in proportion to the
+	// workspace, not to the page, so a document holds at most a few dozen of them.
+	SearchCost = 1_000
+	CountCost  = 100
 	// MaxBodyBytes is the largest JSON request body accepted.
 	MaxBodyBytes = 1 << 20
 )
@@ -24,27 +28,66 @@ func tooLarge(limit int64) string {
 	return fmt.Sprintf("The request body is larger than %d bytes.", limit)
 }
 
-// complexity prices the list fields by the number of elements they may return, so that nested
-// lists multiply: gqlgen's default counts every field once, whatever it returns.
-func complexity() generated.ComplexityRoot {
-	list := func(child int, first *int, fallback int) int {
-		n := fallback
-		if first != nil {
-			n = *first
+// listSize is how many elements a list field may return: its `first` argument (or the
+// argument's default), or a bound on what a large workspace holds for lists without one.
+type listSize struct {
+	arg   string
+	bound int
+	// extra is what the field adds once, whatever its size (a search).
+	extra func(args map[string]any) int
+}
+
+func (l listSize) of(args map[string]any) int {
+	if l.arg != "" {
+		if n, ok := intArg(args[l.arg]); ok {
+			return max(n, 1)
 		}
-		return 1 + child*max(n, 1)
 	}
-	var c generated.ComplexityRoot
-	c.Workspace.Contacts = func(child int, first *int, _ *string, _ *model.ContactFilter) int { return list(child, first, 50) }
-	c.Workspace.ContactGroups = func(child int, first *int, _ *string) int { return list(child, first, 50) }
-	c.Workspace.ContactImports = func(child int, first *int, _ *string) int { return list(child, first, 50) }
-	c.Workspace.AccessLog = func(child int, first *int, _ *string) int { return list(child, first, 50) }
-	c.ContactGroup.Contacts = func(child int, first *int, _ *string) int { return list(child, first, 50) }
-	c.ContactImport.Errors = func(child int, first *int) int { return list(child, first, 100) }
-	// Lists without `first`: what a large workspace may hold.
-	c.Contact.Groups = func(child int) int { return list(child, nil, 20) }
-	c.Workspace.Members = func(child int) int { return list(child, nil, 50) }
-	c.Workspace.APITokens = func(child int) int { return list(child, nil, 50) }
-	c.Viewer.Workspaces = func(child int) int { return list(child, nil, 20) }
-	return c
+	return max(l.bound, 1)
+}
+
+func intArg(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(min(max(n, -1<<31), 1<<31)), true
+	case float64:
+		return int(min(max(n, -1<<31), 1<<31)), true
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return intArg(i)
+		}
+	}
+	return 0, false
+}
+
+// defaultListSize is the size of a list of objects that listSizes does not name.
+const defaultListSize = 20
+
+// listSizes prices the list fields: nested lists multiply, so contacts of groups of contacts,
+// 500 each, cost millions. TestEveryListIsPriced fails when a list field of objects is missing.
+var listSizes = map[string]listSize{
+	"Workspace.contacts":       {arg: "first", bound: 50, extra: searchCost},
+	"Workspace.contactGroups":  {arg: "first", bound: 50},
+	"Workspace.contactImports": {arg: "first", bound: 50},
+	"Workspace.accessLog":      {arg: "first", bound: 50},
+	"ContactGroup.contacts":    {arg: "first", bound: 50},
+	"ContactImport.errors":     {arg: "first", bound: 100},
+	"Contact.groups":           {bound: 20},
+	"Workspace.members":        {bound: 50},
+	"Workspace.apiTokens":      {bound: 50},
+	"Viewer.workspaces":        {bound: 20},
+}
+
+// fieldCosts are fields of a connection that cost more than 1 however large the page.
+var fieldCosts = map[string]int{"totalCount": CountCost}
+
+// searchCost is what a contact search adds: it may read every contact of the workspace.
+func searchCost(args map[string]any) int {
+	f, _ := args["filter"].(map[string]any)
+	if s, _ := f["search"].(string); strings.TrimSpace(s) != "" {
+		return SearchCost
+	}
+	return 0
 }

@@ -1,9 +1,12 @@
 package graphql
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 )
@@ -30,6 +33,29 @@ type Limits struct {
 	PerIP KeyLimiter
 	// Login throttles sign-in per email and per address.
 	Login LoginThrottle
+	// Expensive bounds the expensive database work (counts, searches, filtered lists) in
+	// flight per workspace, and in all: one tenant's load waits on itself, not on others.
+	Expensive SlotLimiter
+}
+
+// SlotLimiter bounds how many holders a key may have at once (infra/ratelimit.Slots).
+type SlotLimiter interface {
+	TryAcquire(key string) (release func(), ok bool)
+	Acquire(ctx context.Context, key string) (release func(), err error)
+}
+
+// expensive waits for a slot of the workspace's budget of expensive queries; release gives it
+// back. A caller whose request ends (or times out) while waiting is told to retry.
+func (r *Resolver) expensive(ctx context.Context, ws uuid.UUID) (release func(), err error) {
+	if r.Limits == nil || r.Limits.Expensive == nil {
+		return func() {}, nil
+	}
+	release, err = r.Limits.Expensive.Acquire(ctx, "ws:"+ws.String())
+	if err != nil {
+		return nil, &fault.Error{Kind: fault.RateLimited, RetryAfter: time.Second,
+			Message: "This workspace is running as many expensive queries (counts, searches) as it may at once; retry in a moment."}
+	}
+	return release, nil
 }
 
 func limitKey(p *Principal) string {

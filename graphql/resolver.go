@@ -74,6 +74,9 @@ type Resolver struct {
 	// operation sent over the socket is checked as it starts, too.
 	CredentialRecheck time.Duration
 
+	// OperationTimeout bounds a query or mutation sent over HTTP, from when its body has been
+	// read: its database statements are cancelled when it passes. Zero means 30 seconds.
+	OperationTimeout time.Duration
 	// DocLimits bound the documents the server accepts; zero fields mean the defaults.
 	DocLimits DocLimits
 
@@ -104,4 +107,11 @@ func (r *Resolver) settle(ctx context.Context, cp eventstore.Checkpoint) {
 	if err := r.Waiter.WaitFor(wctx, cp); err != nil && r.Logger != nil {
 		r.Logger.Warn("read models did not catch up with a mutation in time", "position", cp.String(), "err", err)
 	}
+}
+
+func (r *Resolver) operationTimeout() time.Duration {
+	if r.OperationTimeout > 0 {
+		return r.OperationTimeout
+	}
+	return 30 * time.Second
 }

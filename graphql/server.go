@@ -29,7 +29,7 @@ import (
 // NewHandler returns the HTTP handler of POST /graphql and WebSocket /graphql
 // (graphql-transport-ws), with authentication, limits and the error presenter in place.
 func NewHandler(r *Resolver) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives(), Complexity: complexity()}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
 		// A socket must say who it is within 10 s, and answer pings: one that does neither
@@ -141,6 +141,11 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 				return
 			}
 			req.Body = io.NopCloser(bytes.NewReader(body))
+			// The whole operation, its database work included, has a deadline; a client that
+			// hangs up cancels it sooner.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.operationTimeout())
+			defer cancel()
 		}
 
 		if r.Limits != nil && r.Limits.PerIP != nil {

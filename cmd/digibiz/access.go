@@ -22,7 +22,7 @@ func (a accessLogAdapter) Record(e graphql.AccessEntry) {
 		Duration: e.Duration, RequestID: e.RequestID})
 }
 
-func (a accessLogAdapter) List(ctx context.Context, ws uuid.UUID, first int, after string) (graphql.AccessLogPage, error) {
+func (a accessLogAdapter) List(ctx context.Context, ws uuid.UUID, first int, after string, count bool) (graphql.AccessLogPage, error) {
 	var cur *accesslog.Cursor
 	if after != "" {
 		c, err := accesslog.DecodeCursor(after)
@@ -35,9 +35,11 @@ func (a accessLogAdapter) List(ctx context.Context, ws uuid.UUID, first int, aft
 	if err != nil {
 		return graphql.AccessLogPage{}, err
 	}
-	total, err := a.q.Count(ctx, ws)
-	if err != nil {
-		return graphql.AccessLogPage{}, err
+	var total int
+	if count {
+		if total, err = a.q.Count(ctx, ws); err != nil {
+			return graphql.AccessLogPage{}, err
+		}
 	}
 	page := graphql.AccessLogPage{HasNext: hasNext, Total: total}
 	for _, r := range rows {

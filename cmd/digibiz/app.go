@@ -84,7 +84,7 @@ func projectorsFor(k *crypto.Keyring) []projections.Projector {
 // openCore connects to the database (creating and migrating it) and builds the event store and
 // keyring: what every subcommand needs.
 func openCore(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error) {
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.OpenOpts{Logger: logger})
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.OpenOpts{Logger: logger, Tracer: cfg.DBTracer})
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +169,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Feed:              feedAdapter{a.feed},
 		Limits:            limitsFor(cfg),
 		CredentialRecheck: cfg.CredentialRecheck,
+		OperationTimeout:  cfg.OperationTimeout,
 		Logger:            logger,
 		ImportFiles:       files,
 	}
@@ -293,6 +294,14 @@ func limitsFor(cfg *Config) *graphql.Limits {
 	if cfg.RatePerIP > 0 {
 		l.PerIP = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerIP), Burst: int(2 * cfg.RatePerIP), Now: cfg.Clock})
 	}
+	per, total := cfg.ExpensivePerWorkspace, cfg.ExpensiveTotal
+	if per <= 0 {
+		per = 1
+	}
+	if total <= 0 {
+		total = 4
+	}
+	l.Expensive = ratelimit.NewSlots(per, total)
 	if cfg.LoginMaxFailures > 0 {
 		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, Now: cfg.Clock})
 	}

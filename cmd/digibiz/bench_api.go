@@ -178,8 +178,8 @@ func (s *switchableLog) Record(e graphql.AccessEntry) {
 	}
 }
 
-func (s *switchableLog) List(ctx context.Context, ws uuid.UUID, first int, after string) (graphql.AccessLogPage, error) {
-	return s.inner.List(ctx, ws, first, after)
+func (s *switchableLog) List(ctx context.Context, ws uuid.UUID, first int, after string, count bool) (graphql.AccessLogPage, error) {
+	return s.inner.List(ctx, ws, first, after, count)
 }
 
 // benchServer starts an in-process server on a fresh database (dropped by cleanup), for

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mydigibiz/digibiz/infra/postgres"
 )
 
@@ -29,8 +31,17 @@ type Config struct {
 	// LoginMaxFailures is how many wrong passwords an email may see per LoginWindow.
 	LoginMaxFailures int
 	LoginWindow      time.Duration
+	// ExpensivePerWorkspace and ExpensiveTotal bound the expensive queries (counts, searches)
+	// running at once for one workspace and for all; 0 means the defaults (1 and 4).
+	ExpensivePerWorkspace int
+	ExpensiveTotal        int
+	// OperationTimeout bounds a query or mutation sent over HTTP, its database work included;
+	// 0 means 30 s.
+	OperationTimeout time.Duration
 	// Clock replaces time.Now for time-dependent limits (tests); nil means time.Now.
 	Clock func() time.Time
+	// DBTracer sees every statement of the server's pool (tests count statements with it).
+	DBTracer pgx.QueryTracer
 	// CredentialRecheck is how often an open WebSocket re-checks its token (tests); zero means
 	// the resolver's default.
 	CredentialRecheck time.Duration
@@ -57,7 +68,24 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.Float64Var(&c.RatePerIP, "rate-per-ip", envFloat("DIGIBIZ_RATE_PER_IP", 100), "requests per second per client address, burst twice that; 0 disables (DIGIBIZ_RATE_PER_IP)")
 	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", 10, "wrong passwords per email before sign-in is refused for the window")
 	fs.DurationVar(&c.LoginWindow, "login-window", 15*time.Minute, "sign-in throttling window")
+	fs.IntVar(&c.ExpensivePerWorkspace, "expensive-per-workspace", envInt("DIGIBIZ_EXPENSIVE_PER_WORKSPACE", 1), "expensive queries (counts, searches) one workspace may run at once; the others wait (DIGIBIZ_EXPENSIVE_PER_WORKSPACE)")
+	fs.IntVar(&c.ExpensiveTotal, "expensive-total", envInt("DIGIBIZ_EXPENSIVE_TOTAL", 4), "expensive queries all workspaces together may run at once (DIGIBIZ_EXPENSIVE_TOTAL)")
+	fs.DurationVar(&c.OperationTimeout, "operation-timeout", envDuration("DIGIBIZ_OPERATION_TIMEOUT", 30*time.Second), "longest a query or mutation over HTTP may run, database work included (DIGIBIZ_OPERATION_TIMEOUT)")
 	return c
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 func envFloat(name string, def float64) float64 {

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mydigibiz/digibiz/infra/ratelimit"
 )
 
 // The attacks of the hardening issue, one test each, at a size CI can afford. Each asserts its
@@ -104,4 +110,136 @@ func TestAliasFloodIsRefusedBeforeValidation(t *testing.T) {
 	var out map[string]string
 	s.must("", aliasesOf(1000, "__typename"), nil, &out)
 	require.Len(t, out, 1000)
+}
+
+// statementCounter is a pgx tracer that counts the statements matching a predicate running at
+// once, and the most seen.
+type statementCounter struct {
+	match        func(sql string) bool
+	mu           sync.Mutex
+	running, max int
+	total        int
+}
+
+type countedKey struct{}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if !c.match(data.SQL) {
+		return ctx
+	}
+	c.mu.Lock()
+	c.running++
+	c.total++
+	c.max = max(c.max, c.running)
+	c.mu.Unlock()
+	return context.WithValue(ctx, countedKey{}, true)
+}
+
+func (c *statementCounter) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	if ctx.Value(countedKey{}) == nil {
+		return
+	}
+	c.mu.Lock()
+	c.running--
+	c.mu.Unlock()
+}
+
+func (c *statementCounter) counts() (maxRunning, total int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max, c.total
+}
+
+// contactsCSV is a contact list of n people whose names hold "e1" (a search fragment).
+func contactsCSV(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("name,phone\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "Person e1 %d,+49151%08d\n", i, 20000000+i)
+	}
+	return b.Bytes()
+}
+
+// Finding 4: aliases of a counted search ran at once on every connection of the pool, and one
+// tenant's four requests made another's trivial query wait 85 s. Searches and counts are priced,
+// and a workspace runs one at a time (its budget): its load waits on itself.
+func TestExpensiveQueriesShareTheWorkspaceBudget(t *testing.T) {
+	t.Parallel()
+	counter := &statementCounter{match: func(sql string) bool {
+		return strings.Contains(sql, "count(*)") && strings.Contains(sql, "proj_contacts.contacts")
+	}}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", DBTracer: counter})
+	a := s.signUp("Alice Attacker", "alice@tenant-a.example", strongPassword, "Tenant A")
+	b := s.signUp("Bob Bystander", "bob@tenant-b.example", strongPassword, "Tenant B")
+	imp, ue := s.upload(*a.Token, a.Workspace.ID, "people.csv", contactsCSV(5000), nil)
+	require.Empty(t, ue)
+	require.Equal(t, 5000, s.waitImport(*a.Token, imp.ID).Created)
+	_, ue = s.createContact(*b.Token, map[string]any{"workspaceId": b.Workspace.ID, "phone": "+14155550123", "name": "Bea e1"})
+	require.Empty(t, ue)
+
+	counted := "contacts(first: 0, filter: { search: \"e1\" }) { totalCount }"
+	// 400 aliases, the attack as found, are refused unrun.
+	r := s.do(*a.Token, `query($ws: ID!) { workspace(id: $ws) `+aliasesOf(400, counted)+` }`, map[string]any{"ws": a.Workspace.ID}, nil)
+	require.Equal(t, "COMPLEXITY_LIMIT_EXCEEDED", r.code(), "%v", r.Errors)
+	_, total := counter.counts()
+	require.Zero(t, total, "nothing counted")
+
+	// The worst document the limit allows, from four clients at once: never more than one count
+	// of the workspace runs at a time, and every answer is exact.
+	worst := `query($ws: ID!) { workspace(id: $ws) ` + aliasesOf(40, counted) + ` }`
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out struct{ Workspace map[string]struct{ TotalCount int } }
+			r := s.do(*a.Token, worst, map[string]any{"ws": a.Workspace.ID}, &out)
+			if !assert.Empty(t, r.Errors) {
+				return
+			}
+			assert.Len(t, out.Workspace, 40)
+			for _, v := range out.Workspace {
+				assert.Equal(t, 5000, v.TotalCount)
+			}
+		}()
+	}
+	wg.Wait()
+	maxRunning, total := counter.counts()
+	require.Equal(t, 160, total)
+	require.Equal(t, 1, maxRunning, "one workspace's counts ran at once")
+
+	// While tenant A's budget is taken (held here, as a long count would), A's next count waits,
+	// and tenant B's queries, counts included, are answered.
+	wsA, wsB := globalUUID(t, a.Workspace.ID), globalUUID(t, b.Workspace.ID)
+	release, err := s.app.Resolver.Limits.Expensive.Acquire(context.Background(), "ws:"+wsA)
+	require.NoError(t, err)
+	waiting := make(chan gqlResponse, 1)
+	go func() {
+		waiting <- s.do(*a.Token, `query($ws: ID!) { workspace(id: $ws) { `+counted+` } }`, map[string]any{"ws": a.Workspace.ID}, nil)
+	}()
+	var out struct {
+		Workspace struct {
+			Name     string
+			Contacts struct{ TotalCount int }
+		}
+	}
+	s.must(*b.Token, `query($ws: ID!) { workspace(id: $ws) { name `+counted+` } }`, map[string]any{"ws": b.Workspace.ID}, &out)
+	require.Equal(t, 1, out.Workspace.Contacts.TotalCount)
+	require.Equal(t, "Tenant B", out.Workspace.Name)
+	select {
+	case r := <-waiting:
+		t.Fatalf("A's count ran without its budget: %v", r)
+	default:
+	}
+	require.Zero(t, s.app.Resolver.Limits.Expensive.(*ratelimit.Slots).Held("ws:"+wsB))
+	release()
+	require.Empty(t, (<-waiting).Errors)
+}
+
+// globalUUID is the uuid inside a global id.
+func globalUUID(t *testing.T, id string) string {
+	_, raw, ok := decodeGlobalID(id)
+	require.True(t, ok, id)
+	return raw
 }

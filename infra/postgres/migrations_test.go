@@ -123,3 +123,27 @@ func TestOpenSizesThePool(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, postgres.DefaultMaxConns(), int32(16))
 }
+
+// Every statement of the pool has a timeout: one runaway query cannot hold a connection and a
+// core for ever. A URL may set its own.
+func TestOpenSetsAStatementTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	for _, tc := range []struct{ url, want string }{
+		{url, "1min"},
+		{url + "&statement_timeout=200", "200ms"},
+	} {
+		pool, err := postgres.Open(ctx, tc.url, postgres.OpenOpts{SkipMigrate: true})
+		require.NoError(t, err)
+		var got string
+		require.NoError(t, pool.QueryRow(ctx, "SHOW statement_timeout").Scan(&got))
+		require.Equal(t, tc.want, got, tc.url)
+		// The timeout holds: a statement running longer is cancelled.
+		if tc.want == "200ms" {
+			_, err = pool.Exec(ctx, "SELECT pg_sleep(2)")
+			require.ErrorContains(t, err, "statement timeout")
+		}
+		pool.Close()
+	}
+}

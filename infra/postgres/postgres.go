@@ -37,6 +37,10 @@ func Migrations() fs.FS {
 	return sub
 }
 
+// DefaultStatementTimeout is the statement_timeout of the pool's connections (milliseconds)
+// unless the database URL sets one.
+const DefaultStatementTimeout = "60000"
+
 // DefaultMaxConns is the pool size when nothing sets one: max(16, 4*GOMAXPROCS). pgxpool's own
 // default, max(4, NumCPU), is 4 on a small machine, too few for a server whose background
 // workers (log notifications, projections, the live feed, the importer) each hold a connection,
@@ -54,6 +58,8 @@ type OpenOpts struct {
 	// SkipMigrate does not apply migrations.
 	SkipMigrate bool
 	Logger      *slog.Logger
+	// Tracer, when set, sees every statement of the pool (tests count statements with it).
+	Tracer pgx.QueryTracer
 }
 
 // Open connects to the database at url, creating it if it does not exist and applying every
@@ -84,6 +90,15 @@ func Open(ctx context.Context, url string, opts OpenOpts) (*pgxpool.Pool, error)
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
+	}
+	// Every statement has a timeout: no query, whoever sent it, holds a connection and a core
+	// for longer. Requests are bounded more tightly by their own deadline; this is the floor
+	// under everything else. Migrations run without it (see Migrate).
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = DefaultStatementTimeout
+	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
 	}
 	if !opts.SkipCreate {
 		if err := CreateDatabaseIfMissing(ctx, cfg.ConnConfig); err != nil {
@@ -157,7 +172,11 @@ func CreateDatabaseIfMissing(ctx context.Context, cfg *pgx.ConnConfig) error {
 // Migrate applies every pending embedded migration. Concurrent callers are serialised by a
 // session advisory lock, so several server processes can start at once.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
-	db := stdlib.OpenDBFromPool(pool)
+	// A migration may rewrite a large table: it runs on connections of its own, without the
+	// pool's statement timeout.
+	cc := pool.Config().ConnConfig.Copy()
+	cc.RuntimeParams["statement_timeout"] = "0"
+	db := stdlib.OpenDB(*cc)
 	defer db.Close()
 	return migrateDB(ctx, db, logger)
 }
