@@ -193,7 +193,9 @@ func TestExpensiveQueriesShareTheWorkspaceBudget(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var out struct{ Workspace map[string]struct{ TotalCount int } }
+			var out struct {
+				Workspace map[string]struct{ TotalCount int }
+			}
 			r := s.do(*a.Token, worst, map[string]any{"ws": a.Workspace.ID}, &out)
 			if !assert.Empty(t, r.Errors) {
 				return
