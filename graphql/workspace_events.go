@@ -2,7 +2,6 @@ package graphql
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 
@@ -23,9 +22,11 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 	if err != nil {
 		return nil, err
 	}
-	if _, err := r.requireWorkspace(ctx, wsID); err != nil {
+	role, err := r.requireWorkspace(ctx, wsID)
+	if err != nil {
 		return nil, err
 	}
+	viewer := r.feedViewerFor(ctx, role)
 	from := eventstore.Start
 	if after != nil && *after != "" {
 		if from, err = eventstore.ParseCheckpoint(*after); err != nil {
@@ -42,7 +43,7 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 		last := from
 		for ctx.Err() == nil {
 			live, cancel := r.Feed.Subscribe(wsID, eventTypes)
-			ok := r.catchUp(ctx, wsID, eventTypes, &last, out) && r.followLive(ctx, live, &last, out)
+			ok := r.catchUp(ctx, viewer, wsID, eventTypes, &last, out) && r.followLive(ctx, viewer, live, &last, out)
 			cancel()
 			if !ok {
 				return
@@ -53,7 +54,7 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 }
 
 // catchUp sends logged events after *last; false when the subscription must end.
-func (r *Resolver) catchUp(ctx context.Context, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
 	for {
 		evs, err := r.Store.ReadAll(ctx, *last, catchUpBatch, eventstore.ReadOpts{WorkspaceID: wsID, Types: types})
 		if err != nil {
@@ -63,7 +64,7 @@ func (r *Resolver) catchUp(ctx context.Context, wsID uuid.UUID, types []string, 
 			return false
 		}
 		for _, e := range evs {
-			if !r.send(ctx, e, out) {
+			if !r.send(ctx, v, e, out) {
 				return false
 			}
 			*last = e.Checkpoint()
@@ -77,7 +78,7 @@ func (r *Resolver) catchUp(ctx context.Context, wsID uuid.UUID, types []string, 
 // followLive sends live events; true when the feed dropped us and we should catch up again,
 // false when the subscription must end (also when the feed closed before sending anything: it is
 // shutting down, and subscribing again would only spin).
-func (r *Resolver) followLive(ctx context.Context, live <-chan *eventstore.RecordedEvent, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+func (r *Resolver) followLive(ctx context.Context, v feedViewer, live <-chan *eventstore.RecordedEvent, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
 	received := false
 	for {
 		select {
@@ -91,7 +92,7 @@ func (r *Resolver) followLive(ctx context.Context, live <-chan *eventstore.Recor
 			if !last.Less(e.Checkpoint()) {
 				continue
 			}
-			if !r.send(ctx, e, out) {
+			if !r.send(ctx, v, e, out) {
 				return false
 			}
 			*last = e.Checkpoint()
@@ -99,10 +100,11 @@ func (r *Resolver) followLive(ctx context.Context, live <-chan *eventstore.Recor
 	}
 }
 
-func (r *Resolver) send(ctx context.Context, e *eventstore.RecordedEvent, out chan<- *model.WorkspaceEvent) bool {
+// send delivers one event, its data cut to what the viewer may see (redact.go).
+func (r *Resolver) send(ctx context.Context, v feedViewer, e *eventstore.RecordedEvent, out chan<- *model.WorkspaceEvent) bool {
 	we := &model.WorkspaceEvent{Position: e.Checkpoint().String(), Type: e.Type, OccurredAt: e.RecordedAt, StreamID: e.StreamID}
 	if ev, err := e.Decode(ctx); err == nil {
-		if b, err := json.Marshal(ev); err == nil {
+		if b, err := v.data(e.Type, ev); err == nil {
 			we.Data = model.JSON(b)
 		}
 	} else {

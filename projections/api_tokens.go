@@ -20,7 +20,9 @@ type APITokens struct{}
 const apiTokensSchema = "proj_apitokens"
 
 func (APITokens) Name() string { return "apitokens" }
-func (APITokens) Version() int { return 1 }
+
+// Version 2: a rotation caps every older secret of the token, not only the one it replaces.
+func (APITokens) Version() int { return 2 }
 func (APITokens) EventTypes() []string {
 	return []string{identity.EventAPITokenIssued, identity.EventAPITokenRotated, identity.EventAPITokenRevoked}
 }
@@ -69,8 +71,12 @@ func (APITokens) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Reco
 				_, err = tx.Exec(ctx, `INSERT INTO api_token_secrets (token_hash, token_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, ev.TokenHash, ev.TokenID)
 			}
 		case identity.APITokenRotated:
-			if _, err = tx.Exec(ctx, `UPDATE api_token_secrets SET valid_until = $2 WHERE token_hash = $1 AND valid_until IS NULL`,
-				ev.PreviousHash, ev.PreviousValidUntil); err == nil {
+			// The replaced secret works until the end of its grace period, and no older secret
+			// longer: a rotation with no grace after one with 30 days ends the original secret
+			// too, as whoever rotates expects.
+			if _, err = tx.Exec(ctx, `UPDATE api_token_secrets SET valid_until = $2
+				WHERE token_id = $1 AND token_hash <> $3 AND (valid_until IS NULL OR valid_until > $2)`,
+				ev.TokenID, ev.PreviousValidUntil, ev.TokenHash); err == nil {
 				if _, err = tx.Exec(ctx, `INSERT INTO api_token_secrets (token_hash, token_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, ev.TokenHash, ev.TokenID); err == nil {
 					_, err = tx.Exec(ctx, `UPDATE api_tokens SET prefix = $2, rotated_at = $3 WHERE id = $1`, ev.TokenID, ev.Prefix, e.RecordedAt)
 				}

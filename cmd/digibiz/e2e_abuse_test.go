@@ -245,3 +245,146 @@ func globalUUID(t *testing.T, id string) string {
 	require.True(t, ok, id)
 	return raw
 }
+
+// workspaceEventCount is how many events of the log belong to the workspace (a global id).
+func (s *testServer) workspaceEventCount(workspaceID string) int {
+	var n int
+	require.NoError(s.t, s.app.Pool.QueryRow(context.Background(), "SELECT count(*) FROM events WHERE workspace_id = $1",
+		globalUUID(s.t, workspaceID)).Scan(&n))
+	return n
+}
+
+// feedOf subscribes to the workspace's events from the start with token and returns the raw
+// payloads of the first n.
+func (s *testServer) feedOf(token, workspaceID string, n int) []string {
+	s.t.Helper()
+	ws, err := s.dialWS(token)
+	require.NoError(s.t, err)
+	ws.subscribe("feed", `subscription($ws: ID!) { workspaceEvents(workspaceId: $ws) { type streamId data } }`, map[string]any{"ws": workspaceID})
+	var out []string
+	for len(out) < n {
+		m := ws.next()
+		require.Equal(s.t, "next", m.Type, "%s", m.Payload)
+		out = append(out, string(m.Payload))
+	}
+	return out
+}
+
+// Finding 5: an AUDIT_READ-only token read every contact's decrypted personal data (deleted
+// contacts too) and every token's hash and prefix through workspaceEvents. It sees types, times,
+// streams, actors and ids now; CONTACTS_READ adds contacts' data; no one sees a secret.
+func TestEventFeedShowsWhatTheScopesAllow(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Olga Owner", "olga@feed.example", strongPassword, "Feed Co")
+	session, wsID := *owner.Token, owner.Workspace.ID
+	kept, ue := s.createContact(session, map[string]any{"workspaceId": wsID, "phone": "+14155550123", "name": "Ada Lovelace",
+		"email": "ada@analytical.example", "customFields": map[string]any{"City": "Marylebone"}})
+	require.Empty(t, ue)
+	gone, ue := s.createContact(session, map[string]any{"workspaceId": wsID, "phone": "+14155550177", "name": "Charles Babbage"})
+	require.Empty(t, ue)
+	s.must(session, `mutation($id: ID!) { deleteContact(input: { contactId: $id }) { deletedContactId } }`, map[string]any{"id": gone.ID}, nil)
+	s.must(session, `mutation($id: ID!) { setContactOptOut(input: { contactId: $id, optedOut: true, reason: "Asked by Ada Lovelace" }) { contact { id } } }`,
+		map[string]any{"id": kept.ID}, nil)
+	audit := s.createToken(session, wsID, "auditor", "AUDIT_READ")
+	both := s.createToken(session, wsID, "auditor with contacts", "AUDIT_READ", "CONTACTS_READ")
+	rotated := s.createToken(session, wsID, "rotated", "CONTACTS_WRITE")
+	var rot struct{ RotateApiToken apiTokenPayload }
+	s.must(session, `mutation($id: ID!) { rotateApiToken(input: { apiTokenId: $id, gracePeriodSeconds: 60 }) { token apiToken { prefix } } }`,
+		map[string]any{"id": rotated.APIToken.ID}, &rot)
+	n := s.workspaceEventCount(wsID)
+
+	personal := []string{"Ada Lovelace", "ada@analytical.example", "Marylebone", "Charles Babbage", "4155550123", "4155550177"}
+	secrets := []string{"tokenHash", "previousHash", "passwordHash", "prefix", *audit.Token, *both.Token, audit.APIToken.Prefix, rotated.APIToken.Prefix, *rot.RotateApiToken.Token}
+	for _, tc := range []struct {
+		name, token string
+		// seesContacts: the caller may read contacts' personal data.
+		seesContacts bool
+	}{
+		{"AUDIT_READ alone", *audit.Token, false},
+		{"AUDIT_READ and CONTACTS_READ", *both.Token, true},
+		{"the owner", session, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			feed := strings.Join(s.feedOf(tc.token, wsID, n), "\n")
+			for _, typ := range []string{"contact.created", "contact.deleted", "contact.opted_out", "apitoken.issued", "apitoken.rotated"} {
+				require.Contains(t, feed, `"type":"`+typ+`"`)
+			}
+			require.Contains(t, feed, globalUUID(t, kept.ID), "ids stay")
+			for _, v := range secrets {
+				require.NotContains(t, feed, v, "a secret in the feed")
+			}
+			for _, v := range personal {
+				if tc.seesContacts {
+					require.Contains(t, feed, v)
+				} else {
+					require.NotContains(t, feed, v, "personal data the caller may not read")
+				}
+			}
+		})
+	}
+}
+
+// Finding 10: a CONTACTS_WRITE-only token read a whole contact through updateContact changing
+// nothing. A payload shows a contact's personal fields only with CONTACTS_READ.
+func TestWritePayloadsHidePersonalData(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Olga Owner", "olga@payload.example", strongPassword, "Payload Co")
+	c, ue := s.createContact(*owner.Token, map[string]any{"workspaceId": owner.Workspace.ID, "phone": "+14155550123",
+		"name": "Ada Lovelace", "email": "ada@analytical.example", "customFields": map[string]any{"City": "Marylebone"}})
+	require.Empty(t, ue)
+	writer := s.createToken(*owner.Token, owner.Workspace.ID, "writer", "CONTACTS_WRITE")
+	before := s.eventCount()
+	status, body := s.postRaw(*writer.Token, []byte(fmt.Sprintf(`{"query": "mutation($id: ID!) { updateContact(input: { contactId: $id }) { contact { id optedOut phone name email whatsAppJid customFields } userErrors { code } } }", "variables": {"id": %q}}`, c.ID)))
+	require.Equal(t, 200, status)
+	for _, v := range []string{"Ada", "4155550123", "analytical", "Marylebone"} {
+		require.NotContains(t, string(body), v)
+	}
+	require.Contains(t, string(body), "FORBIDDEN")
+	require.Equal(t, before, s.eventCount())
+	// Ids and flags are not personal: the writer sees them.
+	var out struct {
+		UpdateContact struct {
+			Contact struct {
+				ID       string
+				OptedOut bool
+			}
+		}
+	}
+	s.must(*writer.Token, `mutation($id: ID!) { updateContact(input: { contactId: $id }) { contact { id optedOut } } }`, map[string]any{"id": c.ID}, &out)
+	require.Equal(t, c.ID, out.UpdateContact.Contact.ID)
+	// With CONTACTS_READ the same payload is whole.
+	reader := s.createToken(*owner.Token, owner.Workspace.ID, "reader-writer", "CONTACTS_WRITE", "CONTACTS_READ")
+	_, body = s.postRaw(*reader.Token, []byte(fmt.Sprintf(`{"query": "mutation($id: ID!) { updateContact(input: { contactId: $id }) { contact { id name phone } } }", "variables": {"id": %q}}`, c.ID)))
+	require.Contains(t, string(body), "Ada Lovelace")
+	require.NotContains(t, string(body), "FORBIDDEN")
+}
+
+// Finding 7: rotating with no grace, after a rotation with a 30-day grace, left the original
+// secret working for 30 days. A rotation ends every older secret whose grace would outlive it.
+func TestRotationEndsEveryOlderSecret(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Olga Owner", "olga@rotate.example", strongPassword, "Rotate Co")
+	tok := s.createToken(*owner.Token, owner.Workspace.ID, "integration", "CONTACTS_READ")
+	rotate := func(grace int) string {
+		var out struct{ RotateApiToken apiTokenPayload }
+		s.must(*owner.Token, `mutation($id: ID!, $g: Int!) { rotateApiToken(input: { apiTokenId: $id, gracePeriodSeconds: $g }) { token userErrors { code } } }`,
+			map[string]any{"id": tok.APIToken.ID, "g": grace}, &out)
+		require.Empty(t, out.RotateApiToken.UserErrors)
+		return *out.RotateApiToken.Token
+	}
+	first := *tok.Token
+	second := rotate(30 * 24 * 3600)
+	require.Empty(t, s.viewerCode(first), "the first secret's grace period runs")
+	third := rotate(0)
+	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(first), "the first secret outlived a rotation without grace")
+	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(second))
+	require.Empty(t, s.viewerCode(third))
+	// A later rotation with a grace keeps only the secret it replaces for that grace.
+	fourth := rotate(600)
+	require.Empty(t, s.viewerCode(third))
+	require.Empty(t, s.viewerCode(fourth))
+	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(first))
+}

@@ -25,9 +25,11 @@ func ImportStream(id uuid.UUID) string { return "contactimport-" + id.String() }
 
 // ImportStarted records an uploaded file waiting to be imported.
 type ImportStarted struct {
-	ImportID       uuid.UUID   `json:"importId"`
-	WorkspaceID    uuid.UUID   `json:"workspaceId"`
-	FileName       string      `json:"fileName"`
+	ImportID    uuid.UUID `json:"importId"`
+	WorkspaceID uuid.UUID `json:"workspaceId"`
+	// FileName is kept in clear (imports are listed by it), but a file name can name a person:
+	// the event feed shows it only to callers that may read contacts (personal:"true").
+	FileName       string      `json:"fileName" personal:"true"`
 	Size           int64       `json:"size"`
 	SHA256         string      `json:"sha256"`
 	DefaultCountry string      `json:"defaultCountry,omitempty"`
@@ -68,7 +70,8 @@ type ImportProgressed struct {
 	// BytesRead is how much of the file was read by the end of the chunk, for showing progress.
 	BytesRead int64        `json:"bytesRead,omitempty"`
 	Chunk     ImportCounts `json:"chunk"`
-	Errors    []RowError   `json:"errors,omitempty"`
+	// Errors describe rows, whose values they may quote: personal data (see FileName).
+	Errors []RowError `json:"errors,omitempty" personal:"true"`
 }
 
 func (ImportProgressed) EventType() string { return EventImportProgressed }

@@ -1770,21 +1770,25 @@ enum ContactSource {
   MANUAL
 }
 
-"A person the workspace can message; one per phone number in a workspace."
+"""
+A person the workspace can message; one per phone number in a workspace. Its personal fields
+(phone, name, email, whatsAppJid, customFields) need CONTACTS_READ wherever a contact appears, a
+mutation's payload included: a token that may only write contacts sees ids and flags.
+"""
 type Contact implements Node {
   id: ID!
   "E.164, e.g. +4915112345678."
-  phone: String!
-  name: String
-  email: String
+  phone: String! @scope(needs: CONTACTS_READ)
+  name: String @scope(needs: CONTACTS_READ)
+  email: String @scope(needs: CONTACTS_READ)
   "The WhatsApp JID of the number (phone digits @s.whatsapp.net)."
-  whatsAppJid: String!
+  whatsAppJid: String! @scope(needs: CONTACTS_READ)
   source: ContactSource!
   "An opted-out contact is never messaged by campaigns."
   optedOut: Boolean!
   groups: [ContactGroup!]!
   "Extra columns of imports and API calls, as a JSON object of strings."
-  customFields: JSON
+  customFields: JSON @scope(needs: CONTACTS_READ)
   createdAt: Time!
   updatedAt: Time!
 }
@@ -1818,7 +1822,8 @@ enum ContactImportStatus {
 "An uploaded contact list being (or having been) imported in the background."
 type ContactImport implements Node {
   id: ID!
-  fileName: String!
+  "The uploaded file's name (it may name a person: CONTACTS_READ)."
+  fileName: String! @scope(needs: CONTACTS_READ)
   status: ContactImportStatus!
   "Rows read so far (header excluded): created + updated + duplicates + invalid."
   totalRows: Int!
@@ -1832,8 +1837,8 @@ type ContactImport implements Node {
   failure: String
   "Share of the file read so far, from 0 to 1 (1 once completed), for a progress bar."
   progress: Float!
-  "Rows that could not be used, by row number (the header is row 1)."
-  errors(first: Int = 100): [ImportRowError!]!
+  "Rows that could not be used, by row number (the header is row 1). They quote rows: CONTACTS_READ."
+  errors(first: Int = 100): [ImportRowError!]! @scope(needs: CONTACTS_READ)
   startedAt: Time!
   completedAt: Time
 }
@@ -4200,7 +4205,25 @@ func (ec *executionContext) _Contact_phone(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Phone, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -4223,7 +4246,25 @@ func (ec *executionContext) _Contact_name(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return obj.Name, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalOString2string(ctx, selections, v)
 		},
@@ -4246,7 +4287,25 @@ func (ec *executionContext) _Contact_email(ctx context.Context, field graphql.Co
 		func(ctx context.Context) (any, error) {
 			return obj.Email, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalOString2string(ctx, selections, v)
 		},
@@ -4269,7 +4328,25 @@ func (ec *executionContext) _Contact_whatsAppJid(ctx context.Context, field grap
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Contact().WhatsAppJid(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -4370,7 +4447,25 @@ func (ec *executionContext) _Contact_customFields(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Contact().CustomFields(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal model.JSON
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal model.JSON
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v model.JSON) graphql.Marshaler {
 			return ec.marshalOJSON2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐJSON(ctx, selections, v)
 		},
@@ -5074,7 +5169,25 @@ func (ec *executionContext) _ContactImport_fileName(ctx context.Context, field g
 		func(ctx context.Context) (any, error) {
 			return obj.FileName, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
 			return ec.marshalNString2string(ctx, selections, v)
 		},
@@ -5282,7 +5395,25 @@ func (ec *executionContext) _ContactImport_errors(ctx context.Context, field gra
 			fc := graphql.GetFieldContext(ctx)
 			return ec.Resolvers.ContactImport().Errors(ctx, obj, fc.Args["first"].(*int))
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal []model.ImportRowError
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal []model.ImportRowError
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []model.ImportRowError) graphql.Marshaler {
 			return ec.marshalNImportRowError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐImportRowErrorᚄ(ctx, selections, v)
 		},
