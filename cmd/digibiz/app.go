@@ -294,7 +294,9 @@ func limitsFor(cfg *Config) *graphql.Limits {
 		l.PerIP = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerIP), Burst: int(2 * cfg.RatePerIP), Now: cfg.Clock})
 	}
 	if cfg.LoginMaxFailures > 0 {
-		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, Now: cfg.Clock})
+		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow,
+			MaxFailuresPerAddress: cfg.LoginMaxFailuresPerIP, MaxFailuresPerEmail: cfg.LoginMaxFailuresPerEmail,
+			MaxDelay: cfg.LoginMaxDelay, Now: cfg.Clock})
 	}
 	return l
 }
