@@ -147,33 +147,36 @@ func (r *Resolver) sharesWorkspace(ctx context.Context, a, b uuid.UUID) (bool, e
 	return false, nil
 }
 
-// signIn throttles repeated failures per email address and per client address before asking the
-// command, so password guessing is slowed whatever the outcome of each guess.
+// signIn throttles repeated failures per email and address, per address and per email (see
+// ratelimit.LoginThrottle) before asking the command, so password guessing is slowed whatever the
+// outcome of each guess, and a stranger's guesses do not lock the user out.
 func (r *Resolver) signIn(ctx context.Context, input model.SignInInput) (*model.AuthPayload, error) {
-	var keys []string
-	var emailKey string
-	if r.Limits != nil && r.Limits.Login != nil {
-		keys = []string{ratelimit.IPKey(RequestInfoFrom(ctx).IP)}
+	throttle := r.Limits != nil && r.Limits.Login != nil
+	var attempt ratelimit.Attempt
+	if throttle {
+		attempt.Addr = RequestInfoFrom(ctx).IP
 		if email, err := identity.NormalizeEmail("email", input.Email); err == nil {
-			emailKey = ratelimit.EmailKey(r.Commands.Sealer.Blind("signin-throttle", email))
-			keys = append(keys, emailKey)
+			attempt.Email = r.Commands.Sealer.Blind("signin-throttle", email)
 		}
 		// Begin reserves the attempt, so guesses sent at once cannot all pass before the first
 		// failure is recorded.
-		if retry, blocked := r.Limits.Login.Begin(keys...); blocked {
+		if retry, blocked := r.Limits.Login.Begin(attempt); blocked {
 			return nil, rateLimited(retry)
 		}
 	}
 	res, last, err := r.Commands.SignIn(ctx, caller(ctx), commands.SignIn{
 		Email: input.Email, Password: input.Password, ClientMutationID: deref(input.ClientMutationID),
 	})
-	if r.Limits != nil && r.Limits.Login != nil {
+	if throttle {
+		outcome := ratelimit.Inconclusive
 		var fe *fault.Error
-		failed := errors.As(err, &fe) && fe.Code == "INVALID_CREDENTIALS"
-		r.Limits.Login.Finish(failed, keys...)
-		if err == nil && emailKey != "" {
-			r.Limits.Login.Success(emailKey)
+		switch {
+		case err == nil:
+			outcome = ratelimit.SignedIn
+		case errors.As(err, &fe) && fe.Code == "INVALID_CREDENTIALS":
+			outcome = ratelimit.Failed
 		}
+		r.Limits.Login.Finish(attempt, outcome)
 	}
 	return r.authPayload(ctx, res, last, err, input.ClientMutationID)
 }

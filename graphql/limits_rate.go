@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/ratelimit"
 )
 
 // KeyLimiter allows or refuses one more request for a key, with a retry hint.
@@ -16,13 +17,13 @@ type KeyLimiter interface {
 	Allow(key string) (ok bool, retryAfter time.Duration)
 }
 
-// LoginThrottle refuses sign-in attempts after repeated failures for an email or an address.
+// LoginThrottle refuses sign-in attempts after repeated failures for an email from an address,
+// for an address, or for an email from anywhere (ratelimit.LoginThrottle).
 type LoginThrottle interface {
-	// Begin checks keys and reserves the attempt; Finish settles it (recording a failure when
-	// failed). Every Begin that is not blocked is followed by one Finish.
-	Begin(keys ...string) (retryAfter time.Duration, blocked bool)
-	Finish(failed bool, keys ...string)
-	Success(key string)
+	// Begin checks the attempt and reserves it; Finish settles it with its outcome. Every Begin
+	// that is not blocked is followed by one Finish.
+	Begin(attempt ratelimit.Attempt) (retryAfter time.Duration, blocked bool)
+	Finish(attempt ratelimit.Attempt, outcome ratelimit.Outcome)
 }
 
 // Limits are the abuse limits of the API; a nil field means no limit.
@@ -31,7 +32,7 @@ type Limits struct {
 	PerPrincipal KeyLimiter
 	// PerIP limits each client address, authenticated or not.
 	PerIP KeyLimiter
-	// Login throttles sign-in per email and per address.
+	// Login throttles sign-in per email and address, per address and per email.
 	Login LoginThrottle
 	// Expensive bounds the expensive database work (counts, searches, filtered lists) in
 	// flight per workspace, and in all: one tenant's load waits on itself, not on others.

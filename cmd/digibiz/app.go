@@ -303,7 +303,9 @@ func limitsFor(cfg *Config) *graphql.Limits {
 	}
 	l.Expensive = ratelimit.NewSlots(per, total)
 	if cfg.LoginMaxFailures > 0 {
-		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow, Now: cfg.Clock})
+		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow,
+			MaxFailuresPerAddress: cfg.LoginMaxFailuresPerIP, MaxFailuresPerEmail: cfg.LoginMaxFailuresPerEmail,
+			MaxDelay: cfg.LoginMaxDelay, Now: cfg.Clock})
 	}
 	return l
 }

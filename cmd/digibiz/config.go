@@ -28,9 +28,17 @@ type Config struct {
 	// RatePerPrincipal and RatePerIP are requests per second (burst twice that); 0 disables.
 	RatePerPrincipal float64
 	RatePerIP        float64
-	// LoginMaxFailures is how many wrong passwords an email may see per LoginWindow.
-	LoginMaxFailures int
-	LoginWindow      time.Duration
+	// Sign-in throttling (ratelimit.LoginThrottle), within a sliding LoginWindow:
+	// LoginMaxFailures wrong passwords for one email from one address refuse that address for
+	// that email (0 disables sign-in throttling), and start the growing delays of the email
+	// from every address, capped at LoginMaxDelay; LoginMaxFailuresPerIP refuse an address for
+	// every email; LoginMaxFailuresPerEmail refuse an email from every address it did not sign
+	// in from. Zero values other than LoginMaxFailures mean the throttle's defaults.
+	LoginMaxFailures         int
+	LoginWindow              time.Duration
+	LoginMaxFailuresPerIP    int
+	LoginMaxFailuresPerEmail int
+	LoginMaxDelay            time.Duration
 	// ExpensivePerWorkspace and ExpensiveTotal bound the expensive queries (counts, searches)
 	// running at once for one workspace and for all; 0 means the defaults (1 and 4).
 	ExpensivePerWorkspace int
@@ -66,8 +74,11 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
 	fs.Float64Var(&c.RatePerPrincipal, "rate-per-principal", envFloat("DIGIBIZ_RATE_PER_PRINCIPAL", 50), "requests per second per session or API token, burst twice that; 0 disables (DIGIBIZ_RATE_PER_PRINCIPAL)")
 	fs.Float64Var(&c.RatePerIP, "rate-per-ip", envFloat("DIGIBIZ_RATE_PER_IP", 100), "requests per second per client address, burst twice that; 0 disables (DIGIBIZ_RATE_PER_IP)")
-	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", 10, "wrong passwords per email before sign-in is refused for the window")
-	fs.DurationVar(&c.LoginWindow, "login-window", 15*time.Minute, "sign-in throttling window")
+	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", envInt("DIGIBIZ_LOGIN_MAX_FAILURES", 10), "wrong passwords for one email from one address before that address is refused for it, and before the email's delays start; 0 disables sign-in throttling (DIGIBIZ_LOGIN_MAX_FAILURES)")
+	fs.DurationVar(&c.LoginWindow, "login-window", envDuration("DIGIBIZ_LOGIN_WINDOW", 15*time.Minute), "how far back sign-in failures count (DIGIBIZ_LOGIN_WINDOW)")
+	fs.IntVar(&c.LoginMaxFailuresPerIP, "login-max-failures-per-ip", envInt("DIGIBIZ_LOGIN_MAX_FAILURES_PER_IP", 50), "wrong passwords from one address, whatever the emails, before it is refused (DIGIBIZ_LOGIN_MAX_FAILURES_PER_IP)")
+	fs.IntVar(&c.LoginMaxFailuresPerEmail, "login-max-failures-per-email", envInt("DIGIBIZ_LOGIN_MAX_FAILURES_PER_EMAIL", 100), "wrong passwords for one email from all addresses before it is refused from every address it did not sign in from (DIGIBIZ_LOGIN_MAX_FAILURES_PER_EMAIL)")
+	fs.DurationVar(&c.LoginMaxDelay, "login-max-delay", envDuration("DIGIBIZ_LOGIN_MAX_DELAY", time.Minute), "longest wait between sign-in attempts for an email under its growing delays (DIGIBIZ_LOGIN_MAX_DELAY)")
 	fs.IntVar(&c.ExpensivePerWorkspace, "expensive-per-workspace", envInt("DIGIBIZ_EXPENSIVE_PER_WORKSPACE", 1), "expensive queries (counts, searches) one workspace may run at once; the others wait (DIGIBIZ_EXPENSIVE_PER_WORKSPACE)")
 	fs.IntVar(&c.ExpensiveTotal, "expensive-total", envInt("DIGIBIZ_EXPENSIVE_TOTAL", 4), "expensive queries all workspaces together may run at once (DIGIBIZ_EXPENSIVE_TOTAL)")
 	fs.DurationVar(&c.OperationTimeout, "operation-timeout", envDuration("DIGIBIZ_OPERATION_TIMEOUT", 30*time.Second), "longest a query or mutation over HTTP may run, database work included (DIGIBIZ_OPERATION_TIMEOUT)")

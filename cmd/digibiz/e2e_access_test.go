@@ -298,8 +298,8 @@ func TestRateLimits(t *testing.T) {
 	require.Empty(t, s.viewerCode(*tok.Token), "allowed again after the retry hint")
 }
 
-// TestSignInThrottle: 20 wrong passwords in a row for one email are throttled; the right password
-// works again after the window.
+// TestSignInThrottle: 20 wrong passwords in a row for one email from one address are throttled;
+// the right password from that address works again after the window.
 func TestSignInThrottle(t *testing.T) {
 	t.Parallel()
 	clock := &fakeClock{now: time.Now()}
@@ -324,7 +324,7 @@ func TestSignInThrottle(t *testing.T) {
 		}
 	}
 	require.Equal(t, 10, throttled, "the first 10 wrong passwords are answered, the next 10 throttled")
-	require.Equal(t, "RATE_LIMITED", signIn(strongPassword).code(), "even the right password waits for the window")
+	require.Equal(t, "RATE_LIMITED", signIn(strongPassword).code(), "even the right password from that address waits for the window")
 	// Another account is not affected.
 	s.signUp("Other User", "other@example.com", strongPassword, "Other Shop")
 
@@ -332,6 +332,69 @@ func TestSignInThrottle(t *testing.T) {
 	r := signIn(strongPassword)
 	require.Empty(t, r.Errors)
 	require.Contains(t, string(r.Data), `"token":"dbz_`)
+}
+
+// TestSignInStrangerCannotLockAUserOut: a stranger's wrong passwords for a user's email refuse his
+// own address only. Before, ten of them refused her right password from every address for the
+// whole window (15 minutes). Now, from a new address, she waits at most the gap of the growing
+// delays (1 s after ten failures), and from an address she signed in from, not at all.
+func TestSignInStrangerCannotLockAUserOut(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", LoginMaxFailures: 10, LoginWindow: 15 * time.Minute, Clock: clock.Now})
+	s.signUp("Lock Target", "locked@example.com", strongPassword, "Locked Shop")
+	signIn := func(c *testServer, password string) gqlResponse {
+		return c.do("", `mutation($in: SignInInput!) { signIn(input: $in) { token userErrors { code } } }`,
+			map[string]any{"in": map[string]any{"email": "locked@example.com", "password": password}}, nil)
+	}
+	signedIn := func(r gqlResponse, msg string) {
+		t.Helper()
+		require.Empty(t, r.Errors, msg)
+		require.Contains(t, string(r.Data), `"token":"dbz_`, msg)
+	}
+	guess := func(c *testServer, n int) (answered, throttled int) {
+		for i := range n {
+			r := signIn(c, fmt.Sprint("wrong guess ", i))
+			switch {
+			case r.code() == "RATE_LIMITED":
+				throttled++
+			case r.code() == "" && strings.Contains(string(r.Data), "INVALID_CREDENTIALS"):
+				answered++
+			default:
+				t.Fatalf("unexpected answer: %s %s", r.code(), r.Data)
+			}
+		}
+		return answered, throttled
+	}
+	home, travel := s.from("198.51.100.7"), s.from("192.0.2.44")
+	stranger, accomplice := s.from("203.0.113.66"), s.from("2001:db8:66::1")
+	signedIn(signIn(home, strongPassword), "she signs in from home")
+
+	answered, throttled := guess(stranger, 20)
+	require.Equal(t, 10, answered, "ten wrong passwords from one address are answered")
+	require.Equal(t, 10, throttled, "then that address is refused for this email")
+
+	// From an address she never used she waits the current gap, one second, not the window.
+	r := signIn(travel, strongPassword)
+	require.Equal(t, "RATE_LIMITED", r.code())
+	require.EqualValues(t, 1, r.Errors[0].Extensions["retryAfterSeconds"], "the gap after ten failures, not the window")
+	clock.Advance(time.Second)
+	signedIn(signIn(travel, strongPassword), "after the gap, from a new address")
+
+	// The stranger's own address stays refused, even with the right password.
+	r = signIn(stranger, strongPassword)
+	require.Equal(t, "RATE_LIMITED", r.code())
+	require.Greater(t, r.Errors[0].Extensions["retryAfterSeconds"], float64(14*60))
+
+	// An accomplice on another network carries on: ten more wrong passwords (her sign-in
+	// restarted the delays), and the email is delayed again for new addresses...
+	answered, throttled = guess(accomplice, 20)
+	require.Equal(t, 10, answered)
+	require.Equal(t, 10, throttled)
+	require.Equal(t, "RATE_LIMITED", signIn(s.from("192.0.2.45"), strongPassword).code())
+	// ...but not for an address she signed in from: she gets in at once.
+	signedIn(signIn(home, strongPassword), "from home, at once")
 }
 
 // TestRevokedTokenLosesItsWebSocket: revoking a token takes effect on WebSockets opened with it

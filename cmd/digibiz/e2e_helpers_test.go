@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,6 +31,32 @@ type testServer struct {
 	app *App
 	srv *httptest.Server
 	url string
+	// peer is the client address the server sees for this client's requests (see from).
+	peer string
+}
+
+// testPeerHeader carries the client address a test wants the server to see: every test client
+// connects from 127.0.0.1, and the server takes the client address from the connection
+// (proxies are not trusted). Only the test server's wrapper reads it, never the server itself.
+const testPeerHeader = "X-Test-Peer"
+
+// withTestPeer serves h with the connection's address replaced by the one a test asked for.
+func withTestPeer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if peer := r.Header.Get(testPeerHeader); peer != "" {
+			r = r.WithContext(r.Context()) // a shallow copy, changed below
+			r.RemoteAddr = net.JoinHostPort(peer, "40000")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// from returns a client of the same server whose requests come, as the server sees them, from
+// the address addr.
+func (s *testServer) from(addr string) *testServer {
+	c := *s
+	c.peer = addr
+	return &c
 }
 
 func testLogger() *slog.Logger {
@@ -61,7 +88,7 @@ func startServerWith(t *testing.T, cfg *Config) *testServer {
 	app, err := NewApp(ctx, cfg, testLogger())
 	require.NoError(t, err)
 	app.Start()
-	srv := httptest.NewServer(app.Handler())
+	srv := httptest.NewServer(withTestPeer(app.Handler()))
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
@@ -100,6 +127,9 @@ func (s *testServer) post(token string, body []byte) gqlResponse {
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if s.peer != "" {
+		req.Header.Set(testPeerHeader, s.peer)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)

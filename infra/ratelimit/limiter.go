@@ -1,6 +1,7 @@
 // Package ratelimit protects the server from clients that ask too much: Limiter caps the
-// request rate per key (an API token, a session), and LoginThrottle stops password guessing by
-// blocking sign-in for an email or an address after too many failures.
+// request rate per key (an API token, a session), and LoginThrottle slows password guessing by
+// refusing sign-in after too many failures for an email from one address, for one address, or
+// (with growing delays first) for an email from anywhere.
 //
 // Both keep their state in the memory of one process. With several replicas each keeps its
 // own counts, so a client spread over n replicas gets up to n times the limit. That is
