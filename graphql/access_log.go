@@ -12,7 +12,6 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/ratelimit"
 )
 
 // AccessEntry is one authenticated request (or WebSocket operation) for the access log.
@@ -117,9 +116,9 @@ func (r *Resolver) aroundOperations(ctx context.Context, next gql.OperationHandl
 }
 
 // refuseWSOperation is why an operation sent over a WebSocket may not run, or nil. The socket
-// was authenticated when it opened, but its token may since have been revoked, have expired or
-// been rotated out; and every operation counts against the rate limits, the caller's or, for an
-// anonymous socket (signing up or in over it), its address's, as the upgrade alone was counted.
+// was authenticated when it opened (anonymous sockets are closed at connection_init), but its
+// token may since have been revoked, have expired or been rotated out; and every operation
+// counts against the caller's rate limit, as the upgrade alone was counted.
 func (r *Resolver) refuseWSOperation(ctx context.Context, p *Principal) *fault.Error {
 	if p != nil {
 		if err := r.stillValid(ctx, p); err != nil {
@@ -136,9 +135,9 @@ func (r *Resolver) refuseWSOperation(ctx context.Context, p *Principal) *fault.E
 	var ok bool
 	var retry time.Duration
 	switch {
-	case p == nil && r.Limits.PerIP != nil:
-		ok, retry = r.Limits.PerIP.Allow(ratelimit.IPKey(RequestInfoFrom(ctx).IP))
-	case p != nil && r.Limits.PerPrincipal != nil:
+	case p == nil:
+		return fault.New(fault.Unauthenticated, "Sign in first.")
+	case r.Limits.PerPrincipal != nil:
 		ok, retry = r.Limits.PerPrincipal.Allow(limitKey(p))
 	default:
 		return nil

@@ -117,6 +117,9 @@ func (r *Resolver) contactImportProgress(ctx context.Context, importID string) (
 	if err != nil {
 		return nil, err
 	}
+	if err := r.holdSubscription(ctx); err != nil {
+		return nil, err
+	}
 	r.subscribed(ctx)
 	types := []string{contact.EventImportProgressed, contact.EventImportCompleted, contact.EventImportFailed}
 	out := make(chan *projections.ContactImport, 16)

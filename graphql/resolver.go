@@ -77,10 +77,13 @@ type Resolver struct {
 	// OperationTimeout bounds a query or mutation sent over HTTP, from when its body has been
 	// read: its database statements are cancelled when it passes. Zero means 30 seconds.
 	OperationTimeout time.Duration
+	// SocketLimits bound WebSockets; zero fields mean the defaults.
+	SocketLimits SocketLimits
 	// DocLimits bound the documents the server accepts; zero fields mean the defaults.
 	DocLimits DocLimits
 
 	cost                    *costLimit
+	sockets                 *sockets
 	closeOnce, closeSockets sync.Once
 	closingCh               chan struct{}
 }

@@ -30,30 +30,27 @@ import (
 // (graphql-transport-ws), with authentication, limits and the error presenter in place.
 func NewHandler(r *Resolver) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()}))
+	sl := r.SocketLimits.withDefaults()
+	r.sockets = &sockets{limits: sl, byIP: ratelimit.NewSlots(sl.PerIP, sl.Total),
+		byPrincipal: ratelimit.NewSlots(sl.PerPrincipal, 0), subs: ratelimit.NewSlots(sl.SubscriptionsPerCaller, 0)}
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 15 * time.Second,
-		// A socket must say who it is within 10 s, and answer pings: one that does neither
-		// (or stops reading) is closed instead of holding its goroutines for ever.
-		InitTimeout:      10 * time.Second,
+		// A socket must say who it is within InitTimeout, and answer pings: one that does
+		// neither (or stops reading) is closed instead of holding its goroutines for ever.
+		InitTimeout:      sl.InitTimeout,
 		PingPongInterval: 30 * time.Second,
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
+		Implementation: guardedSockets{maxOps: sl.OperationsPerSocket, inner: transport.CoderWebsocketImplementation{AcceptOptions: coderws.AcceptOptions{
 			// Browsers send cookies with cross-origin WebSocket requests, but this API
 			// authenticates with a bearer token in connection_init only, so any origin is safe.
 			InsecureSkipVerify: true,
-		}},
+		}}},
 		InitFunc: func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 			header, _ := payload["authorization"].(string)
 			if header == "" {
 				header, _ = payload["Authorization"].(string)
 			}
-			p, err := r.Authenticate(ctx, header)
-			if err != nil {
-				return ctx, nil, err
-			}
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithCancel(ctx)
-			go r.watchSocket(ctx, cancel, p)
-			return WithPrincipal(ctx, p), nil, nil
+			ctx, err := r.socketInit(ctx, header)
+			return ctx, nil, err
 		},
 	})
 	srv.AddTransport(transport.Options{})
@@ -180,6 +177,13 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 		}
 		if !isWebSocket(req) {
 			ctx = withTransport(ctx, "http")
+		} else {
+			// Counted before the upgrade: a socket over its address's bound never opens.
+			release, ok := r.acceptSocket(w, ratelimit.IPKey(ClientIP(req)))
+			if !ok {
+				return
+			}
+			defer release() // the transport returns when the socket ends
 		}
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})

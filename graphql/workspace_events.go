@@ -36,6 +36,9 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 	if len(eventTypes) > 100 {
 		return nil, fault.InvalidField("eventTypes", "TOO_MANY", "At most 100 event types.")
 	}
+	if err := r.holdSubscription(ctx); err != nil {
+		return nil, err
+	}
 	r.subscribed(ctx)
 	out := make(chan *model.WorkspaceEvent, 64)
 	go func() {

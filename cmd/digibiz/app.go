@@ -170,6 +170,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Limits:            limitsFor(cfg),
 		CredentialRecheck: cfg.CredentialRecheck,
 		OperationTimeout:  cfg.OperationTimeout,
+		SocketLimits:      cfg.Sockets,
 		Logger:            logger,
 		ImportFiles:       files,
 	}

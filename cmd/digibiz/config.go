@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/postgres"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	// running at once for one workspace and for all; 0 means the defaults (1 and 4).
 	ExpensivePerWorkspace int
 	ExpensiveTotal        int
+	// Sockets bound WebSockets per address, per session or token, in all, the operations of one
+	// socket and the subscriptions of one caller; zero fields mean the defaults.
+	Sockets graphql.SocketLimits
 	// OperationTimeout bounds a query or mutation sent over HTTP, its database work included;
 	// 0 means 30 s.
 	OperationTimeout time.Duration
@@ -81,6 +85,11 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.LoginMaxDelay, "login-max-delay", envDuration("DIGIBIZ_LOGIN_MAX_DELAY", time.Minute), "longest wait between sign-in attempts for an email under its growing delays (DIGIBIZ_LOGIN_MAX_DELAY)")
 	fs.IntVar(&c.ExpensivePerWorkspace, "expensive-per-workspace", envInt("DIGIBIZ_EXPENSIVE_PER_WORKSPACE", 1), "expensive queries (counts, searches) one workspace may run at once; the others wait (DIGIBIZ_EXPENSIVE_PER_WORKSPACE)")
 	fs.IntVar(&c.ExpensiveTotal, "expensive-total", envInt("DIGIBIZ_EXPENSIVE_TOTAL", 4), "expensive queries all workspaces together may run at once (DIGIBIZ_EXPENSIVE_TOTAL)")
+	fs.IntVar(&c.Sockets.PerIP, "ws-per-ip", envInt("DIGIBIZ_WS_PER_IP", graphql.DefaultSocketsPerIP), "WebSockets open at once from one client address (IPv6: one /64) (DIGIBIZ_WS_PER_IP)")
+	fs.IntVar(&c.Sockets.PerPrincipal, "ws-per-principal", envInt("DIGIBIZ_WS_PER_PRINCIPAL", graphql.DefaultSocketsPerPrincipal), "WebSockets open at once for one session or API token (DIGIBIZ_WS_PER_PRINCIPAL)")
+	fs.IntVar(&c.Sockets.Total, "ws-total", envInt("DIGIBIZ_WS_TOTAL", graphql.DefaultSocketsTotal), "WebSockets open at once in all (DIGIBIZ_WS_TOTAL)")
+	fs.IntVar(&c.Sockets.OperationsPerSocket, "ws-operations", envInt("DIGIBIZ_WS_OPERATIONS", graphql.DefaultOperationsPerSocket), "operations (subscriptions included) running at once on one WebSocket (DIGIBIZ_WS_OPERATIONS)")
+	fs.IntVar(&c.Sockets.SubscriptionsPerCaller, "subscriptions-per-caller", envInt("DIGIBIZ_SUBSCRIPTIONS_PER_CALLER", graphql.DefaultSubscriptionsPerCaller), "subscriptions one session or API token holds on all its WebSockets (DIGIBIZ_SUBSCRIPTIONS_PER_CALLER)")
 	fs.DurationVar(&c.OperationTimeout, "operation-timeout", envDuration("DIGIBIZ_OPERATION_TIMEOUT", 30*time.Second), "longest a query or mutation over HTTP may run, database work included (DIGIBIZ_OPERATION_TIMEOUT)")
 	return c
 }

@@ -3,17 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/ratelimit"
 )
 
@@ -387,4 +392,147 @@ func TestRotationEndsEveryOlderSecret(t *testing.T) {
 	require.Empty(t, s.viewerCode(third))
 	require.Empty(t, s.viewerCode(fourth))
 	require.Equal(t, "UNAUTHENTICATED", s.viewerCode(first))
+}
+
+// dialRaw opens a graphql-transport-ws socket without saying anything on it.
+func (s *testServer) dialRaw() (*wsClient, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	s.t.Cleanup(cancel)
+	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return nil, resp, err
+	}
+	s.t.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
+	return &wsClient{t: s.t, conn: conn, ctx: ctx}, resp, nil
+}
+
+// closeCode reads until the server closes the socket and returns its close code.
+func (c *wsClient) closeCode() websocket.StatusCode {
+	c.t.Helper()
+	for {
+		var m wsMessage
+		err := wsjson.Read(c.ctx, c.conn, &m)
+		if err != nil {
+			require.NotErrorIs(c.t, err, context.DeadlineExceeded, "the socket stayed open")
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// eventually waits (bounded) until cond holds: for counts that settle when a socket's
+// goroutines end, never for speed.
+func eventually(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 20*time.Second, 10*time.Millisecond, msg)
+}
+
+// Finding 2: anonymous sockets that answered pings were never closed nor capped per address:
+// 20,000 of them exhausted the file handles. A socket that does not authenticate is closed, and
+// sockets are counted per address (before the upgrade) and per session or token.
+func TestSocketsAreBounded(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator",
+		Sockets: graphql.SocketLimits{PerIP: 6, PerPrincipal: 3, InitTimeout: 300 * time.Millisecond}})
+	a := s.signUp("Alice Sockets", "alice@sockets.example", strongPassword, "Sockets A")
+	b := s.signUp("Bob Sockets", "bob@sockets.example", strongPassword, "Sockets B")
+	open := func() int64 { return s.app.Resolver.OpenSockets() }
+
+	// Anonymous: closed at connection_init, 4401.
+	c, _, err := s.dialRaw()
+	require.NoError(t, err)
+	require.NoError(t, wsjson.Write(c.ctx, c.conn, wsMessage{Type: "connection_init", Payload: json.RawMessage(`{}`)}))
+	require.Equal(t, websocket.StatusCode(4401), c.closeCode())
+	// Silent: closed when the time to authenticate has passed.
+	c, _, err = s.dialRaw()
+	require.NoError(t, err)
+	require.NotEqual(t, websocket.StatusCode(-1), c.closeCode())
+	eventually(t, func() bool { return open() == 0 }, "refused sockets are released")
+
+	// Per session: three; the fourth is closed with 4429 and the others go on.
+	var as []*wsClient
+	for range 3 {
+		c, err := s.dialWS(*a.Token)
+		require.NoError(t, err)
+		as = append(as, c)
+	}
+	_, err = s.dialWS(*a.Token)
+	require.Error(t, err)
+	require.Equal(t, websocket.StatusCode(4429), websocket.CloseStatus(err), "%v", err)
+	eventually(t, func() bool { return open() == 3 }, "the refused socket is released")
+	// Per address: six; the seventh upgrade is refused with 429 before any socket exists.
+	for range 3 {
+		_, err := s.dialWS(*b.Token)
+		require.NoError(t, err)
+	}
+	require.EqualValues(t, 6, open())
+	_, resp, err := s.dialRaw()
+	require.Error(t, err)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.EqualValues(t, 6, open())
+	// A closed socket frees its places.
+	as[0].conn.Close(websocket.StatusNormalClosure, "")
+	eventually(t, func() bool { return open() == 5 }, "a closed socket is released")
+	c, err = s.dialWS(*a.Token)
+	require.NoError(t, err)
+	c.subscribe("1", `{ __typename }`, nil)
+	require.Equal(t, "next", c.next().Type)
+}
+
+// Finding 9: one socket held 1,990 workspaceEvents subscriptions, each replaying the log, and a
+// repeated subscription id was accepted (orphaning the first). A socket runs a bounded number
+// of operations, a caller holds a bounded number of subscriptions, and a repeated id closes the
+// socket with 4409 as graphql-transport-ws says.
+func TestSubscriptionsAreBounded(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator",
+		Sockets: graphql.SocketLimits{OperationsPerSocket: 4, SubscriptionsPerCaller: 6}})
+	a := s.signUp("Alice Subs", "alice@subs.example", strongPassword, "Subs A")
+	watch := `subscription($ws: ID!) { workspaceEvents(workspaceId: $ws) { type } }`
+	vars := map[string]any{"ws": a.Workspace.ID}
+	first := func(c *wsClient, id string) wsMessage {
+		c.t.Helper()
+		for {
+			m := c.next()
+			if m.ID == id {
+				return m
+			}
+		}
+	}
+	c, err := s.dialWS(*a.Token)
+	require.NoError(t, err)
+	for i := 1; i <= 4; i++ {
+		c.subscribe(fmt.Sprint(i), watch, vars)
+		require.Equal(t, "next", first(c, fmt.Sprint(i)).Type, "subscription %d runs", i)
+	}
+	c.subscribe("5", watch, vars)
+	m := first(c, "5")
+	require.Equal(t, "error", m.Type)
+	require.Contains(t, string(m.Payload), "TOO_MANY_SUBSCRIPTIONS")
+	// Completing one frees its place on the socket.
+	require.NoError(t, wsjson.Write(c.ctx, c.conn, wsMessage{ID: "4", Type: "complete"}))
+	c.subscribe("6", watch, vars)
+	require.Equal(t, "next", first(c, "6").Type)
+	// An id is free again once its operation was completed, however soon it is reused.
+	for range 20 {
+		require.NoError(t, wsjson.Write(c.ctx, c.conn, wsMessage{ID: "6", Type: "complete"}))
+		c.subscribe("6", watch, vars)
+	}
+	require.Equal(t, "next", first(c, "6").Type)
+	// Across sockets the caller holds at most six subscriptions.
+	d, err := s.dialWS(*a.Token)
+	require.NoError(t, err)
+	for i := 7; i <= 8; i++ {
+		d.subscribe(fmt.Sprint(i), watch, vars)
+		require.Equal(t, "next", first(d, fmt.Sprint(i)).Type)
+	}
+	d.subscribe("9", watch, vars)
+	m = first(d, "9")
+	require.Contains(t, []string{"error", "next"}, m.Type)
+	require.Contains(t, string(m.Payload), "RATE_LIMITED", "%s", m.Payload)
+	// A repeated id closes the socket with 4409.
+	c.subscribe("1", watch, vars)
+	require.Equal(t, websocket.StatusCode(4409), c.closeCode())
 }

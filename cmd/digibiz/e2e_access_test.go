@@ -479,30 +479,6 @@ func TestProbesStayOutOfTheProbedLog(t *testing.T) {
 	require.Positive(t, own, "Ann's own request is")
 }
 
-// Operations over an anonymous WebSocket count against the client's address like anonymous HTTP
-// requests (only the upgrade did before).
-func TestAnonymousWebSocketIsRateLimited(t *testing.T) {
-	t.Parallel()
-	clock := &fakeClock{now: time.Now()}
-	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
-		Bus: "postgres", WhatsApp: "simulator", RatePerIP: 2, Clock: clock.Now})
-	c, err := s.dialWS("")
-	require.NoError(t, err)
-	limited := 0
-	for i := range 10 {
-		c.subscribe(fmt.Sprint(i), `{ __typename }`, nil)
-		for m := c.next(); m.Type != "complete"; m = c.next() {
-			if strings.Contains(string(m.Payload), "RATE_LIMITED") || strings.Contains(string(m.Payload), "Too many requests") {
-				limited++
-			}
-			if m.Type == "error" {
-				break
-			}
-		}
-	}
-	require.Positive(t, limited, "a frozen clock allows a burst, then refuses")
-}
-
 // Wrong passwords sent all at once are throttled like wrong passwords sent one after another:
 // no more of them are tried than the limit allows.
 func TestSignInThrottleHoldsUnderConcurrency(t *testing.T) {
