@@ -77,6 +77,9 @@ type Resolver struct {
 	// OperationTimeout bounds a query or mutation sent over HTTP, from when its body has been
 	// read: its database statements are cancelled when it passes. Zero means 30 seconds.
 	OperationTimeout time.Duration
+	// SpoolDir is where uploads are written while their request runs (the system's temporary
+	// directory when empty).
+	SpoolDir string
 	// SocketLimits bound WebSockets; zero fields mean the defaults.
 	SocketLimits SocketLimits
 	// DocLimits bound the documents the server accepts; zero fields mean the defaults.
@@ -84,6 +87,7 @@ type Resolver struct {
 
 	cost                    *costLimit
 	sockets                 *sockets
+	uploads                 *uploads
 	closeOnce, closeSockets sync.Once
 	closingCh               chan struct{}
 }

@@ -29,7 +29,8 @@ import (
 // NewHandler returns the HTTP handler of POST /graphql and WebSocket /graphql
 // (graphql-transport-ws), with authentication, limits and the error presenter in place.
 func NewHandler(r *Resolver) http.Handler {
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()}))
+	es := generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: directives()})
+	srv := handler.New(es)
 	sl := r.SocketLimits.withDefaults()
 	r.sockets = &sockets{limits: sl, byIP: ratelimit.NewSlots(sl.PerIP, sl.Total),
 		byPrincipal: ratelimit.NewSlots(sl.PerPrincipal, 0), subs: ratelimit.NewSlots(sl.SubscriptionsPerCaller, 0)}
@@ -55,8 +56,9 @@ func NewHandler(r *Resolver) http.Handler {
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.POST{})
-	// An upload larger than 1 MiB is spooled to a temporary file, never held whole in memory.
-	srv.AddTransport(transport.MultipartForm{MaxUploadSize: MaxUploadBytes, MaxMemory: 1 << 20})
+	// Uploads are authorised before their files are read, and spooled to disk (multipart.go).
+	r.uploads = &uploads{r: r, schema: es.Schema()}
+	srv.AddTransport(r.uploads)
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	// Documents are priced (cost, depth, breadth, introspection) before gqlgen validates them,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -152,6 +153,9 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger})
 	contacts := &projections.ContactQueries{Pool: a.Pool}
 	files := importFiles{dir: filepath.Join(cfg.DataDir, "imports")}
+	// Uploads are spooled here while their request runs; what a crash left is of no use.
+	spool := filepath.Join(cfg.DataDir, "spool")
+	_ = os.RemoveAll(spool)
 	a.Resolver = &graphql.Resolver{
 		Commands: &commands.Handlers{
 			Store: a.Store, Sealer: a.Keyring, Logger: logger, Contacts: contacts,
@@ -171,6 +175,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		CredentialRecheck: cfg.CredentialRecheck,
 		OperationTimeout:  cfg.OperationTimeout,
 		SocketLimits:      cfg.Sockets,
+		SpoolDir:          spool,
 		Logger:            logger,
 		ImportFiles:       files,
 	}

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -536,3 +539,129 @@ func TestSubscriptionsAreBounded(t *testing.T) {
 	c.subscribe("1", watch, vars)
 	require.Equal(t, websocket.StatusCode(4409), c.closeCode())
 }
+
+// sendUpload posts a multipart body, written by write as the server reads it (a pipe: nothing is
+// buffered on our side), and returns the answer. write may block: the answer can come first.
+func (s *testServer) sendUpload(token string, write func(mw *multipart.Writer)) (int, []byte) {
+	s.t.Helper()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		write(mw)
+		_ = mw.Close()
+		_ = pw.Close()
+	}()
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", pr)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+token)
+	// Bounded: a server that waits for the whole body before answering fails the test.
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	_ = pr.CloseWithError(io.ErrClosedPipe) // unblock the writer if the server answered early
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+const importOps = `{"query": "mutation($in: ImportContactsInput!) { importContacts(input: $in) { contactImport { id } userErrors { code } } }", "variables": {"in": {"workspaceId": %q, "file": null}}}`
+
+// Finding 6: a chunked upload was held whole in memory, thousands of file parts each kept a temp
+// file open, the operations part escaped the 1 MiB limit, and the scope check ran after the
+// body was read, so even a CAMPAIGNS_READ token could do all of this. Uploads are authorised
+// before their files are read, operations obey 1 MiB, a request carries the files its operation
+// declares and no more, and files spool to disk.
+func TestUploadsAreAuthorisedFirstAndBounded(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	owner := s.signUp("Olga Owner", "olga@uploads.example", strongPassword, "Upload Co")
+	ws := owner.Workspace.ID
+	reader := s.createToken(*owner.Token, ws, "campaign reader", "CAMPAIGNS_READ")
+	writer := s.createToken(*owner.Token, ws, "writer", "CONTACTS_WRITE")
+	stats := s.app.Resolver.UploadStats
+
+	// A token without CONTACTS_WRITE is refused with its file unread: the server answers while
+	// the file is still waiting to be sent (it never is).
+	hold := make(chan struct{})
+	defer close(hold)
+	status, body := s.sendUpload(*reader.Token, func(mw *multipart.Writer) {
+		_ = mw.WriteField("operations", fmt.Sprintf(importOps, ws))
+		_ = mw.WriteField("map", `{"0": ["variables.in.file"]}`)
+		if fw, err := mw.CreateFormFile("0", "big.csv"); err == nil {
+			_, _ = fw.Write([]byte("name,phone\n"))
+		}
+		<-hold
+	})
+	require.Equal(t, http.StatusForbidden, status, "%s", body)
+	require.Contains(t, string(body), "CONTACTS_WRITE")
+	require.Zero(t, stats().Spooled, "nothing of the file was stored")
+	require.Equal(t, 1, stats().Refused)
+
+	// operations over 1 MiB: 413, at most 1 MiB read of it.
+	status, body = s.sendUpload(*writer.Token, func(mw *multipart.Writer) {
+		fw, err := mw.CreateFormField("operations")
+		if err != nil {
+			return
+		}
+		pad := strings.Repeat("x", 2<<20)
+		_, _ = fmt.Fprintf(fw, `{"query": "mutation { __typename }", "extensions": {"pad": %q}}`, pad)
+	})
+	require.Equal(t, http.StatusRequestEntityTooLarge, status, "%s", body)
+
+	// More files than the operation declares: refused at the map, or at the first part the map
+	// did not announce, before it is stored.
+	status, body = s.sendUpload(*writer.Token, func(mw *multipart.Writer) {
+		_ = mw.WriteField("operations", fmt.Sprintf(importOps, ws))
+		var b strings.Builder
+		b.WriteString(`{`)
+		for i := range 1000 {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"%d": ["variables.in.file"]`, i)
+		}
+		b.WriteString(`}`)
+		_ = mw.WriteField("map", b.String())
+	})
+	require.Equal(t, http.StatusBadRequest, status, "%s", body)
+	status, body = s.sendUpload(*writer.Token, func(mw *multipart.Writer) {
+		_ = mw.WriteField("operations", fmt.Sprintf(importOps, ws))
+		_ = mw.WriteField("map", `{"0": ["variables.in.file"]}`)
+		for i := range 1000 {
+			fw, err := mw.CreateFormFile(fmt.Sprint(i), "f.csv")
+			if err != nil {
+				return // the server has answered
+			}
+			_, _ = fw.Write([]byte("name,phone\nAda,+14155550123\n"))
+		}
+	})
+	require.Equal(t, http.StatusBadRequest, status, "%s", body)
+	require.Equal(t, 1, stats().MaxOpenFiles, "one temporary file for the one declared upload")
+	status, body = s.sendUpload(*writer.Token, func(mw *multipart.Writer) {
+		_ = mw.WriteField("operations", fmt.Sprintf(importOps, ws))
+		_ = mw.WriteField("map", `{"0": ["variables.in.defaultCountry"]}`)
+	})
+	require.Equal(t, http.StatusBadRequest, status, "a file goes only where the operation takes an Upload: %s", body)
+
+	// A chunked upload of 20 MiB (no Content-Length) is spooled to disk, never held in memory:
+	// the request's parts held in memory stay under 1.1 MiB. (It is no contact list: refused
+	// by the mutation, nothing started.)
+	before := stats().Spooled
+	junk := bytes.Repeat([]byte{0, 1, 2, 3, 0xff, 0xfe, 0x80, 0x90}, 20<<20/8)
+	events := s.eventCount()
+	status, body = s.sendUpload(*writer.Token, func(mw *multipart.Writer) {
+		_ = mw.WriteField("operations", fmt.Sprintf(importOps, ws))
+		_ = mw.WriteField("map", `{"0": ["variables.in.file"]}`)
+		if fw, err := mw.CreateFormFile("0", "junk.bin"); err == nil {
+			_, _ = io.Copy(fw, bytes.NewReader(junk))
+		}
+	})
+	require.Equal(t, http.StatusOK, status, "%s", body)
+	require.Contains(t, string(body), "NOT_A_CSV_FILE")
+	require.EqualValues(t, 20<<20, stats().Spooled-before)
+	require.Less(t, stats().MaxBuffered, int64(1<<20+maxMapBytesForTest))
+	require.Equal(t, events, s.eventCount())
+	spooled, _ := os.ReadDir(filepath.Join(s.app.Config.DataDir, "spool"))
+	require.Empty(t, spooled, "spooled files are removed once answered")
+}
+
+const maxMapBytesForTest = 64 << 10
