@@ -17,11 +17,14 @@ const (
 
 // UserSignedUp records a new user. Name, email and password hash are personal data, sealed with
 // the user's own key (erasing the user destroys it).
+//
+// Fields tagged secret:"true" hold hashes of secrets (passwords, tokens, invitation codes):
+// nothing a reader of the event feed needs, so they can be left out of it.
 type UserSignedUp struct {
 	UserID       uuid.UUID `json:"userId"`
 	Name         string    `json:"name" pii:"true"`
 	Email        string    `json:"email" pii:"true"`
-	PasswordHash string    `json:"passwordHash" pii:"true"`
+	PasswordHash string    `json:"passwordHash" pii:"true" secret:"true"`
 }
 
 func (UserSignedUp) EventType() string        { return EventUserSignedUp }
@@ -31,7 +34,7 @@ func (e UserSignedUp) DataSubject() uuid.UUID { return e.UserID }
 type SessionStarted struct {
 	UserID    uuid.UUID `json:"userId"`
 	SessionID uuid.UUID `json:"sessionId"`
-	TokenHash string    `json:"tokenHash"`
+	TokenHash string    `json:"tokenHash" secret:"true"`
 	Prefix    string    `json:"prefix"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Method    string    `json:"method"` // "sign_up" or "password"
