@@ -30,6 +30,9 @@ type Caller struct {
 	RequestID     string
 	CorrelationID string
 	IP            string
+	// UserAgent is the client's User-Agent; a session started by the command keeps it (sealed).
+	// It is not event metadata.
+	UserAgent string
 }
 
 // scope is the idempotency scope of a command on target for this caller: a clientMutationId

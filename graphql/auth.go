@@ -92,6 +92,9 @@ func (r *Resolver) Authenticate(ctx context.Context, header string) (*Principal,
 		return nil, err
 	}
 	if c.UserID != uuid.Nil {
+		if r.Usage != nil {
+			r.Usage.TouchSession(c.SessionID, r.now())
+		}
 		return &Principal{UserID: c.UserID, SessionID: c.SessionID, tokenHash: hash}, nil
 	}
 	if r.Usage != nil {
@@ -156,7 +159,7 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, p
 // caller turns the request context into the command's caller (event metadata).
 func caller(ctx context.Context) commands.Caller {
 	info := RequestInfoFrom(ctx)
-	c := commands.Caller{RequestID: info.RequestID, IP: info.IP}
+	c := commands.Caller{RequestID: info.RequestID, IP: info.IP, UserAgent: info.UserAgent}
 	if p := PrincipalFrom(ctx); p != nil {
 		c.UserID = p.UserID
 		c.APITokenID = p.APITokenID

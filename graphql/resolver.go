@@ -27,9 +27,11 @@ type LiveFeed interface {
 	Subscribe(workspaceID uuid.UUID, types []string) (<-chan *eventstore.RecordedEvent, func())
 }
 
-// UsageTracker remembers when API tokens were last used, without a write per request.
+// UsageTracker remembers when API tokens and sessions were last used, without a write per
+// request.
 type UsageTracker interface {
 	Touch(tokenID uuid.UUID, at time.Time)
+	TouchSession(sessionID uuid.UUID, at time.Time)
 }
 
 // ImportFiles stores uploaded contact lists until their import ends.

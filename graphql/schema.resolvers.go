@@ -131,6 +131,21 @@ func (r *mutationResolver) CreateWorkspace(ctx context.Context, input model.Crea
 	return r.workspacePayload(ctx, res, last, err, input.ClientMutationID)
 }
 
+// SignOut is the resolver for the signOut field.
+func (r *mutationResolver) SignOut(ctx context.Context, input model.SignOutInput) (*model.SignOutPayload, error) {
+	return r.signOut(ctx, input)
+}
+
+// RevokeSession is the resolver for the revokeSession field.
+func (r *mutationResolver) RevokeSession(ctx context.Context, input model.RevokeSessionInput) (*model.RevokeSessionPayload, error) {
+	return r.revokeSession(ctx, input)
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*model.ChangePasswordPayload, error) {
+	return r.changePassword(ctx, input)
+}
+
 // UpdateWorkspaceSettings is the resolver for the updateWorkspaceSettings field.
 func (r *mutationResolver) UpdateWorkspaceSettings(ctx context.Context, input model.UpdateWorkspaceSettingsInput) (*model.WorkspacePayload, error) {
 	if _, err := requireUser(ctx); err != nil {
@@ -264,6 +279,27 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*projections.
 	return &ws, nil
 }
 
+// ID is the resolver for the id field.
+func (r *sessionResolver) ID(ctx context.Context, obj *projections.Session) (string, error) {
+	return encodeID(kindSession, obj.ID), nil
+}
+
+// IP is the resolver for the ip field.
+func (r *sessionResolver) IP(ctx context.Context, obj *projections.Session) (*string, error) {
+	return optional(obj.IP), nil
+}
+
+// UserAgent is the resolver for the userAgent field.
+func (r *sessionResolver) UserAgent(ctx context.Context, obj *projections.Session) (*string, error) {
+	return optional(obj.UserAgent), nil
+}
+
+// Current is the resolver for the current field.
+func (r *sessionResolver) Current(ctx context.Context, obj *projections.Session) (bool, error) {
+	p := PrincipalFrom(ctx)
+	return p != nil && p.SessionID != uuid.Nil && p.SessionID == obj.ID, nil
+}
+
 // WorkspaceEvents is the resolver for the workspaceEvents field.
 func (r *subscriptionResolver) WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error) {
 	return r.workspaceEvents(ctx, workspaceID, eventTypes, after)
@@ -277,6 +313,11 @@ func (r *subscriptionResolver) ContactImportProgress(ctx context.Context, import
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *projections.User) (string, error) {
 	return encodeID(kindUser, obj.ID), nil
+}
+
+// Sessions is the resolver for the sessions field.
+func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]projections.Session, error) {
+	return r.viewerSessions(ctx)
 }
 
 // ID is the resolver for the id field.
@@ -373,11 +414,17 @@ func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResol
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Session returns generated.SessionResolver implementation.
+func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
+
 // Subscription returns generated.SubscriptionResolver implementation.
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
+
+// Viewer returns generated.ViewerResolver implementation.
+func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r} }
 
 // Workspace returns generated.WorkspaceResolver implementation.
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
@@ -389,7 +436,9 @@ type (
 	contactImportResolver struct{ *Resolver }
 	mutationResolver      struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	sessionResolver       struct{ *Resolver }
 	subscriptionResolver  struct{ *Resolver }
 	userResolver          struct{ *Resolver }
+	viewerResolver        struct{ *Resolver }
 	workspaceResolver     struct{ *Resolver }
 )

@@ -32,10 +32,12 @@ type Identity struct {
 const identitySchema = "proj_identity"
 
 func (Identity) Name() string { return "identity" }
-func (Identity) Version() int { return 1 }
+
+// Version 2: sessions keep the client's address and user agent (encrypted) and their end.
+func (Identity) Version() int { return 2 }
 func (Identity) EventTypes() []string {
-	return []string{identity.EventUserSignedUp, identity.EventSessionStarted, identity.EventWorkspaceCreated,
-		identity.EventMemberAdded, identity.EventWorkspaceSettingsUpdated}
+	return []string{identity.EventUserSignedUp, identity.EventSessionStarted, identity.EventSessionEnded,
+		identity.EventWorkspaceCreated, identity.EventMemberAdded, identity.EventWorkspaceSettingsUpdated}
 }
 
 func (Identity) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -47,13 +49,19 @@ CREATE TABLE users (
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL
 );
+-- ip_enc and user_agent_enc are encrypted with the user's key; ended_at is set when the session
+-- ended before its expiry (end_reason: sign_out, revoked, password_changed).
 CREATE TABLE sessions (
-    token_hash text PRIMARY KEY,
-    session_id uuid NOT NULL UNIQUE,
-    user_id    uuid NOT NULL,
-    prefix     text NOT NULL,
-    expires_at timestamptz NOT NULL,
-    created_at timestamptz NOT NULL
+    token_hash     text PRIMARY KEY,
+    session_id     uuid NOT NULL UNIQUE,
+    user_id        uuid NOT NULL,
+    prefix         text NOT NULL,
+    expires_at     timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL,
+    ip_enc         bytea,
+    user_agent_enc bytea,
+    ended_at       timestamptz,
+    end_reason     text
 );
 CREATE INDEX sessions_user_idx ON sessions (user_id);
 CREATE TABLE workspaces (
@@ -97,9 +105,21 @@ func (p Identity) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Rec
 				ON CONFLICT (id) DO UPDATE SET name_enc = EXCLUDED.name_enc, email_enc = EXCLUDED.email_enc, updated_at = EXCLUDED.updated_at`,
 				ev.UserID, nameEnc, emailEnc, at)
 		case identity.SessionStarted:
-			_, err = tx.Exec(ctx, `INSERT INTO sessions (token_hash, session_id, user_id, prefix, expires_at, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-				ev.TokenHash, ev.SessionID, ev.UserID, ev.Prefix, ev.ExpiresAt, at)
+			var ipEnc, uaEnc []byte
+			if !e.Erased() {
+				if ipEnc, err = p.encryptOptional(ctx, ev.UserID, ev.IP); err != nil {
+					return err
+				}
+				if uaEnc, err = p.encryptOptional(ctx, ev.UserID, ev.UserAgent); err != nil {
+					return err
+				}
+			}
+			_, err = tx.Exec(ctx, `INSERT INTO sessions (token_hash, session_id, user_id, prefix, expires_at, created_at, ip_enc, user_agent_enc)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+				ev.TokenHash, ev.SessionID, ev.UserID, ev.Prefix, ev.ExpiresAt, at, ipEnc, uaEnc)
+		case identity.SessionEnded:
+			_, err = tx.Exec(ctx, `UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE session_id = $1 AND ended_at IS NULL`,
+				ev.SessionID, at, string(ev.Reason))
 		case identity.WorkspaceCreated:
 			var settings []byte
 			if settings, err = json.Marshal(ev.Settings); err != nil {
@@ -122,6 +142,14 @@ func (p Identity) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Rec
 		}
 	}
 	return nil
+}
+
+// encryptOptional encrypts a personal field with the subject's key; empty stays NULL.
+func (p Identity) encryptOptional(ctx context.Context, subject uuid.UUID, v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	return p.Cipher.Encrypt(ctx, uuid.Nil, subject, []byte(v))
 }
 
 // IdentityQueries reads the identity read model.
@@ -303,4 +331,55 @@ func (q *IdentityQueries) Members(ctx context.Context, workspaceID uuid.UUID) ([
 		return ms[i].AddedAt.Before(ms[j].AddedAt)
 	})
 	return ms, nil
+}
+
+// Session is a user's signed-in session as its user sees it (never its token).
+type Session struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// LastUsedAt is written in batches (infra/accesslog's usage tracker); nil until then.
+	LastUsedAt *time.Time
+	// IP and UserAgent are what the client that signed in sent; empty when not recorded.
+	IP, UserAgent string
+}
+
+// LiveSessions lists the user's sessions that neither ended nor expired at now, newest first.
+func (q *IdentityQueries) LiveSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]Session, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT s.session_id, s.user_id, s.created_at, s.expires_at, u.last_used_at, s.ip_enc, s.user_agent_enc
+		FROM `+identitySchema+`.sessions s LEFT JOIN session_usage u ON u.session_id = s.session_id
+		WHERE s.user_id = $1 AND s.ended_at IS NULL AND s.expires_at > $2
+		ORDER BY s.created_at DESC, s.session_id`, userID, now)
+	if err != nil {
+		return nil, fmt.Errorf("reading sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []Session{}
+	for rows.Next() {
+		var s Session
+		var ip, ua []byte
+		if err := rows.Scan(&s.ID, &s.UserID, &s.CreatedAt, &s.ExpiresAt, &s.LastUsedAt, &ip, &ua); err != nil {
+			return nil, err
+		}
+		s.IP = q.open(ctx, s.UserID, ip)
+		s.UserAgent = q.open(ctx, s.UserID, ua)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// SessionByID returns a live session of the user; NotFound for another user's, an ended or an
+// expired one.
+func (q *IdentityQueries) SessionByID(ctx context.Context, userID, id uuid.UUID, now time.Time) (Session, error) {
+	ss, err := q.LiveSessions(ctx, userID, now)
+	if err != nil {
+		return Session{}, err
+	}
+	for _, s := range ss {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return Session{}, fault.New(fault.NotFound, "Session not found.")
 }

@@ -16,6 +16,7 @@ type tenancyWorld struct {
 	aSession, aWorkspace string
 	aContact, aGroup     string
 	aImport              string
+	aSessionID           string
 	aToken, aTokenID     string
 	bSession, bToken     string
 }
@@ -43,6 +44,7 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	require.Empty(t, ue)
 	w.aImport = imp.ID
 	s.waitImport(w.aSession, imp.ID)
+	w.aSessionID = s.sessions(w.aSession)[0].ID
 	return w
 }
 
@@ -76,6 +78,9 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.revokeApiToken": {forbiddenForTokens: true,
 		query: `mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiToken { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTokenID} }},
+	"Mutation.revokeSession": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { revokeSession(input: { sessionId: $id }) { revokedSessionId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aSessionID} }},
 	"Workspace.contact": {
 		query: `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { id name } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "id": w.aContact} }},

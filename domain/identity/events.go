@@ -10,6 +10,8 @@ import (
 const (
 	EventUserSignedUp             = "identity.user_signed_up"
 	EventSessionStarted           = "identity.session_started"
+	EventSessionEnded             = "identity.session_ended"
+	EventPasswordChanged          = "identity.password_changed"
 	EventWorkspaceCreated         = "workspace.created"
 	EventMemberAdded              = "workspace.member_added"
 	EventWorkspaceSettingsUpdated = "workspace.settings_updated"
@@ -31,6 +33,8 @@ func (UserSignedUp) EventType() string        { return EventUserSignedUp }
 func (e UserSignedUp) DataSubject() uuid.UUID { return e.UserID }
 
 // SessionStarted records a sign-in. Only the token's SHA-256 is kept: the token is shown once.
+// The client's address and user agent are personal data, sealed with the user's key; sessions
+// started before they were recorded have neither.
 type SessionStarted struct {
 	UserID    uuid.UUID `json:"userId"`
 	SessionID uuid.UUID `json:"sessionId"`
@@ -38,9 +42,43 @@ type SessionStarted struct {
 	Prefix    string    `json:"prefix"`
 	ExpiresAt time.Time `json:"expiresAt"`
 	Method    string    `json:"method"` // "sign_up" or "password"
+	IP        string    `json:"ip,omitempty" pii:"true"`
+	UserAgent string    `json:"userAgent,omitempty" pii:"true"`
 }
 
-func (SessionStarted) EventType() string { return EventSessionStarted }
+func (SessionStarted) EventType() string        { return EventSessionStarted }
+func (e SessionStarted) DataSubject() uuid.UUID { return e.UserID }
+
+// SessionEndReason says why a session ended before it expired.
+type SessionEndReason string
+
+const (
+	// EndSignOut: the user signed out with the session.
+	EndSignOut SessionEndReason = "sign_out"
+	// EndRevoked: the user ended the session from another one (revokeSession).
+	EndRevoked SessionEndReason = "revoked"
+	// EndPasswordChanged: the user changed the password with another session.
+	EndPasswordChanged SessionEndReason = "password_changed"
+)
+
+// SessionEnded ends a session before its expiry: its token is refused from then on.
+type SessionEnded struct {
+	UserID    uuid.UUID        `json:"userId"`
+	SessionID uuid.UUID        `json:"sessionId"`
+	Reason    SessionEndReason `json:"reason"`
+}
+
+func (SessionEnded) EventType() string { return EventSessionEnded }
+
+// PasswordChanged records a user's new password hash, sealed with the user's key. Sign-in checks
+// the latest hash of the user's stream.
+type PasswordChanged struct {
+	UserID       uuid.UUID `json:"userId"`
+	PasswordHash string    `json:"passwordHash" pii:"true" secret:"true"`
+}
+
+func (PasswordChanged) EventType() string        { return EventPasswordChanged }
+func (e PasswordChanged) DataSubject() uuid.UUID { return e.UserID }
 
 // WorkspaceCreated records a new workspace and its owner.
 type WorkspaceCreated struct {
@@ -73,7 +111,7 @@ func (WorkspaceSettingsUpdated) EventType() string { return EventWorkspaceSettin
 // Events lists a zero value of every event of this package, for the registry.
 func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
-		UserSignedUp{}, SessionStarted{},
+		UserSignedUp{}, SessionStarted{}, SessionEnded{}, PasswordChanged{},
 		WorkspaceCreated{}, MemberAdded{}, WorkspaceSettingsUpdated{},
 		APITokenIssued{}, APITokenRotated{}, APITokenRevoked{},
 		EmailClaimed{}, // retired

@@ -64,6 +64,21 @@ type AuthPayload struct {
 	ClientMutationID *string                `json:"clientMutationId,omitempty"`
 }
 
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	// At least 10 characters, not a common password.
+	NewPassword      string  `json:"newPassword"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type ChangePasswordPayload struct {
+	User *projections.User `json:"user,omitempty"`
+	// The user's other sessions that the change ended.
+	EndedSessionIds  []string    `json:"endedSessionIds,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
 type ContactConnection struct {
 	Edges      []ContactEdge         `json:"edges"`
 	Nodes      []projections.Contact `json:"nodes"`
@@ -219,6 +234,18 @@ type RevokeAPITokenInput struct {
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
+type RevokeSessionInput struct {
+	SessionID        string  `json:"sessionId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type RevokeSessionPayload struct {
+	// The session that ended (null when it had already ended or expired).
+	RevokedSessionID *string     `json:"revokedSessionId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
 type RotateAPITokenInput struct {
 	APITokenID string `json:"apiTokenId"`
 	// How long the old secret keeps working, 0 (default) to 2592000 (30 days).
@@ -237,6 +264,18 @@ type SignInInput struct {
 	Email            string  `json:"email"`
 	Password         string  `json:"password"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+// signOut needs no input but a retry key.
+type SignOutInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type SignOutPayload struct {
+	// The session that ended (null when it had already ended).
+	EndedSessionID   *string     `json:"endedSessionId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
 type SignUpInput struct {
@@ -298,6 +337,8 @@ type Viewer struct {
 	// The API token the request was made with, if any.
 	APIToken   *projections.APIToken   `json:"apiToken,omitempty"`
 	Workspaces []projections.Workspace `json:"workspaces"`
+	// The signed-in user's live sessions (neither ended nor expired), newest first; empty for API tokens.
+	Sessions []projections.Session `json:"sessions"`
 }
 
 type WorkspaceEvent struct {

@@ -72,6 +72,9 @@ func NewLoginThrottle(opts ThrottleOpts) *LoginThrottle {
 // address itself, which must not sit in memory longer than needed).
 func EmailKey(blindIndex string) string { return "email:" + blindIndex }
 
+// UserKey is the throttle key of a signed-in user's password checks (changing the password).
+func UserKey(userID string) string { return "user:" + userID }
+
 // IPKey is the throttle key of a client address. IPv6 addresses are reduced to their /64
 // network, since one client usually holds a whole /64 and could otherwise change address on
 // every attempt. An unparsable address is used as given.
