@@ -78,8 +78,10 @@ type Handlers struct {
 	VerifyPassword func(password, hash string) (bool, error)
 	// NewToken returns a fresh bearer token.
 	NewToken func() (string, error)
-	// HashToken is the stored form of a token.
+	// HashToken is the stored form of a token (and of an invitation code).
 	HashToken func(string) string
+	// NewInvitationCode returns a fresh invitation code.
+	NewInvitationCode func() (string, error)
 }
 
 func (h *Handlers) now() time.Time {

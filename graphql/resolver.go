@@ -72,8 +72,9 @@ type Resolver struct {
 	// SettleTimeout bounds how long a mutation waits for the read models to show its effect.
 	SettleTimeout time.Duration
 	// CredentialRecheck is how often an open WebSocket checks that its token still holds (not
-	// revoked, expired or rotated out); it closes when it does not. Zero means 5 seconds. Every
-	// operation sent over the socket is checked as it starts, too.
+	// revoked, expired, rotated out or, for a session, ended) and that its user is still a
+	// member, in the role, of the workspaces its operations used; it closes when not. Zero means
+	// 5 seconds. Every operation sent over the socket is checked as it starts, too.
 	CredentialRecheck time.Duration
 
 	closeOnce, closeSockets sync.Once

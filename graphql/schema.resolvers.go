@@ -106,6 +106,21 @@ func (r *contactImportResolver) Errors(ctx context.Context, obj *projections.Con
 	return out, nil
 }
 
+// ID is the resolver for the id field.
+func (r *invitationResolver) ID(ctx context.Context, obj *projections.Invitation) (string, error) {
+	return encodeID(kindInvitation, obj.ID), nil
+}
+
+// Status is the resolver for the status field.
+func (r *invitationResolver) Status(ctx context.Context, obj *projections.Invitation) (model.InvitationStatus, error) {
+	return r.invitationStatus(obj), nil
+}
+
+// InvitedBy is the resolver for the invitedBy field.
+func (r *invitationResolver) InvitedBy(ctx context.Context, obj *projections.Invitation) (*projections.User, error) {
+	return r.invitedBy(ctx, obj)
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	res, last, err := r.Commands.SignUp(ctx, caller(ctx), commands.SignUp{
@@ -168,6 +183,36 @@ func (r *mutationResolver) UpdateWorkspaceSettings(ctx context.Context, input mo
 		ClientMutationID: deref(input.ClientMutationID),
 	})
 	return r.workspacePayload(ctx, res, last, err, input.ClientMutationID)
+}
+
+// InviteMember is the resolver for the inviteMember field.
+func (r *mutationResolver) InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InvitationPayload, error) {
+	return r.inviteMember(ctx, input)
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, input model.RevokeInvitationInput) (*model.InvitationPayload, error) {
+	return r.revokeInvitation(ctx, input)
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, input model.AcceptInvitationInput) (*model.WorkspacePayload, error) {
+	return r.acceptInvitation(ctx, input)
+}
+
+// ChangeMemberRole is the resolver for the changeMemberRole field.
+func (r *mutationResolver) ChangeMemberRole(ctx context.Context, input model.ChangeMemberRoleInput) (*model.MemberPayload, error) {
+	return r.changeMemberRole(ctx, input)
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, input model.RemoveMemberInput) (*model.RemoveMemberPayload, error) {
+	return r.removeMember(ctx, input)
+}
+
+// LeaveWorkspace is the resolver for the leaveWorkspace field.
+func (r *mutationResolver) LeaveWorkspace(ctx context.Context, input model.LeaveWorkspaceInput) (*model.LeaveWorkspacePayload, error) {
+	return r.leaveWorkspace(ctx, input)
 }
 
 // CreateAPIToken is the resolver for the createApiToken field.
@@ -343,6 +388,11 @@ func (r *workspaceResolver) Members(ctx context.Context, obj *projections.Worksp
 	return r.Identity.Members(ctx, obj.ID)
 }
 
+// Invitations is the resolver for the invitations field.
+func (r *workspaceResolver) Invitations(ctx context.Context, obj *projections.Workspace) ([]projections.Invitation, error) {
+	return r.workspaceInvitations(ctx, obj.ID)
+}
+
 // ViewerRole is the resolver for the viewerRole field.
 func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *projections.Workspace) (*identity.Role, error) {
 	p := PrincipalFrom(ctx)
@@ -408,6 +458,9 @@ func (r *Resolver) ContactGroup() generated.ContactGroupResolver { return &conta
 // ContactImport returns generated.ContactImportResolver implementation.
 func (r *Resolver) ContactImport() generated.ContactImportResolver { return &contactImportResolver{r} }
 
+// Invitation returns generated.InvitationResolver implementation.
+func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -434,6 +487,7 @@ type (
 	contactResolver       struct{ *Resolver }
 	contactGroupResolver  struct{ *Resolver }
 	contactImportResolver struct{ *Resolver }
+	invitationResolver    struct{ *Resolver }
 	mutationResolver      struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
 	sessionResolver       struct{ *Resolver }

@@ -52,7 +52,9 @@ func NewHandler(r *Resolver) http.Handler {
 			}
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)
-			go r.watchSocket(ctx, cancel, p)
+			st := &socketState{}
+			ctx = withSocket(ctx, st)
+			go r.watchSocket(ctx, cancel, p, st)
 			return WithPrincipal(ctx, p), nil, nil
 		},
 	})

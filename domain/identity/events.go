@@ -14,6 +14,11 @@ const (
 	EventPasswordChanged          = "identity.password_changed"
 	EventWorkspaceCreated         = "workspace.created"
 	EventMemberAdded              = "workspace.member_added"
+	EventMemberInvited            = "workspace.member_invited"
+	EventInvitationAccepted       = "workspace.invitation_accepted"
+	EventInvitationRevoked        = "workspace.invitation_revoked"
+	EventMemberRoleChanged        = "workspace.member_role_changed"
+	EventMemberRemoved            = "workspace.member_removed"
 	EventWorkspaceSettingsUpdated = "workspace.settings_updated"
 )
 
@@ -99,6 +104,84 @@ type MemberAdded struct {
 
 func (MemberAdded) EventType() string { return EventMemberAdded }
 
+// MemberInvited records an invitation to join a workspace with a role. The invitee's address is
+// personal data of someone who may have no account yet: it is sealed with a key of the
+// invitation's own (its data subject), which erasing that person destroys. Only the code's
+// SHA-256 is kept: the code is shown once.
+type MemberInvited struct {
+	WorkspaceID  uuid.UUID `json:"workspaceId"`
+	InvitationID uuid.UUID `json:"invitationId"`
+	Email        string    `json:"email" pii:"true"`
+	Role         Role      `json:"role"`
+	CodeHash     string    `json:"codeHash" secret:"true"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+	InvitedBy    uuid.UUID `json:"invitedBy"`
+}
+
+func (MemberInvited) EventType() string        { return EventMemberInvited }
+func (e MemberInvited) DataSubject() uuid.UUID { return e.InvitationID }
+
+// InvitationAccepted records that a user used an invitation; a MemberAdded with the invitation's
+// role follows it in the same append.
+type InvitationAccepted struct {
+	WorkspaceID  uuid.UUID `json:"workspaceId"`
+	InvitationID uuid.UUID `json:"invitationId"`
+	UserID       uuid.UUID `json:"userId"`
+}
+
+func (InvitationAccepted) EventType() string { return EventInvitationAccepted }
+
+// InvitationRevokeReason says why an invitation was withdrawn.
+type InvitationRevokeReason string
+
+const (
+	// InvitationRevokedByAdmin: an owner or admin withdrew it.
+	InvitationRevokedByAdmin InvitationRevokeReason = "revoked"
+	// InvitationReplaced: the same address was invited again.
+	InvitationReplaced InvitationRevokeReason = "replaced"
+)
+
+// InvitationRevoked withdraws a pending invitation: its code stops working.
+type InvitationRevoked struct {
+	WorkspaceID  uuid.UUID              `json:"workspaceId"`
+	InvitationID uuid.UUID              `json:"invitationId"`
+	RevokedBy    uuid.UUID              `json:"revokedBy"`
+	Reason       InvitationRevokeReason `json:"reason"`
+}
+
+func (InvitationRevoked) EventType() string { return EventInvitationRevoked }
+
+// MemberRoleChanged gives a member another role.
+type MemberRoleChanged struct {
+	WorkspaceID  uuid.UUID `json:"workspaceId"`
+	UserID       uuid.UUID `json:"userId"`
+	Role         Role      `json:"role"`
+	PreviousRole Role      `json:"previousRole"`
+	ChangedBy    uuid.UUID `json:"changedBy"`
+}
+
+func (MemberRoleChanged) EventType() string { return EventMemberRoleChanged }
+
+// MemberRemovedReason says how a member left.
+type MemberRemovedReason string
+
+const (
+	// MemberWasRemoved: an owner or admin removed the member.
+	MemberWasRemoved MemberRemovedReason = "removed"
+	// MemberLeft: the member left by themself.
+	MemberLeft MemberRemovedReason = "left"
+)
+
+// MemberRemoved ends a user's membership: the workspace reads as not found to them from then on.
+type MemberRemoved struct {
+	WorkspaceID uuid.UUID           `json:"workspaceId"`
+	UserID      uuid.UUID           `json:"userId"`
+	RemovedBy   uuid.UUID           `json:"removedBy"`
+	Reason      MemberRemovedReason `json:"reason"`
+}
+
+func (MemberRemoved) EventType() string { return EventMemberRemoved }
+
 // WorkspaceSettingsUpdated carries the whole new settings and the names of the changed fields.
 type WorkspaceSettingsUpdated struct {
 	WorkspaceID uuid.UUID `json:"workspaceId"`
@@ -113,6 +196,7 @@ func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
 		UserSignedUp{}, SessionStarted{}, SessionEnded{}, PasswordChanged{},
 		WorkspaceCreated{}, MemberAdded{}, WorkspaceSettingsUpdated{},
+		MemberInvited{}, InvitationAccepted{}, InvitationRevoked{}, MemberRoleChanged{}, MemberRemoved{},
 		APITokenIssued{}, APITokenRotated{}, APITokenRevoked{},
 		EmailClaimed{}, // retired
 	}
