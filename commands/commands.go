@@ -30,6 +30,9 @@ type Caller struct {
 	RequestID     string
 	CorrelationID string
 	IP            string
+	// UserAgent is the client's User-Agent; a session started by the command keeps it (sealed).
+	// It is not event metadata.
+	UserAgent string
 }
 
 // scope is the idempotency scope of a command on target for this caller: a clientMutationId
@@ -75,8 +78,10 @@ type Handlers struct {
 	VerifyPassword func(password, hash string) (bool, error)
 	// NewToken returns a fresh bearer token.
 	NewToken func() (string, error)
-	// HashToken is the stored form of a token.
+	// HashToken is the stored form of a token (and of an invitation code).
 	HashToken func(string) string
+	// NewInvitationCode returns a fresh invitation code.
+	NewInvitationCode func() (string, error)
 }
 
 func (h *Handlers) now() time.Time {

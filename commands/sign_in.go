@@ -30,7 +30,8 @@ var (
 )
 
 // SignIn checks the password against the user's own stream (not a read model, so signing in
-// right after signing up always works) and records a new session.
+// right after signing up, or with a password just changed, always works) and records a new
+// session.
 func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult, eventstore.Checkpoint, error) {
 	email, err := identity.NormalizeEmail("email", cmd.Email)
 	if err != nil {
@@ -52,12 +53,12 @@ func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult
 		_, _ = h.VerifyPassword(cmd.Password, dummyHash)
 		return AuthResult{}, eventstore.Checkpoint{}, errBadCredentials()
 	}
-	if _, err := h.checkPassword(ctx, userID, cmd.Password); err != nil {
+	if err := h.checkPassword(ctx, userID, cmd.Password); err != nil {
 		return AuthResult{}, eventstore.Checkpoint{}, err
 	}
 	idem := Idempotency{Scope: "signIn:" + userID.String(), Key: cmd.ClientMutationID, Input: email}
 	return execute(ctx, h, idem, func(ctx context.Context) (decision[AuthResult], error) {
-		session, token, sealed, err := h.newSession(ctx, userID, "password")
+		session, token, sealed, err := h.newSession(ctx, c, userID, "password")
 		if err != nil {
 			return decision[AuthResult]{}, err
 		}
@@ -73,26 +74,25 @@ func (h *Handlers) userByEmailBlind(ctx context.Context, blind string) (uuid.UUI
 	return h.Store.ClaimOwner(ctx, identity.EmailClaimScope, blind)
 }
 
-// checkPassword verifies password against the hash recorded in the user's stream.
-func (h *Handlers) checkPassword(ctx context.Context, userID uuid.UUID, password string) (identity.UserSignedUp, error) {
-	var user identity.UserSignedUp
-	// Only the sign-up matters here; the stream grows with every sign-in.
-	if _, err := loadTypes(ctx, h.Store, identity.UserStream(userID), []string{identity.EventUserSignedUp}, func(ev any) {
-		if e, ok := ev.(identity.UserSignedUp); ok {
-			user = e
-		}
-	}); err != nil {
-		return user, err
+// passwordEvents are the events of a user's stream that a password check reads: the sign-up and
+// every password change, not the sign-ins the stream grows with.
+var passwordEvents = []string{identity.EventUserSignedUp, identity.EventPasswordChanged}
+
+// checkPassword verifies password against the latest hash recorded in the user's stream.
+func (h *Handlers) checkPassword(ctx context.Context, userID uuid.UUID, password string) error {
+	var user identity.User
+	if _, err := loadTypes(ctx, h.Store, identity.UserStream(userID), passwordEvents, user.Evolve); err != nil {
+		return err
 	}
-	if user.PasswordHash == "" { // erased or missing
-		return user, errBadCredentials()
+	if user.PasswordHash() == "" { // erased or missing
+		return errBadCredentials()
 	}
-	ok, err := h.VerifyPassword(password, user.PasswordHash)
+	ok, err := h.VerifyPassword(password, user.PasswordHash())
 	if err != nil {
-		return user, fmt.Errorf("verifying password: %w", err)
+		return fmt.Errorf("verifying password: %w", err)
 	}
 	if !ok {
-		return user, errBadCredentials()
+		return errBadCredentials()
 	}
-	return user, nil
+	return nil
 }

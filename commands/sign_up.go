@@ -3,6 +3,9 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -52,7 +55,7 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 			return decision[AuthResult]{}, fmt.Errorf("hashing password: %w", err)
 		}
 		userID, wsID := uuid.New(), uuid.New()
-		session, token, sealed, err := h.newSession(ctx, userID, "sign_up")
+		session, token, sealed, err := h.newSession(ctx, c, userID, "sign_up")
 		if err != nil {
 			return decision[AuthResult]{}, err
 		}
@@ -72,7 +75,7 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 		}, nil
 	}, func(ctx context.Context, r *AuthResult) error {
 		// A replay hands out the session token again, so it needs the password again.
-		if _, err := h.checkPassword(ctx, r.UserID, cmd.Password); err != nil {
+		if err := h.checkPassword(ctx, r.UserID, cmd.Password); err != nil {
 			return err
 		}
 		return h.unsealToken(ctx, r)
@@ -80,8 +83,9 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 	return res, last, err
 }
 
-// newSession decides a SessionStarted event for a fresh token.
-func (h *Handlers) newSession(ctx context.Context, userID uuid.UUID, method string) (identity.SessionStarted, string, []byte, error) {
+// newSession decides a SessionStarted event for a fresh token, with the caller's address and
+// user agent (sealed with the user's key, as personal data).
+func (h *Handlers) newSession(ctx context.Context, c Caller, userID uuid.UUID, method string) (identity.SessionStarted, string, []byte, error) {
 	token, err := h.NewToken()
 	if err != nil {
 		return identity.SessionStarted{}, "", nil, err
@@ -93,8 +97,28 @@ func (h *Handlers) newSession(ctx context.Context, userID uuid.UUID, method stri
 	ev := identity.SessionStarted{
 		UserID: userID, SessionID: uuid.New(), TokenHash: h.HashToken(token), Prefix: visiblePrefix(token),
 		ExpiresAt: h.now().Add(identity.SessionTTL).UTC(), Method: method,
+		IP: cleanClientText(c.IP, 64), UserAgent: cleanClientText(c.UserAgent, maxUserAgent),
 	}
 	return ev, token, sealed, nil
+}
+
+// maxUserAgent is how much of a client's User-Agent a session keeps.
+const maxUserAgent = 512
+
+// cleanClientText makes what a client sent about itself fit to keep: valid UTF-8, no control
+// characters, at most max bytes cut at a character boundary.
+func cleanClientText(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	for len(s) > max {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return strings.TrimSpace(s)
 }
 
 func visiblePrefix(token string) string {

@@ -126,5 +126,8 @@ func (r *Resolver) requireWorkspace(ctx context.Context, workspaceID uuid.UUID) 
 		}
 		return "", fault.New(fault.Forbidden, "Your role (%s) does not allow %s.", role, req.scope)
 	}
+	// A WebSocket remembers what it was let into: it closes when the membership or role is lost
+	// (a subscription already running is not asked again).
+	noteSocketWorkspace(ctx, workspaceID, req.scope)
 	return role, nil
 }

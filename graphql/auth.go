@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -92,6 +93,9 @@ func (r *Resolver) Authenticate(ctx context.Context, header string) (*Principal,
 		return nil, err
 	}
 	if c.UserID != uuid.Nil {
+		if r.Usage != nil {
+			r.Usage.TouchSession(c.SessionID, r.now())
+		}
 		return &Principal{UserID: c.UserID, SessionID: c.SessionID, tokenHash: hash}, nil
 	}
 	if r.Usage != nil {
@@ -127,10 +131,81 @@ func (r *Resolver) stillValid(ctx context.Context, p *Principal) error {
 	return err
 }
 
+// socketState is what an open WebSocket relied on: the workspaces requireWorkspace let its
+// operations into, each with the scopes they needed ("" for membership alone). A running
+// subscription is not asked again, so the socket's periodic check asks for all of them at once.
+type socketState struct {
+	mu    sync.Mutex
+	needs map[uuid.UUID]map[identity.Scope]bool
+}
+
+type socketKey struct{}
+
+func withSocket(ctx context.Context, st *socketState) context.Context {
+	return context.WithValue(ctx, socketKey{}, st)
+}
+
+// noteSocketWorkspace records, on a WebSocket, that an operation was let into workspaceID with
+// scope; a no-op for plain HTTP requests.
+func noteSocketWorkspace(ctx context.Context, workspaceID uuid.UUID, scope identity.Scope) {
+	st, _ := ctx.Value(socketKey{}).(*socketState)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.needs == nil {
+		st.needs = map[uuid.UUID]map[identity.Scope]bool{}
+	}
+	if st.needs[workspaceID] == nil {
+		st.needs[workspaceID] = map[identity.Scope]bool{}
+	}
+	st.needs[workspaceID][scope] = true
+}
+
+// stillMember checks again, in one query, that a signed-in socket's user is still a member of
+// every workspace the socket was let into, with a role that still allows what it was let in
+// for. NotFound or Forbidden when not: the socket must close, as for a revoked token.
+func (r *Resolver) stillMember(ctx context.Context, p *Principal, st *socketState) error {
+	if p == nil || p.UserID == uuid.Nil || st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	needs := make(map[uuid.UUID][]identity.Scope, len(st.needs))
+	ids := make([]uuid.UUID, 0, len(st.needs))
+	for ws, scopes := range st.needs {
+		ids = append(ids, ws)
+		for sc := range scopes {
+			needs[ws] = append(needs[ws], sc)
+		}
+	}
+	st.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	roles, err := r.Identity.RolesIn(ctx, p.UserID, ids)
+	if err != nil {
+		return err
+	}
+	for ws, scopes := range needs {
+		role, ok := roles[ws]
+		if !ok {
+			return fault.New(fault.NotFound, "You are no longer a member of a workspace this connection used.")
+		}
+		for _, sc := range scopes {
+			if sc != "" && !role.Allows(sc) {
+				return fault.New(fault.Forbidden, "Your role in a workspace this connection used no longer allows %s.", sc)
+			}
+		}
+	}
+	return nil
+}
+
 // watchSocket closes a WebSocket (by cancelling its context) when the server shuts down, and,
-// for a signed-in socket, as soon as a periodic check finds its credential no longer holds. It
+// for a signed-in socket, as soon as a periodic check finds that its credential no longer holds,
+// or that its user lost a membership (or the role) an operation of the socket relied on. It
 // returns when the socket ends.
-func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, p *Principal) {
+func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, p *Principal, st *socketState) {
 	every := r.CredentialRecheck
 	if every <= 0 {
 		every = 5 * time.Second
@@ -149,6 +224,10 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, p
 				cancel()
 				return
 			}
+			if err := r.stillMember(ctx, p, st); fault.Is(err, fault.NotFound) || fault.Is(err, fault.Forbidden) {
+				cancel()
+				return
+			}
 		}
 	}
 }
@@ -156,7 +235,7 @@ func (r *Resolver) watchSocket(ctx context.Context, cancel context.CancelFunc, p
 // caller turns the request context into the command's caller (event metadata).
 func caller(ctx context.Context) commands.Caller {
 	info := RequestInfoFrom(ctx)
-	c := commands.Caller{RequestID: info.RequestID, IP: info.IP}
+	c := commands.Caller{RequestID: info.RequestID, IP: info.IP, UserAgent: info.UserAgent}
 	if p := PrincipalFrom(ctx); p != nil {
 		c.UserID = p.UserID
 		c.APITokenID = p.APITokenID

@@ -115,6 +115,10 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 			return nil, nil
 		}
 		return &t, nil
+	case kindSession:
+		return r.sessionNode(ctx, uid)
+	case kindInvitation:
+		return r.invitationNode(ctx, id)
 	case kindUser:
 		// A user is visible to themself and to members of a shared workspace.
 		if uid != p.UserID {

@@ -27,9 +27,11 @@ type LiveFeed interface {
 	Subscribe(workspaceID uuid.UUID, types []string) (<-chan *eventstore.RecordedEvent, func())
 }
 
-// UsageTracker remembers when API tokens were last used, without a write per request.
+// UsageTracker remembers when API tokens and sessions were last used, without a write per
+// request.
 type UsageTracker interface {
 	Touch(tokenID uuid.UUID, at time.Time)
+	TouchSession(sessionID uuid.UUID, at time.Time)
 }
 
 // ImportFiles stores uploaded contact lists until their import ends.
@@ -70,8 +72,9 @@ type Resolver struct {
 	// SettleTimeout bounds how long a mutation waits for the read models to show its effect.
 	SettleTimeout time.Duration
 	// CredentialRecheck is how often an open WebSocket checks that its token still holds (not
-	// revoked, expired or rotated out); it closes when it does not. Zero means 5 seconds. Every
-	// operation sent over the socket is checked as it starts, too.
+	// revoked, expired, rotated out or, for a session, ended) and that its user is still a
+	// member, in the role, of the workspaces its operations used; it closes when not. Zero means
+	// 5 seconds. Every operation sent over the socket is checked as it starts, too.
 	CredentialRecheck time.Duration
 
 	// OperationTimeout bounds a query or mutation sent over HTTP, from when its body has been

@@ -106,6 +106,21 @@ func (r *contactImportResolver) Errors(ctx context.Context, obj *projections.Con
 	return out, nil
 }
 
+// ID is the resolver for the id field.
+func (r *invitationResolver) ID(ctx context.Context, obj *projections.Invitation) (string, error) {
+	return encodeID(kindInvitation, obj.ID), nil
+}
+
+// Status is the resolver for the status field.
+func (r *invitationResolver) Status(ctx context.Context, obj *projections.Invitation) (model.InvitationStatus, error) {
+	return r.invitationStatus(obj), nil
+}
+
+// InvitedBy is the resolver for the invitedBy field.
+func (r *invitationResolver) InvitedBy(ctx context.Context, obj *projections.Invitation) (*projections.User, error) {
+	return r.invitedBy(ctx, obj)
+}
+
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error) {
 	res, last, err := r.Commands.SignUp(ctx, caller(ctx), commands.SignUp{
@@ -131,6 +146,21 @@ func (r *mutationResolver) CreateWorkspace(ctx context.Context, input model.Crea
 	return r.workspacePayload(ctx, res, last, err, input.ClientMutationID)
 }
 
+// SignOut is the resolver for the signOut field.
+func (r *mutationResolver) SignOut(ctx context.Context, input model.SignOutInput) (*model.SignOutPayload, error) {
+	return r.signOut(ctx, input)
+}
+
+// RevokeSession is the resolver for the revokeSession field.
+func (r *mutationResolver) RevokeSession(ctx context.Context, input model.RevokeSessionInput) (*model.RevokeSessionPayload, error) {
+	return r.revokeSession(ctx, input)
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*model.ChangePasswordPayload, error) {
+	return r.changePassword(ctx, input)
+}
+
 // UpdateWorkspaceSettings is the resolver for the updateWorkspaceSettings field.
 func (r *mutationResolver) UpdateWorkspaceSettings(ctx context.Context, input model.UpdateWorkspaceSettingsInput) (*model.WorkspacePayload, error) {
 	if _, err := requireUser(ctx); err != nil {
@@ -153,6 +183,36 @@ func (r *mutationResolver) UpdateWorkspaceSettings(ctx context.Context, input mo
 		ClientMutationID: deref(input.ClientMutationID),
 	})
 	return r.workspacePayload(ctx, res, last, err, input.ClientMutationID)
+}
+
+// InviteMember is the resolver for the inviteMember field.
+func (r *mutationResolver) InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InvitationPayload, error) {
+	return r.inviteMember(ctx, input)
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, input model.RevokeInvitationInput) (*model.InvitationPayload, error) {
+	return r.revokeInvitation(ctx, input)
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, input model.AcceptInvitationInput) (*model.WorkspacePayload, error) {
+	return r.acceptInvitation(ctx, input)
+}
+
+// ChangeMemberRole is the resolver for the changeMemberRole field.
+func (r *mutationResolver) ChangeMemberRole(ctx context.Context, input model.ChangeMemberRoleInput) (*model.MemberPayload, error) {
+	return r.changeMemberRole(ctx, input)
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, input model.RemoveMemberInput) (*model.RemoveMemberPayload, error) {
+	return r.removeMember(ctx, input)
+}
+
+// LeaveWorkspace is the resolver for the leaveWorkspace field.
+func (r *mutationResolver) LeaveWorkspace(ctx context.Context, input model.LeaveWorkspaceInput) (*model.LeaveWorkspacePayload, error) {
+	return r.leaveWorkspace(ctx, input)
 }
 
 // CreateAPIToken is the resolver for the createApiToken field.
@@ -264,6 +324,27 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*projections.
 	return &ws, nil
 }
 
+// ID is the resolver for the id field.
+func (r *sessionResolver) ID(ctx context.Context, obj *projections.Session) (string, error) {
+	return encodeID(kindSession, obj.ID), nil
+}
+
+// IP is the resolver for the ip field.
+func (r *sessionResolver) IP(ctx context.Context, obj *projections.Session) (*string, error) {
+	return optional(obj.IP), nil
+}
+
+// UserAgent is the resolver for the userAgent field.
+func (r *sessionResolver) UserAgent(ctx context.Context, obj *projections.Session) (*string, error) {
+	return optional(obj.UserAgent), nil
+}
+
+// Current is the resolver for the current field.
+func (r *sessionResolver) Current(ctx context.Context, obj *projections.Session) (bool, error) {
+	p := PrincipalFrom(ctx)
+	return p != nil && p.SessionID != uuid.Nil && p.SessionID == obj.ID, nil
+}
+
 // WorkspaceEvents is the resolver for the workspaceEvents field.
 func (r *subscriptionResolver) WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error) {
 	return r.workspaceEvents(ctx, workspaceID, eventTypes, after)
@@ -277,6 +358,11 @@ func (r *subscriptionResolver) ContactImportProgress(ctx context.Context, import
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *projections.User) (string, error) {
 	return encodeID(kindUser, obj.ID), nil
+}
+
+// Sessions is the resolver for the sessions field.
+func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]projections.Session, error) {
+	return r.viewerSessions(ctx)
 }
 
 // ID is the resolver for the id field.
@@ -300,6 +386,11 @@ func (r *workspaceResolver) Members(ctx context.Context, obj *projections.Worksp
 		return nil, err
 	}
 	return r.Identity.Members(ctx, obj.ID)
+}
+
+// Invitations is the resolver for the invitations field.
+func (r *workspaceResolver) Invitations(ctx context.Context, obj *projections.Workspace) ([]projections.Invitation, error) {
+	return r.workspaceInvitations(ctx, obj.ID)
 }
 
 // ViewerRole is the resolver for the viewerRole field.
@@ -367,17 +458,26 @@ func (r *Resolver) ContactGroup() generated.ContactGroupResolver { return &conta
 // ContactImport returns generated.ContactImportResolver implementation.
 func (r *Resolver) ContactImport() generated.ContactImportResolver { return &contactImportResolver{r} }
 
+// Invitation returns generated.InvitationResolver implementation.
+func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// Session returns generated.SessionResolver implementation.
+func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
+
 // Subscription returns generated.SubscriptionResolver implementation.
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
+
+// Viewer returns generated.ViewerResolver implementation.
+func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r} }
 
 // Workspace returns generated.WorkspaceResolver implementation.
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
@@ -387,9 +487,12 @@ type (
 	contactResolver       struct{ *Resolver }
 	contactGroupResolver  struct{ *Resolver }
 	contactImportResolver struct{ *Resolver }
+	invitationResolver    struct{ *Resolver }
 	mutationResolver      struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
+	sessionResolver       struct{ *Resolver }
 	subscriptionResolver  struct{ *Resolver }
 	userResolver          struct{ *Resolver }
+	viewerResolver        struct{ *Resolver }
 	workspaceResolver     struct{ *Resolver }
 )

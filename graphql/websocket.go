@@ -127,9 +127,11 @@ func (r *Resolver) socketInit(ctx context.Context, header string) (context.Conte
 	}
 	var cancel context.CancelFunc
 	ctx, cancel = context.WithCancel(ctx)
+	st := &socketState{}
+	ctx = withSocket(ctx, st)
 	go func() {
 		defer release()
-		r.watchSocket(ctx, cancel, p)
+		r.watchSocket(ctx, cancel, p, st)
 	}()
 	return WithPrincipal(ctx, p), nil
 }

@@ -32,7 +32,8 @@ type CredentialQueries struct {
 }
 
 // ByTokenHash returns the live credential with the given token hash at now. Unknown, expired,
-// revoked and rotated-out tokens are Unauthenticated, with a message saying which.
+// revoked and rotated-out tokens, and sessions that ended (signed out, revoked, ended by a
+// password change), are Unauthenticated, with a message saying which.
 func (q *CredentialQueries) ByTokenHash(ctx context.Context, hash string, now time.Time) (Credential, error) {
 	var (
 		kind                   string
@@ -43,7 +44,7 @@ func (q *CredentialQueries) ByTokenHash(ctx context.Context, hash string, now ti
 		validUntil             *time.Time
 	)
 	err := q.Pool.QueryRow(ctx, `
-		SELECT 'session', s.user_id, s.session_id, NULL::uuid, NULL::text[], s.expires_at, NULL::timestamptz, NULL::timestamptz
+		SELECT 'session', s.user_id, s.session_id, NULL::uuid, NULL::text[], s.expires_at, s.ended_at, NULL::timestamptz
 		FROM `+identitySchema+`.sessions s WHERE s.token_hash = $1
 		UNION ALL
 		SELECT 'token', '00000000-0000-0000-0000-000000000000'::uuid, t.id, t.workspace_id, t.scopes, t.expires_at, t.revoked_at, k.valid_until
@@ -57,6 +58,8 @@ func (q *CredentialQueries) ByTokenHash(ctx context.Context, hash string, now ti
 		return Credential{}, fmt.Errorf("looking up token: %w", err)
 	}
 	switch {
+	case revokedAt != nil && kind == "session":
+		return Credential{}, fault.New(fault.Unauthenticated, "The session has ended; sign in again.")
 	case revokedAt != nil:
 		return Credential{}, fault.New(fault.Unauthenticated, "The token was revoked.")
 	case expiresAt != nil && !expiresAt.After(now):

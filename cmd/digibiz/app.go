@@ -160,7 +160,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Commands: &commands.Handlers{
 			Store: a.Store, Sealer: a.Keyring, Logger: logger, Contacts: contacts,
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
-			NewToken: auth.NewToken, HashToken: auth.HashToken,
+			NewToken: auth.NewToken, HashToken: auth.HashToken, NewInvitationCode: auth.NewInvitationCode,
 		},
 		Identity:          &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
 		APITokens:         &projections.APITokenQueries{Pool: a.Pool},

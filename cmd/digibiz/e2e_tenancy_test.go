@@ -16,6 +16,8 @@ type tenancyWorld struct {
 	aSession, aWorkspace string
 	aContact, aGroup     string
 	aImport              string
+	aSessionID           string
+	aUser, aInvitation   string
 	aToken, aTokenID     string
 	bSession, bToken     string
 }
@@ -43,6 +45,10 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	require.Empty(t, ue)
 	w.aImport = imp.ID
 	s.waitImport(w.aSession, imp.ID)
+	w.aSessionID = s.sessions(w.aSession)[0].ID
+	w.aUser = a.User.ID
+	inv, _ := s.invite(w.aSession, w.aWorkspace, "carol@tenant-a.example", "MEMBER")
+	w.aInvitation = inv.Invitation.ID
 	return w
 }
 
@@ -76,6 +82,24 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.revokeApiToken": {forbiddenForTokens: true,
 		query: `mutation($id: ID!) { revokeApiToken(input: { apiTokenId: $id }) { apiToken { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTokenID} }},
+	"Mutation.inviteMember": {forbiddenForTokens: true,
+		query: `mutation($ws: ID!) { inviteMember(input: { workspaceId: $ws, email: "mole@tenant-b.example", role: ADMIN }) { code } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},
+	"Mutation.revokeInvitation": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { revokeInvitation(input: { invitationId: $id }) { invitation { id email } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aInvitation} }},
+	"Mutation.changeMemberRole": {forbiddenForTokens: true,
+		query: `mutation($ws: ID!, $u: ID!) { changeMemberRole(input: { workspaceId: $ws, userId: $u, role: MEMBER }) { member { role } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "u": w.aUser} }},
+	"Mutation.removeMember": {forbiddenForTokens: true,
+		query: `mutation($ws: ID!, $u: ID!) { removeMember(input: { workspaceId: $ws, userId: $u }) { removedUserId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "u": w.aUser} }},
+	"Mutation.leaveWorkspace": {forbiddenForTokens: true,
+		query: `mutation($ws: ID!) { leaveWorkspace(input: { workspaceId: $ws }) { leftWorkspaceId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},
+	"Mutation.revokeSession": {forbiddenForTokens: true,
+		query: `mutation($id: ID!) { revokeSession(input: { sessionId: $id }) { revokedSessionId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aSessionID} }},
 	"Workspace.contact": {
 		query: `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { id name } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "id": w.aContact} }},

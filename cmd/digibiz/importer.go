@@ -295,6 +295,13 @@ func (r *importRetries) succeeded(id uuid.UUID) {
 	delete(r.state, id)
 }
 
+// importLockKey is the advisory lock an import is run under.
+func importLockKey(id uuid.UUID) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write(id[:])
+	return int64(h.Sum64())
+}
+
 // runOne processes one import while holding its advisory lock, so only one process works on it.
 func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
 	conn, err := im.pool.Acquire(ctx)
@@ -302,9 +309,7 @@ func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	defer conn.Release()
-	h := fnv.New64a()
-	_, _ = h.Write(id[:])
-	key := int64(h.Sum64())
+	key := importLockKey(id)
 	var got bool
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil || !got {
 		return err

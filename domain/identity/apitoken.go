@@ -79,7 +79,7 @@ type APITokenIssued struct {
 	Name        string     `json:"name"`
 	Scopes      []Scope    `json:"scopes"`
 	Prefix      string     `json:"prefix"`
-	TokenHash   string     `json:"tokenHash"`
+	TokenHash   string     `json:"tokenHash" secret:"true"`
 	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
 	IssuedBy    uuid.UUID  `json:"issuedBy"`
 }
@@ -92,8 +92,8 @@ type APITokenRotated struct {
 	TokenID            uuid.UUID `json:"tokenId"`
 	WorkspaceID        uuid.UUID `json:"workspaceId"`
 	Prefix             string    `json:"prefix"`
-	TokenHash          string    `json:"tokenHash"`
-	PreviousHash       string    `json:"previousHash"`
+	TokenHash          string    `json:"tokenHash" secret:"true"`
+	PreviousHash       string    `json:"previousHash" secret:"true"`
 	PreviousValidUntil time.Time `json:"previousValidUntil"`
 	RotatedBy          uuid.UUID `json:"rotatedBy"`
 }

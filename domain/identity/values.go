@@ -1,6 +1,6 @@
-// Package identity is the domain of users, sessions, workspaces, members and workspace settings:
-// value objects with validating constructors, the events, and pure decide functions. It does no
-// I/O.
+// Package identity is the domain of users, sessions, workspaces, members, invitations and
+// workspace settings: value objects with validating constructors, the events, and pure decide
+// functions. It does no I/O.
 package identity
 
 import (

@@ -8,11 +8,12 @@ import (
 
 // Workspace is the state of one workspace stream, folded from its events.
 type Workspace struct {
-	id       uuid.UUID
-	name     string
-	members  map[uuid.UUID]Role
-	settings Settings
-	version  int64
+	id          uuid.UUID
+	name        string
+	members     map[uuid.UUID]Role
+	invitations map[uuid.UUID]*invitation
+	settings    Settings
+	version     int64
 }
 
 // WorkspaceStream is the stream id of a workspace.
@@ -50,6 +51,25 @@ func (w *Workspace) Evolve(ev any) {
 		w.members[e.UserID] = e.Role
 	case WorkspaceSettingsUpdated:
 		w.settings = e.Settings
+	case MemberRoleChanged:
+		if _, ok := w.members[e.UserID]; ok {
+			w.members[e.UserID] = e.Role
+		}
+	case MemberRemoved:
+		delete(w.members, e.UserID)
+	case MemberInvited:
+		if w.invitations == nil {
+			w.invitations = map[uuid.UUID]*invitation{}
+		}
+		w.invitations[e.InvitationID] = &invitation{email: e.Email, role: e.Role, codeHash: e.CodeHash, expiresAt: e.ExpiresAt}
+	case InvitationAccepted:
+		if inv := w.invitations[e.InvitationID]; inv != nil {
+			inv.status = invitationAccepted
+		}
+	case InvitationRevoked:
+		if inv := w.invitations[e.InvitationID]; inv != nil {
+			inv.status = invitationRevoked
+		}
 	}
 }
 

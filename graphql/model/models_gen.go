@@ -14,6 +14,11 @@ import (
 	"github.com/mydigibiz/digibiz/projections"
 )
 
+type AcceptInvitationInput struct {
+	Code             string  `json:"code"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type AccessLogConnection struct {
 	Edges      []AccessLogEdge  `json:"edges"`
 	Nodes      []AccessLogEntry `json:"nodes"`
@@ -62,6 +67,28 @@ type AuthPayload struct {
 	Workspace        *projections.Workspace `json:"workspace,omitempty"`
 	UserErrors       []UserError            `json:"userErrors"`
 	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+}
+
+type ChangeMemberRoleInput struct {
+	WorkspaceID      string        `json:"workspaceId"`
+	UserID           string        `json:"userId"`
+	Role             identity.Role `json:"role"`
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+}
+
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	// At least 10 characters, not a common password.
+	NewPassword      string  `json:"newPassword"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type ChangePasswordPayload struct {
+	User *projections.User `json:"user,omitempty"`
+	// The user's other sessions that the change ended.
+	EndedSessionIds  []string    `json:"endedSessionIds,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
 type ContactConnection struct {
@@ -197,6 +224,38 @@ type ImportRowError struct {
 	Message string `json:"message"`
 }
 
+type InvitationPayload struct {
+	Invitation *projections.Invitation `json:"invitation,omitempty"`
+	// The invitation code (dbzinv_...), shown only here, after inviteMember.
+	Code             *string     `json:"code,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
+type InviteMemberInput struct {
+	WorkspaceID      string        `json:"workspaceId"`
+	Email            string        `json:"email"`
+	Role             identity.Role `json:"role"`
+	ClientMutationID *string       `json:"clientMutationId,omitempty"`
+}
+
+type LeaveWorkspaceInput struct {
+	WorkspaceID      string  `json:"workspaceId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type LeaveWorkspacePayload struct {
+	LeftWorkspaceID  *string     `json:"leftWorkspaceId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
+type MemberPayload struct {
+	Member           *projections.Member `json:"member,omitempty"`
+	UserErrors       []UserError         `json:"userErrors"`
+	ClientMutationID *string             `json:"clientMutationId,omitempty"`
+}
+
 type Mutation struct {
 }
 
@@ -214,9 +273,38 @@ type RemoveContactsFromGroupInput struct {
 	ClientMutationID *string  `json:"clientMutationId,omitempty"`
 }
 
+type RemoveMemberInput struct {
+	WorkspaceID      string  `json:"workspaceId"`
+	UserID           string  `json:"userId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type RemoveMemberPayload struct {
+	RemovedUserID    *string     `json:"removedUserId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
 type RevokeAPITokenInput struct {
 	APITokenID       string  `json:"apiTokenId"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type RevokeInvitationInput struct {
+	InvitationID     string  `json:"invitationId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type RevokeSessionInput struct {
+	SessionID        string  `json:"sessionId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type RevokeSessionPayload struct {
+	// The session that ended (null when it had already ended or expired).
+	RevokedSessionID *string     `json:"revokedSessionId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
 type RotateAPITokenInput struct {
@@ -237,6 +325,18 @@ type SignInInput struct {
 	Email            string  `json:"email"`
 	Password         string  `json:"password"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+// signOut needs no input but a retry key.
+type SignOutInput struct {
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type SignOutPayload struct {
+	// The session that ended (null when it had already ended).
+	EndedSessionID   *string     `json:"endedSessionId,omitempty"`
+	UserErrors       []UserError `json:"userErrors"`
+	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
 type SignUpInput struct {
@@ -298,6 +398,8 @@ type Viewer struct {
 	// The API token the request was made with, if any.
 	APIToken   *projections.APIToken   `json:"apiToken,omitempty"`
 	Workspaces []projections.Workspace `json:"workspaces"`
+	// The signed-in user's live sessions (neither ended nor expired), newest first; empty for API tokens.
+	Sessions []projections.Session `json:"sessions"`
 }
 
 type WorkspaceEvent struct {
@@ -441,6 +543,65 @@ func (e *ContactSource) UnmarshalJSON(b []byte) error {
 }
 
 func (e ContactSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type InvitationStatus string
+
+const (
+	InvitationStatusPending  InvitationStatus = "PENDING"
+	InvitationStatusAccepted InvitationStatus = "ACCEPTED"
+	InvitationStatusRevoked  InvitationStatus = "REVOKED"
+	InvitationStatusExpired  InvitationStatus = "EXPIRED"
+)
+
+var AllInvitationStatus = []InvitationStatus{
+	InvitationStatusPending,
+	InvitationStatusAccepted,
+	InvitationStatusRevoked,
+	InvitationStatusExpired,
+}
+
+func (e InvitationStatus) IsValid() bool {
+	switch e {
+	case InvitationStatusPending, InvitationStatusAccepted, InvitationStatusRevoked, InvitationStatusExpired:
+		return true
+	}
+	return false
+}
+
+func (e InvitationStatus) String() string {
+	return string(e)
+}
+
+func (e *InvitationStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = InvitationStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid InvitationStatus", str)
+	}
+	return nil
+}
+
+func (e InvitationStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *InvitationStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e InvitationStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -22,16 +23,18 @@ type UsageOpts struct {
 	Logger *slog.Logger
 }
 
-// UsageTracker keeps API tokens' last-use times in api_token_usage without a write per
-// request: Touch records the time in memory and Run writes all tokens touched since the last
-// flush in one statement. Memory is one map entry per token used within an interval, which
-// is bounded by the number of live tokens.
+// UsageTracker keeps the last-use times of API tokens (in api_token_usage) and of sessions (in
+// session_usage) without a write per request: Touch and TouchSession record the time in memory
+// and Run writes everything touched since the last flush in one round trip. Memory is one map
+// entry per token or session used within an interval, which is bounded by the number of live
+// ones.
 type UsageTracker struct {
 	pool *pgxpool.Pool
 	opts UsageOpts
 
-	mu      sync.Mutex
-	pending map[uuid.UUID]time.Time
+	mu       sync.Mutex
+	pending  map[uuid.UUID]time.Time // API tokens
+	sessions map[uuid.UUID]time.Time
 
 	flushMu sync.Mutex
 }
@@ -47,16 +50,28 @@ func NewUsageTracker(pool *pgxpool.Pool, opts UsageOpts) *UsageTracker {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &UsageTracker{pool: pool, opts: opts, pending: map[uuid.UUID]time.Time{}}
+	return &UsageTracker{pool: pool, opts: opts, pending: map[uuid.UUID]time.Time{}, sessions: map[uuid.UUID]time.Time{}}
 }
 
-// Touch notes that tokenID was used at at. It never blocks on I/O; the latest time wins.
+// Touch notes that the API token tokenID was used at at. It never blocks on I/O; the latest time
+// wins.
 func (u *UsageTracker) Touch(tokenID uuid.UUID, at time.Time) {
 	u.mu.Lock()
-	if prev, ok := u.pending[tokenID]; !ok || at.After(prev) {
-		u.pending[tokenID] = at
-	}
+	note(u.pending, tokenID, at)
 	u.mu.Unlock()
+}
+
+// TouchSession notes that the session sessionID was used at at, like Touch.
+func (u *UsageTracker) TouchSession(sessionID uuid.UUID, at time.Time) {
+	u.mu.Lock()
+	note(u.sessions, sessionID, at)
+	u.mu.Unlock()
+}
+
+func note(m map[uuid.UUID]time.Time, id uuid.UUID, at time.Time) {
+	if prev, ok := m[id]; !ok || at.After(prev) {
+		m[id] = at
+	}
 }
 
 // Run writes pending last-use times every FlushInterval until ctx ends, then flushes once more
@@ -70,47 +85,61 @@ func (u *UsageTracker) Run(ctx context.Context) error {
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), u.opts.ShutdownTimeout)
 			defer cancel()
 			if err := u.Flush(fctx); err != nil {
-				return fmt.Errorf("final flush of API token usage: %w", err)
+				return fmt.Errorf("final flush of token and session usage: %w", err)
 			}
 			return nil
 		case <-ticker.C:
 			if err := u.Flush(ctx); err != nil && ctx.Err() == nil {
-				u.opts.Logger.Error("writing API token usage; kept for the next try", "err", err)
+				u.opts.Logger.Error("writing token and session usage; kept for the next try", "err", err)
 			}
 		}
 	}
 }
 
-// Flush writes every pending last-use time in one statement. A stored time is never moved
-// back, so flushes from several replicas, in any order, leave the latest. On failure the
-// times are kept for the next try.
+// Flush writes every pending last-use time in one round trip (one statement per table, in one
+// implicit transaction). A stored time is never moved back, so flushes from several replicas,
+// in any order, leave the latest. On failure the times are kept for the next try.
 func (u *UsageTracker) Flush(ctx context.Context) error {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
 
 	u.mu.Lock()
-	pending := u.pending
-	u.pending = make(map[uuid.UUID]time.Time, len(pending))
+	tokens, sessions := u.pending, u.sessions
+	u.pending = make(map[uuid.UUID]time.Time, len(tokens))
+	u.sessions = make(map[uuid.UUID]time.Time, len(sessions))
 	u.mu.Unlock()
-	if len(pending) == 0 {
+	if len(tokens) == 0 && len(sessions) == 0 {
 		return nil
 	}
 
-	ids := make([]uuid.UUID, 0, len(pending))
-	ats := make([]time.Time, 0, len(pending))
-	for id, at := range pending {
-		ids = append(ids, id)
-		ats = append(ats, at)
-	}
-	_, err := u.pool.Exec(ctx, `INSERT INTO api_token_usage (token_id, last_used_at)
-		SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
-		ON CONFLICT (token_id) DO UPDATE
-		SET last_used_at = GREATEST(api_token_usage.last_used_at, EXCLUDED.last_used_at)`, ids, ats)
-	if err != nil {
-		for id, at := range pending {
-			u.Touch(id, at)
+	b := &pgx.Batch{}
+	queue := func(table, column string, pending map[uuid.UUID]time.Time) {
+		if len(pending) == 0 {
+			return
 		}
-		return fmt.Errorf("writing last use of %d API tokens: %w", len(pending), err)
+		ids := make([]uuid.UUID, 0, len(pending))
+		ats := make([]time.Time, 0, len(pending))
+		for id, at := range pending {
+			ids = append(ids, id)
+			ats = append(ats, at)
+		}
+		b.Queue(`INSERT INTO `+table+` (`+column+`, last_used_at)
+		SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
+		ON CONFLICT (`+column+`) DO UPDATE
+		SET last_used_at = GREATEST(`+table+`.last_used_at, EXCLUDED.last_used_at)`, ids, ats)
+	}
+	queue("api_token_usage", "token_id", tokens)
+	queue("session_usage", "session_id", sessions)
+	if err := u.pool.SendBatch(ctx, b).Close(); err != nil {
+		u.mu.Lock()
+		for id, at := range tokens {
+			note(u.pending, id, at)
+		}
+		for id, at := range sessions {
+			note(u.sessions, id, at)
+		}
+		u.mu.Unlock()
+		return fmt.Errorf("writing last use of %d API tokens and %d sessions: %w", len(tokens), len(sessions), err)
 	}
 	return nil
 }

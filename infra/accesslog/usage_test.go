@@ -93,3 +93,38 @@ func TestUsageTrackerFlushesWhenStopped(t *testing.T) {
 	require.NoError(t, <-done)
 	require.True(t, at.Equal(lastUsed(t, pool, token)))
 }
+
+// Sessions' last use goes to session_usage, in the same flush as tokens', and a failed flush
+// keeps both for the next.
+func TestUsageTrackerWritesSessions(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	ctx := testCtx(t)
+	u := NewUsageTracker(pool, UsageOpts{})
+	token, session := uuid.New(), uuid.New()
+	at := time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)
+	sessionUsed := func() time.Time {
+		var got time.Time
+		require.NoError(t, pool.QueryRow(ctx, `SELECT last_used_at FROM session_usage WHERE session_id = $1`, session).Scan(&got))
+		return got
+	}
+
+	_, err := pool.Exec(ctx, `ALTER TABLE session_usage RENAME TO session_usage_away`)
+	require.NoError(t, err)
+	u.Touch(token, at)
+	u.TouchSession(session, at)
+	u.TouchSession(session, at.Add(-time.Minute))
+	require.Error(t, u.Flush(ctx))
+	_, err = pool.Exec(ctx, `ALTER TABLE session_usage_away RENAME TO session_usage`)
+	require.NoError(t, err)
+	var tokens int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM api_token_usage`).Scan(&tokens))
+	require.Zero(t, tokens, "one round trip: the token's write failed with the session's")
+
+	require.NoError(t, u.Flush(ctx))
+	require.True(t, at.Equal(lastUsed(t, pool, token)))
+	require.True(t, at.Equal(sessionUsed()))
+	u.TouchSession(session, at.Add(-time.Hour))
+	require.NoError(t, u.Flush(ctx))
+	require.True(t, at.Equal(sessionUsed()), "never moved back")
+}

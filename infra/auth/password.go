@@ -1,5 +1,6 @@
-// Package auth holds the primitives of authentication: argon2id password hashes and bearer
-// tokens (dbz_ + 32 random bytes, stored only as SHA-256).
+// Package auth holds the primitives of authentication: argon2id password hashes, bearer tokens
+// (dbz_ + 32 random bytes) and invitation codes (dbzinv_ + 32 random bytes), both stored only as
+// SHA-256.
 package auth
 
 import (
@@ -93,12 +94,21 @@ func VerifyPassword(password, encoded string) (bool, error) {
 const TokenPrefix = "dbz_"
 
 // NewToken returns a new bearer token: TokenPrefix and 32 random bytes in base64url.
-func NewToken() (string, error) {
+func NewToken() (string, error) { return newSecret(TokenPrefix) }
+
+// InvitationPrefix starts every invitation code: recognisable, and never mistaken for a token.
+const InvitationPrefix = "dbzinv_"
+
+// NewInvitationCode returns a new invitation code: InvitationPrefix and 32 random bytes in
+// base64url. Like a token it is shown once and stored only as its HashToken.
+func NewInvitationCode() (string, error) { return newSecret(InvitationPrefix) }
+
+func newSecret(prefix string) (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("reading token bytes: %w", err)
+		return "", fmt.Errorf("reading random bytes: %w", err)
 	}
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
+	return prefix + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 // HashToken is the only form in which a token is stored. Tokens carry 256 random bits, so a
@@ -118,10 +128,15 @@ func VisiblePrefix(token string) string {
 
 // WellFormedToken reports whether s has the shape of a token we issue (cheap rejection before a
 // database lookup).
-func WellFormedToken(s string) bool {
-	if !strings.HasPrefix(s, TokenPrefix) || len(s) != len(TokenPrefix)+43 {
+func WellFormedToken(s string) bool { return wellFormed(s, TokenPrefix) }
+
+// WellFormedInvitationCode reports whether s has the shape of an invitation code we issue.
+func WellFormedInvitationCode(s string) bool { return wellFormed(s, InvitationPrefix) }
+
+func wellFormed(s, prefix string) bool {
+	if !strings.HasPrefix(s, prefix) || len(s) != len(prefix)+43 {
 		return false
 	}
-	_, err := base64.RawURLEncoding.DecodeString(s[len(TokenPrefix):])
+	_, err := base64.RawURLEncoding.DecodeString(s[len(prefix):])
 	return err == nil
 }

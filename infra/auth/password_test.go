@@ -44,3 +44,17 @@ func TestVerifyRefusesOversizedCost(t *testing.T) {
 	_, err := VerifyPassword("x", "$argon2id$v=19$m=1048576,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaA")
 	require.ErrorIs(t, err, errBadHash)
 }
+
+// Invitation codes and tokens are told apart by their prefixes: a code is never a bearer token.
+func TestInvitationCodesAreNoTokens(t *testing.T) {
+	t.Parallel()
+	code, err := NewInvitationCode()
+	require.NoError(t, err)
+	token, err := NewToken()
+	require.NoError(t, err)
+	require.True(t, WellFormedInvitationCode(code))
+	require.False(t, WellFormedToken(code))
+	require.True(t, WellFormedToken(token))
+	require.False(t, WellFormedInvitationCode(token))
+	require.Len(t, HashToken(code), 64)
+}
