@@ -78,6 +78,8 @@ var listSizes = map[string]listSize{
 	"Workspace.members":        {bound: 50},
 	"Workspace.apiTokens":      {bound: 50},
 	"Viewer.workspaces":        {bound: 20},
+	"Viewer.sessions":          {bound: 50},
+	"Workspace.invitations":    {bound: 100},
 }
 
 // fieldCosts are fields of a connection that cost more than 1 however large the page.

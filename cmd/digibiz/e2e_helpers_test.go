@@ -27,7 +27,7 @@ import (
 
 // testServer is one running server process (in-process) on a test database.
 type testServer struct {
-	t   *testing.T
+	t   testing.TB
 	app *App
 	srv *httptest.Server
 	url string
@@ -66,7 +66,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newMasterKey(t *testing.T) string {
+func newMasterKey(t testing.TB) string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
@@ -74,14 +74,14 @@ func newMasterKey(t *testing.T) string {
 
 // startServer starts a server on databaseURL; servers given the same URL and master key behave
 // like replicas of one deployment.
-func startServer(t *testing.T, databaseURL, masterKey string) *testServer {
+func startServer(t testing.TB, databaseURL, masterKey string) *testServer {
 	t.Helper()
 	return startServerWith(t, &Config{DatabaseURL: databaseURL, DataDir: t.TempDir(), MasterKey: masterKey, Bus: "postgres",
 		WhatsApp: "simulator", LoginMaxFailures: 10, LoginWindow: 15 * time.Minute})
 }
 
 // startServerWith starts a server with a given configuration (no request rate limits unless set).
-func startServerWith(t *testing.T, cfg *Config) *testServer {
+func startServerWith(t testing.TB, cfg *Config) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -97,7 +97,7 @@ func startServerWith(t *testing.T, cfg *Config) *testServer {
 	return &testServer{t: t, app: app, srv: srv, url: srv.URL}
 }
 
-func newServer(t *testing.T) *testServer {
+func newServer(t testing.TB) *testServer {
 	return startServer(t, pgtest.NewDatabase(t), newMasterKey(t))
 }
 
@@ -201,7 +201,7 @@ func (s *testServer) signUp(name, email, password, workspace string) authPayload
 
 // wsClient speaks graphql-transport-ws, as the graphql-ws npm client does.
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 	ctx  context.Context
 }

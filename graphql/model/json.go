@@ -4,8 +4,9 @@ package model
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
+
+	"github.com/mydigibiz/digibiz/domain/fault"
 )
 
 // JSON is any JSON value, passed through as raw bytes.
@@ -24,7 +25,7 @@ func (j JSON) MarshalGQL(w io.Writer) {
 func (j *JSON) UnmarshalGQL(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("JSON scalar: %w", err)
+		return &fault.Error{Kind: fault.Invalid, Code: "INVALID_JSON", Message: "Expected a JSON value.", Err: err}
 	}
 	*j = b
 	return nil
