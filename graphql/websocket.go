@@ -158,9 +158,8 @@ func (r *Resolver) holdSubscription(ctx context.Context) error {
 // guardedSockets wraps gqlgen's WebSocket implementation to read every message a client sends
 // before gqlgen does.
 type guardedSockets struct {
-	inner   transport.WebsocketImplementation
-	maxOps  int
-	onLimit func()
+	inner  transport.WebsocketImplementation
+	maxOps int
 }
 
 func (g guardedSockets) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
