@@ -59,7 +59,15 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 // catchUp sends logged events after *last; false when the subscription must end.
 func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
 	for {
+		// Replaying a workspace's log is expensive work of that workspace: each batch waits for
+		// a slot of its budget, so fifty subscriptions replaying a million events take their
+		// turns with the workspace's other counts and searches, not other tenants' cores.
+		release, err := r.expensive(ctx, wsID)
+		if err != nil {
+			return false
+		}
 		evs, err := r.Store.ReadAll(ctx, *last, catchUpBatch, eventstore.ReadOpts{WorkspaceID: wsID, Types: types})
+		release()
 		if err != nil {
 			if ctx.Err() == nil {
 				r.Logger.Error("reading workspace events", "err", err)
