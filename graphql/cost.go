@@ -56,6 +56,8 @@ type costLimit struct {
 	// docs caches parsed documents by query text: a client repeats the same few queries with
 	// other variables, and the price depends on the variables.
 	docs *lru.LRU[*ast.QueryDocument]
+	// charge takes a priced document's cost from its caller's budget (nil: no budget).
+	charge func(ctx context.Context, cost int) *gqlerror.Error
 	// visited counts the selections visited since the extension was made (tests read it to
 	// prove the pricing is linear in the written document).
 	mu      sync.Mutex
@@ -176,6 +178,11 @@ func (c *costLimit) price(ctx context.Context, raw *gql.RawParams) (price, *gqle
 		return p, limitError("COMPLEXITY_LIMIT_EXCEEDED", "The introspection asked for costs %s; at most %d is allowed.", countText(p.introCost), MaxIntrospectionCost)
 	case p.cost > c.limits.MaxCost:
 		return p, limitError("COMPLEXITY_LIMIT_EXCEEDED", "The query costs %s; at most %d is allowed (lists cost their selection times the elements they may return).", countText(p.cost), c.limits.MaxCost)
+	}
+	if c.charge != nil {
+		if err := c.charge(ctx, satAdd(p.cost, p.introCost)); err != nil {
+			return p, err
+		}
 	}
 	return p, nil
 }

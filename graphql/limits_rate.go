@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/infra/ratelimit"
@@ -32,11 +33,71 @@ type Limits struct {
 	PerPrincipal KeyLimiter
 	// PerIP limits each client address, authenticated or not.
 	PerIP KeyLimiter
+	// CostPerPrincipal limits the cost (see cost.go) each session or API token, or each address
+	// for anonymous callers, may spend per second: the request rate alone lets a caller send
+	// fifty pages of 500 contacts a second.
+	CostPerPrincipal CostLimiter
 	// Login throttles sign-in per email and address, per address and per email.
 	Login LoginThrottle
 	// Expensive bounds the expensive database work (counts, searches, filtered lists) in
 	// flight per workspace, and in all: one tenant's load waits on itself, not on others.
 	Expensive SlotLimiter
+	// Replay bounds the workspaceEvents catch-ups running at once per workspace and in all, and
+	// ReplayRate the events a workspace's catch-ups may read per second together.
+	Replay     SlotLimiter
+	ReplayRate CostLimiter
+}
+
+// replaySlot waits for a slot of the replay budget of workspaceEvents catch-ups (per workspace,
+// and in all: Limits.Replay).
+func (r *Resolver) replaySlot(ctx context.Context, ws uuid.UUID) (release func(), err error) {
+	if r.Limits == nil || r.Limits.Replay == nil {
+		return func() {}, nil
+	}
+	return r.Limits.Replay.Acquire(ctx, "ws:"+ws.String())
+}
+
+// CostLimiter takes a request's cost from a key's budget, with a retry hint when it is spent.
+type CostLimiter interface {
+	AllowN(key string, n int) (ok bool, retryAfter time.Duration)
+}
+
+// chargeCost takes a document's cost from its caller's budget.
+func (r *Resolver) chargeCost(ctx context.Context, cost int) *gqlerror.Error {
+	if r.Limits == nil || r.Limits.CostPerPrincipal == nil {
+		return nil
+	}
+	key := ratelimit.IPKey(RequestInfoFrom(ctx).IP)
+	if p := PrincipalFrom(ctx); p != nil {
+		key = limitKey(p)
+	}
+	ok, retry := r.Limits.CostPerPrincipal.AllowN(key, cost)
+	if ok {
+		return nil
+	}
+	e := rateLimited(retry)
+	err := gqlerror.Errorf("This query costs %d, more than is left of the caller's budget; retry in %d s.", cost, int(e.RetryAfter.Seconds()))
+	err.Extensions = map[string]any{"code": "RATE_LIMITED", "retryAfterSeconds": int(e.RetryAfter.Seconds())}
+	return err
+}
+
+// paceReplay waits until the workspace's replays may take n more events (Limits.ReplayRate);
+// false when ctx ended first.
+func (r *Resolver) paceReplay(ctx context.Context, ws uuid.UUID, n int) bool {
+	if r.Limits == nil || r.Limits.ReplayRate == nil {
+		return true
+	}
+	for {
+		ok, retry := r.Limits.ReplayRate.AllowN("ws:"+ws.String(), n)
+		if ok {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(retry):
+		}
+	}
 }
 
 // SlotLimiter bounds how many holders a key may have at once (infra/ratelimit.Slots).

@@ -13,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	gql "github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+	"golang.org/x/time/rate"
 
 	"github.com/mydigibiz/digibiz/domain/identity"
 )
@@ -38,6 +40,8 @@ import (
 type uploads struct {
 	r      *Resolver
 	schema *ast.Schema
+	// inFlight bounds the uploads under way per caller and in all.
+	inFlight slotTaker
 
 	mu    sync.Mutex
 	stats UploadStats
@@ -66,6 +70,12 @@ func (r *Resolver) UploadStats() UploadStats {
 }
 
 const (
+	// UploadBytesPerSecond is how fast one upload is read: a 200 MB list takes at least ten
+	// seconds, and uploads from a fast network cannot keep a core copying.
+	UploadBytesPerSecond = 20 << 20
+	// MaxUploadsPerCaller and MaxUploadsTotal bound the uploads under way at once.
+	MaxUploadsPerCaller = 1
+	MaxUploadsTotal     = 4
 	// maxMapBytes bounds the `map` part.
 	maxMapBytes = 64 << 10
 	// maxFilesPerList bounds the files one list variable of uploads may take.
@@ -101,10 +111,21 @@ func (u *uploads) Do(w http.ResponseWriter, r *http.Request, exec gql.GraphExecu
 			_ = os.Remove(f.Name())
 		}
 	}()
+	// One upload at a time per caller, and a few in all: each writes its file to disk at full
+	// speed, and a 200 MB body is worth waiting for.
+	if p := PrincipalFrom(r.Context()); p != nil && u.inFlight != nil {
+		release, ok := u.inFlight.TryAcquire(limitKey(p))
+		if !ok {
+			closeUnread(w)
+			writeRateLimited(w, 5*time.Second)
+			return
+		}
+		defer release()
+	}
 	params, ctx, uerr := u.read(w, r, &files)
 	if uerr != nil {
 		// The rest of the body is not read: the connection closes instead.
-		w.Header().Set("Connection", "close")
+		closeUnread(w)
 		writeError(w, uerr.status, uerr.code, uerr.msg)
 		return
 	}
@@ -209,7 +230,7 @@ func (u *uploads) read(w http.ResponseWriter, r *http.Request, files *[]*os.File
 			return nil, ctx, refuse(http.StatusBadRequest, "BAD_REQUEST", "Part %q was not announced in map (or came twice).", truncate(key, 40))
 		}
 		seen[key] = true
-		f, size, uerr := u.spool(part)
+		f, size, uerr := u.spool(ctx, part)
 		if f != nil {
 			*files = append(*files, f)
 			n := len(*files)
@@ -258,7 +279,7 @@ func readBounded(part io.Reader, limit int64, name string) ([]byte, *uploadError
 }
 
 // spool copies a file part to a temporary file of the spool directory.
-func (u *uploads) spool(part io.Reader) (*os.File, int64, *uploadError) {
+func (u *uploads) spool(ctx context.Context, part io.Reader) (*os.File, int64, *uploadError) {
 	dir := u.r.SpoolDir
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -269,7 +290,7 @@ func (u *uploads) spool(part io.Reader) (*os.File, int64, *uploadError) {
 	if err != nil {
 		return nil, 0, refuse(http.StatusInternalServerError, "INTERNAL", "Internal error.")
 	}
-	n, err := io.Copy(f, part)
+	n, err := io.Copy(f, &paced{r: part, ctx: ctx, lim: rate.NewLimiter(rate.Limit(UploadBytesPerSecond), 1<<20)})
 	u.count(func(s *UploadStats) { s.Spooled += n })
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -389,4 +410,24 @@ func (u *uploads) uploadSlots(op *ast.OperationDefinition) uploadSlots {
 		walk("variables."+v.Variable, v.Type, 0)
 	}
 	return s
+}
+
+// paced reads from r no faster than lim allows.
+type paced struct {
+	r   io.Reader
+	ctx context.Context
+	lim *rate.Limiter
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	if len(b) > p.lim.Burst() {
+		b = b[:p.lim.Burst()]
+	}
+	n, err := p.r.Read(b)
+	if n > 0 {
+		if werr := p.lim.WaitN(p.ctx, n); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return n, err
 }

@@ -57,13 +57,14 @@ func NewHandler(r *Resolver) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.POST{})
 	// Uploads are authorised before their files are read, and spooled to disk (multipart.go).
-	r.uploads = &uploads{r: r, schema: es.Schema()}
+	r.uploads = &uploads{r: r, schema: es.Schema(), inFlight: ratelimit.NewSlots(MaxUploadsPerCaller, MaxUploadsTotal)}
 	srv.AddTransport(r.uploads)
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	// Documents are priced (cost, depth, breadth, introspection) before gqlgen validates them,
 	// and the parser stops at MaxTokens: see cost.go.
 	r.cost = newCostLimit(r.DocLimits)
+	r.cost.charge = r.chargeCost
 	srv.Use(r.cost)
 	srv.SetParserTokenLimit(r.cost.limits.MaxTokens)
 	srv.AroundOperations(r.aroundOperations)
@@ -147,8 +148,17 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 			defer cancel()
 		}
 
+		// An upload's body is read only once it is known to be wanted; a refusal closes its
+		// connection instead (closeUnread), before the answer is written.
+		upload := strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/")
+		refused := func() {
+			if upload {
+				closeUnread(w)
+			}
+		}
 		if r.Limits != nil && r.Limits.PerIP != nil {
 			if ok, retry := r.Limits.PerIP.Allow(ratelimit.IPKey(ClientIP(req))); !ok {
+				refused()
 				writeRateLimited(w, retry)
 				return
 			}
@@ -160,11 +170,13 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 				status, code, msg = http.StatusInternalServerError, "INTERNAL", "Internal error."
 				logInternal(ctx, r.Logger, err)
 			}
+			refused()
 			writeError(w, status, code, msg)
 			return
 		}
-		if p == nil && strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/") {
+		if p == nil && upload {
 			// Uploads are for signed-in callers: refuse before gqlgen reads (and spools) the body.
+			refused()
 			writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", errSignIn().Error())
 			return
 		}
@@ -172,6 +184,7 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 			ctx = WithPrincipal(ctx, p)
 			if r.Limits != nil && r.Limits.PerPrincipal != nil && !isWebSocket(req) {
 				if ok, retry := r.Limits.PerPrincipal.Allow(limitKey(p)); !ok {
+					refused()
 					writeRateLimited(w, retry)
 					return
 				}
@@ -218,19 +231,33 @@ func writeRateLimited(w http.ResponseWriter, retry time.Duration) {
 	e := rateLimited(retry)
 	secs := int(e.RetryAfter.Seconds())
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	writeJSON(w, http.StatusTooManyRequests, map[string]any{
 		"errors": []map[string]any{{"message": e.Message, "extensions": map[string]any{"code": "RATE_LIMITED", "retryAfterSeconds": secs}}},
 	})
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	writeJSON(w, status, map[string]any{
 		"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}},
 	})
+}
+
+// writeJSON writes a whole answer with its length, so that it is complete once flushed.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// closeUnread marks the connection of a refused request whose body was not read to close once
+// its answer is sent, rather than be read on for the next request. (Go's server still reads up
+// to 256 KB of it, so that the client can read the answer before the close; the request rates
+// bound that.)
+func closeUnread(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 }
 
 var _ gql.ExecutableSchema = generated.NewExecutableSchema(generated.Config{})

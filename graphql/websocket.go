@@ -95,7 +95,6 @@ const (
 func (r *Resolver) acceptSocket(w http.ResponseWriter, ipKey string) (release func(), ok bool) {
 	rel, ok := r.sockets.byIP.TryAcquire(ipKey)
 	if !ok {
-		w.Header().Set("Connection", "close")
 		writeRateLimited(w, 10*time.Second)
 		return nil, false
 	}

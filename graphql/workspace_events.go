@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -11,6 +12,13 @@ import (
 )
 
 const catchUpBatch = 500
+
+// ReplayEventsPerSecond is how many logged events a workspace's subscriptions may replay per
+// second together: a catch-up of 100,000 events takes 20 s, and two hundred of them take turns.
+const ReplayEventsPerSecond = 5_000
+
+// replaySendTimeout is how long a subscription's reader may take for one batch of a replay.
+const replaySendTimeout = 10 * time.Second
 
 // workspaceEvents streams a workspace's events: first those after `after` read from the log,
 // then live ones from the feed. The live subscription is opened before the catch-up so nothing
@@ -59,27 +67,49 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 // catchUp sends logged events after *last; false when the subscription must end.
 func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
 	for {
-		// Replaying a workspace's log is expensive work of that workspace: each batch waits for
-		// a slot of its budget, so fifty subscriptions replaying a million events take their
-		// turns with the workspace's other counts and searches, not other tenants' cores.
-		release, err := r.expensive(ctx, wsID)
+		// Replaying a workspace's log is expensive: each batch is read, decoded (decrypted,
+		// cut to what the viewer may see) and handed to the socket within a slot of the replay
+		// budget, one replay at a time per workspace and a few in all, so two hundred
+		// subscriptions replaying a large log take turns instead of every core. A reader too
+		// slow to take a batch within replaySendTimeout loses its subscription (it may resume
+		// with `after`), so it cannot hold the budget.
+		if !r.paceReplay(ctx, wsID, catchUpBatch) {
+			return false
+		}
+		release, err := r.replaySlot(ctx, wsID)
 		if err != nil {
 			return false
 		}
 		evs, err := r.Store.ReadAll(ctx, *last, catchUpBatch, eventstore.ReadOpts{WorkspaceID: wsID, Types: types})
-		release()
+		var batch []*model.WorkspaceEvent
+		if err == nil {
+			batch = make([]*model.WorkspaceEvent, len(evs))
+			for i, e := range evs {
+				batch[i] = r.present(ctx, v, e)
+			}
+		}
 		if err != nil {
+			release()
 			if ctx.Err() == nil {
 				r.Logger.Error("reading workspace events", "err", err)
 			}
 			return false
 		}
-		for _, e := range evs {
-			if !r.send(ctx, v, e, out) {
+		timeout := time.NewTimer(replaySendTimeout)
+		for i, we := range batch {
+			select {
+			case out <- we:
+			case <-ctx.Done():
+				release()
+				return false
+			case <-timeout.C:
+				release()
 				return false
 			}
-			*last = e.Checkpoint()
+			*last = evs[i].Checkpoint()
 		}
+		timeout.Stop()
+		release()
 		if len(evs) < catchUpBatch {
 			return true
 		}
@@ -113,6 +143,16 @@ func (r *Resolver) followLive(ctx context.Context, v feedViewer, live <-chan *ev
 
 // send delivers one event, its data cut to what the viewer may see (redact.go).
 func (r *Resolver) send(ctx context.Context, v feedViewer, e *eventstore.RecordedEvent, out chan<- *model.WorkspaceEvent) bool {
+	select {
+	case out <- r.present(ctx, v, e):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// present is an event as the viewer may see it.
+func (r *Resolver) present(ctx context.Context, v feedViewer, e *eventstore.RecordedEvent) *model.WorkspaceEvent {
 	we := &model.WorkspaceEvent{Position: e.Checkpoint().String(), Type: e.Type, OccurredAt: e.RecordedAt, StreamID: e.StreamID}
 	if ev, err := e.Decode(ctx); err == nil {
 		if b, err := v.data(e.Type, ev); err == nil {
@@ -121,10 +161,5 @@ func (r *Resolver) send(ctx context.Context, v feedViewer, e *eventstore.Recorde
 	} else {
 		r.Logger.Warn("decoding event for subscription", "type", e.Type, "position", e.Position, "err", err)
 	}
-	select {
-	case out <- we:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return we
 }

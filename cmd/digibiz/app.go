@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -297,6 +298,12 @@ func limitsFor(cfg *Config) *graphql.Limits {
 	if cfg.RatePerPrincipal > 0 {
 		l.PerPrincipal = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerPrincipal), Burst: int(2 * cfg.RatePerPrincipal), Now: cfg.Clock})
 	}
+	if cfg.CostPerPrincipal > 0 {
+		// The burst holds the largest document twice over (MaxComplexity and GraphiQL's
+		// introspection), whatever the rate.
+		l.CostPerPrincipal = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.CostPerPrincipal),
+			Burst: max(int(2*cfg.CostPerPrincipal), 2*graphql.MaxComplexity+graphql.MaxIntrospectionCost), Now: cfg.Clock})
+	}
 	if cfg.RatePerIP > 0 {
 		l.PerIP = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerIP), Burst: int(2 * cfg.RatePerIP), Now: cfg.Clock})
 	}
@@ -308,6 +315,10 @@ func limitsFor(cfg *Config) *graphql.Limits {
 		total = 4
 	}
 	l.Expensive = ratelimit.NewSlots(per, total)
+	// Replays of the event log: one at a time per workspace, and no more at once than there are
+	// cores to spare for them.
+	l.Replay = ratelimit.NewSlots(1, max(1, runtime.GOMAXPROCS(0)/2))
+	l.ReplayRate = ratelimit.New(ratelimit.Opts{Rate: graphql.ReplayEventsPerSecond, Burst: graphql.ReplayEventsPerSecond, Now: cfg.Clock})
 	if cfg.LoginMaxFailures > 0 {
 		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow,
 			MaxFailuresPerAddress: cfg.LoginMaxFailuresPerIP, MaxFailuresPerEmail: cfg.LoginMaxFailuresPerEmail,

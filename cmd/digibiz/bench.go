@@ -23,7 +23,7 @@ const defaultBenchURL = "postgres://postgres@127.0.0.1:5432/digibiz_bench?sslmod
 
 func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: digibiz bench append|api|import [--json] [--duration 5s] [--writers 8]")
+		return errors.New("usage: digibiz bench append|api|import|abuse [--json] [--duration 5s] [--writers 8]")
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	url := fs.String("database-url", env("DIGIBIZ_BENCH_DATABASE_URL", defaultBenchURL), "PostgreSQL URL of the benchmark database (DIGIBIZ_BENCH_DATABASE_URL); created if missing")
@@ -32,6 +32,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	writers := fs.Int("writers", 8, "concurrent writers")
 	logLevel := fs.String("log-level", "warn", "log level")
 	rows := fs.Int("rows", 100_000, "rows of the imported file (bench import)")
+	abuseRows := fs.Int("attacker-contacts", 100_000, "contacts of the attacking tenant, imported (bench abuse)")
 	searchN := fs.Int("search-contacts", 1_000_000, "contacts to search among (bench import)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	sub := args[0]
@@ -69,6 +70,14 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+	case "abuse-attack": // the attacking process of bench abuse
+		return benchAbuseAttack(ctx, os.Stdin, stdout)
+	case "abuse":
+		var err error
+		figures, err = benchAbuse(ctx, *url, *duration, *abuseRows, logger)
+		if err != nil {
+			return err
+		}
 	case "api":
 		var err error
 		figures, err = benchAPI(ctx, *url, *writers, *duration, logger)
@@ -76,7 +85,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("unknown benchmark %q (append, api, import)", sub)
+		return fmt.Errorf("unknown benchmark %q (append, api, import, abuse)", sub)
 	}
 	return printFigures(stdout, figures, *asJSON)
 }

@@ -185,6 +185,11 @@ func (s *switchableLog) List(ctx context.Context, ws uuid.UUID, first int, after
 // benchServer starts an in-process server on a fresh database (dropped by cleanup), for
 // benchmarks that measure the whole server.
 func benchServer(ctx context.Context, url, name string, logger *slog.Logger) (*App, *httptest.Server, func(), error) {
+	return benchServerWith(ctx, url, name, logger, nil)
+}
+
+// benchServerWith is benchServer with its configuration changed by configure.
+func benchServerWith(ctx context.Context, url, name string, logger *slog.Logger, configure func(*Config)) (*App, *httptest.Server, func(), error) {
 	admin, err := postgres.Open(ctx, url, postgres.OpenOpts{Logger: logger, SkipMigrate: true, MaxConns: 2})
 	if err != nil {
 		return nil, nil, nil, err
@@ -204,6 +209,9 @@ func benchServer(ctx context.Context, url, name string, logger *slog.Logger) (*A
 	}
 	cfg := &Config{DatabaseURL: replaceDatabase(url, benchDB), DataDir: dataDir, Bus: "postgres", WhatsApp: "simulator",
 		MasterKey: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}
+	if configure != nil {
+		configure(cfg)
+	}
 	app, err := NewApp(ctx, cfg, logger)
 	if err != nil {
 		dropAll()

@@ -29,6 +29,9 @@ type Config struct {
 	// RatePerPrincipal and RatePerIP are requests per second (burst twice that); 0 disables.
 	RatePerPrincipal float64
 	RatePerIP        float64
+	// CostPerPrincipal is the query cost per second each session, token or anonymous address
+	// may spend (burst twice that); 0 disables.
+	CostPerPrincipal float64
 	// Sign-in throttling (ratelimit.LoginThrottle), within a sliding LoginWindow:
 	// LoginMaxFailures wrong passwords for one email from one address refuse that address for
 	// that email (0 disables sign-in throttling), and start the growing delays of the email
@@ -77,6 +80,7 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
 	fs.Float64Var(&c.RatePerPrincipal, "rate-per-principal", envFloat("DIGIBIZ_RATE_PER_PRINCIPAL", 50), "requests per second per session or API token, burst twice that; 0 disables (DIGIBIZ_RATE_PER_PRINCIPAL)")
+	fs.Float64Var(&c.CostPerPrincipal, "cost-per-principal", envFloat("DIGIBIZ_COST_PER_PRINCIPAL", 100_000), "query cost per second per session, API token or anonymous address, burst twice that; 0 disables (DIGIBIZ_COST_PER_PRINCIPAL)")
 	fs.Float64Var(&c.RatePerIP, "rate-per-ip", envFloat("DIGIBIZ_RATE_PER_IP", 100), "requests per second per client address, burst twice that; 0 disables (DIGIBIZ_RATE_PER_IP)")
 	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", envInt("DIGIBIZ_LOGIN_MAX_FAILURES", 10), "wrong passwords for one email from one address before that address is refused for it, and before the email's delays start; 0 disables sign-in throttling (DIGIBIZ_LOGIN_MAX_FAILURES)")
 	fs.DurationVar(&c.LoginWindow, "login-window", envDuration("DIGIBIZ_LOGIN_WINDOW", 15*time.Minute), "how far back sign-in failures count (DIGIBIZ_LOGIN_WINDOW)")

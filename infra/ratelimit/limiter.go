@@ -66,6 +66,13 @@ func New(opts Opts) *Limiter {
 // an event would be allowed, rounded up to the millisecond (for a Retry-After header); a
 // denied event takes nothing from the bucket.
 func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return l.AllowN(key, 1)
+}
+
+// AllowN takes n events for key at once (a request's cost, say). An n larger than the burst
+// counts as the burst: size the burst for the largest n a caller may ask for.
+func (l *Limiter) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
+	n = min(max(n, 1), l.opts.Burst)
 	now := l.opts.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -80,18 +87,19 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	}
 	l.evict(now)
 
-	if b.lim.AllowN(now, 1) {
+	tokens := b.lim.TokensAt(now)
+	if b.lim.AllowN(now, n) {
 		return true, 0
 	}
-	return false, l.retryAfter(b.lim.TokensAt(now))
+	return false, l.retryAfter(tokens, n)
 }
 
-// retryAfter is how long until a bucket holding tokens has one whole token again.
-func (l *Limiter) retryAfter(tokens float64) time.Duration {
+// retryAfter is how long until a bucket holding tokens has need whole tokens again.
+func (l *Limiter) retryAfter(tokens float64, need int) time.Duration {
 	if l.opts.Rate <= 0 {
 		return rate.InfDuration
 	}
-	secs := (1 - tokens) / float64(l.opts.Rate)
+	secs := (float64(need) - tokens) / float64(l.opts.Rate)
 	if secs*float64(time.Second) >= math.MaxInt64/2 {
 		return rate.InfDuration
 	}
@@ -101,7 +109,7 @@ func (l *Limiter) retryAfter(tokens float64) time.Duration {
 	if rem := d % time.Millisecond; rem != 0 {
 		d += time.Millisecond - rem
 	}
-	if tokens+d.Seconds()*float64(l.opts.Rate) < 1 {
+	if tokens+d.Seconds()*float64(l.opts.Rate) < float64(need) {
 		d += time.Millisecond
 	}
 	return d

@@ -118,3 +118,24 @@ func TestLimiterIsSafeForConcurrentUse(t *testing.T) {
 	require.GreaterOrEqual(t, allowed, 10)
 	require.LessOrEqual(t, l.Len(), 50)
 }
+
+// AllowN takes a request's cost at once: a bucket of 100 at 10 a second takes 60, refuses the
+// next 60 until 20 more have come (2 s), and counts an n over the burst as the burst.
+func TestAllowNTakesACost(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
+	l := New(Opts{Rate: 10, Burst: 100, Now: clock.Now})
+	ok, _ := l.AllowN("k", 60)
+	require.True(t, ok)
+	ok, retry := l.AllowN("k", 60)
+	require.False(t, ok)
+	require.Equal(t, 2*time.Second, retry)
+	clock.Advance(2 * time.Second)
+	ok, _ = l.AllowN("k", 60)
+	require.True(t, ok)
+	clock.Advance(10 * time.Second)
+	ok, _ = l.AllowN("k", 1_000_000)
+	require.True(t, ok, "a full bucket takes a cost over the burst, as the burst")
+	ok, _ = l.AllowN("k", 1)
+	require.False(t, ok)
+}
