@@ -4,7 +4,6 @@
 package identity
 
 import (
-	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -29,27 +28,6 @@ func (r Role) CanAdminister() bool { return r == RoleOwner || r == RoleAdmin }
 
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
-
-// NormalizeEmail validates an email address and returns its canonical form (trimmed, lower
-// case), the form that is unique per user.
-func NormalizeEmail(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", fault.InvalidField(field, "REQUIRED", "Email is required.")
-	}
-	if len(s) > 254 {
-		return "", fault.InvalidField(field, "TOO_LONG", "Email must be at most 254 characters.")
-	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || addr.Name != "" {
-		return "", fault.InvalidField(field, "INVALID_EMAIL", "%q is not a valid email address.", s)
-	}
-	at := strings.LastIndex(s, "@")
-	if at < 1 || !strings.Contains(s[at+1:], ".") {
-		return "", fault.InvalidField(field, "INVALID_EMAIL", "%q is not a valid email address.", s)
-	}
-	return strings.ToLower(s), nil
-}
 
 // CleanText trims s and checks its length in characters and that it holds no control
 // characters. Used for names of people, workspaces and the like.
