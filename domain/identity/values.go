@@ -54,48 +54,6 @@ func CleanText(field, label, s string, min, max int) (string, error) {
 	return s, nil
 }
 
-// MinPasswordLength follows NIST SP 800-63B's advice for memorised secrets chosen by users,
-// raised from 8 to 10.
-const MinPasswordLength = 10
-
-// MaxPasswordLength bounds the work of hashing.
-const MaxPasswordLength = 256
-
-var commonPasswords = map[string]bool{
-	"password": true, "password1": true, "password12": true, "password123": true, "passw0rd": true,
-	"1234567890": true, "12345678910": true, "123456789a": true, "qwertyuiop": true, "qwerty1234": true,
-	"1q2w3e4r5t": true, "iloveyou12": true, "letmein123": true, "welcome123": true, "admin12345": true,
-	"abcdefghij": true, "0987654321": true, "1111111111": true, "0000000000": true, "whatsapp123": true,
-	"changeme123": true, "football12": true, "monkey1234": true, "dragon1234": true, "sunshine12": true,
-}
-
-// CheckPassword rejects passwords that are too short, too long, common, made of one or two
-// repeated characters, or containing the user's email name.
-func CheckPassword(field, password, email string) error {
-	n := utf8.RuneCountInString(password)
-	if n < MinPasswordLength {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password must be at least %d characters.", MinPasswordLength)
-	}
-	if n > MaxPasswordLength {
-		return fault.InvalidField(field, "TOO_LONG", "Password must be at most %d characters.", MaxPasswordLength)
-	}
-	distinct := map[rune]bool{}
-	for _, r := range password {
-		distinct[r] = true
-	}
-	if len(distinct) < 4 {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password is too simple: use more different characters.")
-	}
-	lower := strings.ToLower(password)
-	if commonPasswords[lower] {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password is too common.")
-	}
-	if local, _, ok := strings.Cut(strings.ToLower(email), "@"); ok && len(local) >= 4 && strings.Contains(lower, local) {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password must not contain your email address.")
-	}
-	return nil
-}
-
 // Settings are a workspace's preferences. Zero values are replaced by DefaultSettings.
 type Settings struct {
 	Timezone          string `json:"timezone"`
