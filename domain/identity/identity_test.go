@@ -85,18 +85,3 @@ func TestDecideSignUp(t *testing.T) {
 	}
 	require.Equal(t, map[string]string{"name": "REQUIRED", "email": "INVALID_EMAIL", "password": "WEAK_PASSWORD", "workspaceName": "INVALID_TEXT"}, fields)
 }
-
-func TestCheckPassword(t *testing.T) {
-	t.Parallel()
-	for pw, ok := range map[string]bool{
-		"correct horse battery staple": true,
-		"Tr0ub4dor&3x":                 true,
-		"short":                        false,
-		"password123":                  false,
-		"abababababab":                 false,
-		"ada.lovelace-2024":            false, // contains the email's name
-	} {
-		err := identity.CheckPassword("password", pw, "ada.lovelace@example.com")
-		require.Equal(t, ok, err == nil, "%q: %v", pw, err)
-	}
-}

@@ -42,7 +42,7 @@ func DecideSignUp(in SignUpInput) (SignUpDecision, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if err := CheckPassword("password", in.Password, email); err != nil {
+	if err := CheckPassword("password", in.Password, email, in.Name, in.WorkspaceName); err != nil {
 		errs = append(errs, err)
 	}
 	ws, err := CleanText("workspaceName", "Workspace name", in.WorkspaceName, 1, 80)

@@ -4,7 +4,6 @@
 package identity
 
 import (
-	"net/mail"
 	"strings"
 	"time"
 	"unicode"
@@ -30,27 +29,6 @@ func (r Role) CanAdminister() bool { return r == RoleOwner || r == RoleAdmin }
 // Valid reports whether r is a known role.
 func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdmin || r == RoleMember }
 
-// NormalizeEmail validates an email address and returns its canonical form (trimmed, lower
-// case), the form that is unique per user.
-func NormalizeEmail(field, s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", fault.InvalidField(field, "REQUIRED", "Email is required.")
-	}
-	if len(s) > 254 {
-		return "", fault.InvalidField(field, "TOO_LONG", "Email must be at most 254 characters.")
-	}
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || addr.Name != "" {
-		return "", fault.InvalidField(field, "INVALID_EMAIL", "%q is not a valid email address.", s)
-	}
-	at := strings.LastIndex(s, "@")
-	if at < 1 || !strings.Contains(s[at+1:], ".") {
-		return "", fault.InvalidField(field, "INVALID_EMAIL", "%q is not a valid email address.", s)
-	}
-	return strings.ToLower(s), nil
-}
-
 // CleanText trims s and checks its length in characters and that it holds no control
 // characters. Used for names of people, workspaces and the like.
 func CleanText(field, label, s string, min, max int) (string, error) {
@@ -74,48 +52,6 @@ func CleanText(field, label, s string, min, max int) (string, error) {
 		}
 	}
 	return s, nil
-}
-
-// MinPasswordLength follows NIST SP 800-63B's advice for memorised secrets chosen by users,
-// raised from 8 to 10.
-const MinPasswordLength = 10
-
-// MaxPasswordLength bounds the work of hashing.
-const MaxPasswordLength = 256
-
-var commonPasswords = map[string]bool{
-	"password": true, "password1": true, "password12": true, "password123": true, "passw0rd": true,
-	"1234567890": true, "12345678910": true, "123456789a": true, "qwertyuiop": true, "qwerty1234": true,
-	"1q2w3e4r5t": true, "iloveyou12": true, "letmein123": true, "welcome123": true, "admin12345": true,
-	"abcdefghij": true, "0987654321": true, "1111111111": true, "0000000000": true, "whatsapp123": true,
-	"changeme123": true, "football12": true, "monkey1234": true, "dragon1234": true, "sunshine12": true,
-}
-
-// CheckPassword rejects passwords that are too short, too long, common, made of one or two
-// repeated characters, or containing the user's email name.
-func CheckPassword(field, password, email string) error {
-	n := utf8.RuneCountInString(password)
-	if n < MinPasswordLength {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password must be at least %d characters.", MinPasswordLength)
-	}
-	if n > MaxPasswordLength {
-		return fault.InvalidField(field, "TOO_LONG", "Password must be at most %d characters.", MaxPasswordLength)
-	}
-	distinct := map[rune]bool{}
-	for _, r := range password {
-		distinct[r] = true
-	}
-	if len(distinct) < 4 {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password is too simple: use more different characters.")
-	}
-	lower := strings.ToLower(password)
-	if commonPasswords[lower] {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password is too common.")
-	}
-	if local, _, ok := strings.Cut(strings.ToLower(email), "@"); ok && len(local) >= 4 && strings.Contains(lower, local) {
-		return fault.InvalidField(field, "WEAK_PASSWORD", "Password must not contain your email address.")
-	}
-	return nil
 }
 
 // Settings are a workspace's preferences. Zero values are replaced by DefaultSettings.
