@@ -670,3 +670,43 @@ func TestUploadsAreAuthorisedFirstAndBounded(t *testing.T) {
 }
 
 const maxMapBytesForTest = 64 << 10
+
+// Findings 12 and 13: weak passwords passed, and look-alike emails (a Cyrillic е, a full-width
+// ａ, a zero-width space) became separate accounts. Over the API as a user signs up: weak
+// passwords are WEAK_PASSWORD with the reason, look-alikes are refused or are the same account.
+func TestWeakPasswordsAndLookAlikeEmails(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	signUp := func(email, password string) []userErr {
+		var out struct{ SignUp authPayload }
+		s.must("", signUpMutation, map[string]any{"in": map[string]any{
+			"name": "Alice Example", "email": email, "password": password, "workspaceName": "Look-alike Co"}}, &out)
+		return out.SignUp.UserErrors
+	}
+	before := s.eventCount()
+	for _, pw := range []string{"Password1!", "qwerty123456", "letmein1234", "0123456789"} {
+		ue := signUp("alice@lookalike.example", pw)
+		require.Len(t, ue, 1, pw)
+		require.Equal(t, "WEAK_PASSWORD", ue[0].Code, pw)
+		require.NotEmpty(t, ue[0].Message)
+	}
+	require.Equal(t, before, s.eventCount(), "nothing appended")
+	require.Empty(t, signUp("alice@lookalike.example", strongPassword))
+	for _, email := range []string{
+		"\u0430lice@lookalike.example",       // Cyrillic а in a Latin name
+		"alic\u0435@lookalike.example",       // Cyrillic е
+		"\uff41lice@lookalike.example",       // full-width ａ
+		"alice@lookalike\u200b.example",      // zero-width space in the domain
+		"alice@look\u00adalike.example",      // soft hyphen
+		"\u212aate@lookalike.example",        // Kelvin sign, not K
+		"ALİCE@lookalike.example" + "\u200d", // a joiner at the end
+	} {
+		ue := signUp(email, strongPassword)
+		require.NotEmpty(t, ue, "%q became an account", email)
+		require.Contains(t, []string{"INVALID_EMAIL", "EMAIL_TAKEN"}, ue[0].Code, "%q: %v", email, ue)
+	}
+	// Case alone is the same account.
+	ue := signUp("ALICE@LOOKALIKE.EXAMPLE", strongPassword)
+	require.Len(t, ue, 1)
+	require.Equal(t, "EMAIL_TAKEN", ue[0].Code)
+}
