@@ -42,19 +42,9 @@ type Limits struct {
 	// Expensive bounds the expensive database work (counts, searches, filtered lists) in
 	// flight per workspace, and in all: one tenant's load waits on itself, not on others.
 	Expensive SlotLimiter
-	// Replay bounds the workspaceEvents catch-ups running at once per workspace and in all, and
-	// ReplayRate the events a workspace's catch-ups may read per second together.
-	Replay     SlotLimiter
+	// ReplayRate bounds the events a workspace's workspaceEvents catch-ups may read per second
+	// together.
 	ReplayRate CostLimiter
-}
-
-// replaySlot waits for a slot of the replay budget of workspaceEvents catch-ups (per workspace,
-// and in all: Limits.Replay).
-func (r *Resolver) replaySlot(ctx context.Context, ws uuid.UUID) (release func(), err error) {
-	if r.Limits == nil || r.Limits.Replay == nil {
-		return func() {}, nil
-	}
-	return r.Limits.Replay.Acquire(ctx, "ws:"+ws.String())
 }
 
 // CostLimiter takes a request's cost from a key's budget, with a retry hint when it is spent.

@@ -67,16 +67,18 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 // catchUp sends logged events after *last; false when the subscription must end.
 func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
 	for {
-		// Replaying a workspace's log is expensive: each batch is read, decoded (decrypted,
-		// cut to what the viewer may see) and handed to the socket within a slot of the replay
-		// budget, one replay at a time per workspace and a few in all, so two hundred
-		// subscriptions replaying a large log take turns instead of every core. A reader too
-		// slow to take a batch within replaySendTimeout loses its subscription (it may resume
-		// with `after`), so it cannot hold the budget.
+		// Replaying a workspace's log is expensive work of that workspace: each batch is read
+		// and decoded (decrypted, cut to what the viewer may see) within a slot of the
+		// workspace's budget, the one its counts and searches take too, and the workspace's
+		// replays together read at most ReplayEventsPerSecond: two hundred subscriptions
+		// replaying a large log take turns with the workspace's other expensive work instead of
+		// taking a core of their own. The batch is sent after the slot is given back; a reader
+		// too slow to take it within replaySendTimeout loses its subscription (it may resume
+		// with `after`).
 		if !r.paceReplay(ctx, wsID, catchUpBatch) {
 			return false
 		}
-		release, err := r.replaySlot(ctx, wsID)
+		release, err := r.expensive(ctx, wsID)
 		if err != nil {
 			return false
 		}
@@ -88,8 +90,8 @@ func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, ty
 				batch[i] = r.present(ctx, v, e)
 			}
 		}
+		release()
 		if err != nil {
-			release()
 			if ctx.Err() == nil {
 				r.Logger.Error("reading workspace events", "err", err)
 			}
@@ -100,16 +102,13 @@ func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, ty
 			select {
 			case out <- we:
 			case <-ctx.Done():
-				release()
 				return false
 			case <-timeout.C:
-				release()
 				return false
 			}
 			*last = evs[i].Checkpoint()
 		}
 		timeout.Stop()
-		release()
 		if len(evs) < catchUpBatch {
 			return true
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -315,9 +314,6 @@ func limitsFor(cfg *Config) *graphql.Limits {
 		total = 4
 	}
 	l.Expensive = ratelimit.NewSlots(per, total)
-	// Replays of the event log: one at a time per workspace, and no more at once than there are
-	// cores to spare for them.
-	l.Replay = ratelimit.NewSlots(1, max(1, runtime.GOMAXPROCS(0)/2))
 	l.ReplayRate = ratelimit.New(ratelimit.Opts{Rate: graphql.ReplayEventsPerSecond, Burst: graphql.ReplayEventsPerSecond, Now: cfg.Clock})
 	if cfg.LoginMaxFailures > 0 {
 		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow,

@@ -710,3 +710,34 @@ func TestWeakPasswordsAndLookAlikeEmails(t *testing.T) {
 	require.Len(t, ue, 1)
 	require.Equal(t, "EMAIL_TAKEN", ue[0].Code)
 }
+
+// The request rate alone let a caller send fifty pages of 500 contacts a second: what a caller
+// may spend is its documents' cost, per second, from a bucket that holds the largest documents.
+func TestCostBudgetPerCaller(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", CostPerPrincipal: 1000, Clock: clock.Now})
+	owner := s.signUp("Olga Owner", "olga@cost.example", strongPassword, "Cost Co")
+	other := s.signUp("Otto Other", "otto@cost.example", strongPassword, "Other Co")
+	// About 45,000 a document: 30 pages of 500 contacts.
+	heavy := `query($ws: ID!) { workspace(id: $ws) ` + aliasesOf(30, "contacts(first: 500) { nodes { id name } }") + ` }`
+	sent, refused := 0, ""
+	for i := 0; i < 20 && refused == ""; i++ {
+		r := s.do(*owner.Token, heavy, map[string]any{"ws": owner.Workspace.ID}, nil)
+		if r.code() == "RATE_LIMITED" {
+			refused = r.Errors[0].Message
+			require.Positive(t, r.Errors[0].Extensions["retryAfterSeconds"])
+		} else {
+			require.Empty(t, r.Errors)
+			sent++
+		}
+	}
+	require.NotEmpty(t, refused, "the budget is spent")
+	require.Less(t, sent, 10, "the bucket holds (2 x 50,000 + 250,000) / 45,000 documents")
+	// Another caller is not charged for it.
+	s.must(*other.Token, heavy, map[string]any{"ws": other.Workspace.ID}, nil)
+	// The budget refills with time.
+	clock.Advance(60 * time.Second)
+	s.must(*owner.Token, heavy, map[string]any{"ws": owner.Workspace.ID}, nil)
+}
