@@ -2,6 +2,8 @@ package graphql
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"unicode"
@@ -41,6 +43,16 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 		return fail(err)
 	}
 	name := uploadName(in.File.Filename)
+	// The upload is checked where it was spooled, and stored only if it is a contact list.
+	if in.File.Size == 0 {
+		return fail(fault.InvalidField("file", "EMPTY_FILE", "The file is empty."))
+	}
+	if err := r.ImportFiles.Check(in.File.File); err != nil {
+		return fail(err)
+	}
+	if _, err := in.File.File.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("rewinding the upload: %w", err)
+	}
 	id := uuid.New()
 	size, sum, err := r.ImportFiles.Save(ctx, id, in.File.File)
 	if err != nil {
@@ -49,10 +61,6 @@ func (r *Resolver) importContacts(ctx context.Context, in model.ImportContactsIn
 	if size == 0 {
 		r.ImportFiles.Remove(id)
 		return fail(fault.InvalidField("file", "EMPTY_FILE", "The file is empty."))
-	}
-	if err := r.ImportFiles.Check(id); err != nil {
-		r.ImportFiles.Remove(id)
-		return fail(err)
 	}
 	res, last, err := r.Commands.StartContactImport(ctx, caller(ctx), commands.StartContactImport{ImportID: id, WorkspaceID: ws,
 		FileName: name, Size: size, SHA256: sum, DefaultCountry: deref(in.DefaultCountry), GroupIDs: groups,

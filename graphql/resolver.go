@@ -37,9 +37,9 @@ type UsageTracker interface {
 // ImportFiles stores uploaded contact lists until their import ends.
 type ImportFiles interface {
 	Save(ctx context.Context, id uuid.UUID, r io.Reader) (size int64, sha256 string, err error)
-	// Check reads the start of a saved file: a fault.Invalid error says why it is no contact list
+	// Check reads the start of an upload: a fault.Invalid error says why it is no contact list
 	// (not text, no phone column).
-	Check(id uuid.UUID) error
+	Check(r io.Reader) error
 	Remove(id uuid.UUID)
 }
 

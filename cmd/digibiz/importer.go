@@ -61,14 +61,10 @@ func (f importFiles) Save(_ context.Context, id uuid.UUID, r io.Reader) (int64, 
 
 func (f importFiles) Remove(id uuid.UUID) { _ = os.Remove(f.path(id)) }
 
-// Check refuses, before an import starts, a file that is no contact list: not text (a
-// spreadsheet, a PDF, an image), or text without a column of phone numbers.
-func (f importFiles) Check(id uuid.UUID) error {
-	file, err := os.Open(f.path(id))
-	if err != nil {
-		return err
-	}
-	defer file.Close()
+// Check refuses, before an upload is stored, a file that is no contact list: not text (a
+// spreadsheet, a PDF, an image), or text without a column of phone numbers. It reads the start
+// of the file only.
+func (f importFiles) Check(file io.Reader) error {
 	rd, err := contactfile.NewReader(file, contactfile.Opts{})
 	var fe *contactfile.FileError
 	switch {
