@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,9 +43,19 @@ type Limits struct {
 	// Expensive bounds the expensive database work (counts, searches, filtered lists) in
 	// flight per workspace, and in all: one tenant's load waits on itself, not on others.
 	Expensive SlotLimiter
+	// ExpensiveTime gives each workspace a share of time for its expensive queries: each is
+	// charged by how long it took, and a workspace in debt waits. One at a time alone lets a
+	// workspace keep a database core busy.
+	ExpensiveTime TimeLimiter
 	// ReplayRate bounds the events a workspace's workspaceEvents catch-ups may read per second
 	// together.
 	ReplayRate CostLimiter
+}
+
+// TimeLimiter charges keys by the time their work took (infra/ratelimit.TimeBudget).
+type TimeLimiter interface {
+	Wait(ctx context.Context, key string) error
+	Charge(key string, d time.Duration)
 }
 
 // CostLimiter takes a request's cost from a key's budget, with a retry hint when it is spent.
@@ -102,12 +113,30 @@ func (r *Resolver) expensive(ctx context.Context, ws uuid.UUID) (release func(),
 	if r.Limits == nil || r.Limits.Expensive == nil {
 		return func() {}, nil
 	}
-	release, err = r.Limits.Expensive.Acquire(ctx, "ws:"+ws.String())
-	if err != nil {
-		return nil, &fault.Error{Kind: fault.RateLimited, RetryAfter: time.Second,
-			Message: "This workspace is running as many expensive queries (counts, searches) as it may at once; retry in a moment."}
+	key := "ws:" + ws.String()
+	busy := &fault.Error{Kind: fault.RateLimited, RetryAfter: time.Second,
+		Message: "This workspace has used its share of expensive queries (counts, searches) for now; retry in a moment."}
+	if r.Limits.ExpensiveTime != nil {
+		if err := r.Limits.ExpensiveTime.Wait(ctx, key); err != nil {
+			return nil, busy
+		}
 	}
-	return release, nil
+	slot, err := r.Limits.Expensive.Acquire(ctx, key)
+	if err != nil {
+		return nil, busy
+	}
+	if r.Limits.ExpensiveTime == nil {
+		return slot, nil
+	}
+	// What the work took is charged to the workspace's share of time.
+	start := time.Now()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			slot()
+			r.Limits.ExpensiveTime.Charge(key, time.Since(start))
+		})
+	}, nil
 }
 
 func limitKey(p *Principal) string {

@@ -314,6 +314,11 @@ func limitsFor(cfg *Config) *graphql.Limits {
 		total = 4
 	}
 	l.Expensive = ratelimit.NewSlots(per, total)
+	share := cfg.ExpensiveShare
+	if share <= 0 {
+		share = 0.25
+	}
+	l.ExpensiveTime = ratelimit.NewTimeBudget(share, 5*time.Second, cfg.Clock)
 	l.ReplayRate = ratelimit.New(ratelimit.Opts{Rate: graphql.ReplayEventsPerSecond, Burst: graphql.ReplayEventsPerSecond, Now: cfg.Clock})
 	if cfg.LoginMaxFailures > 0 {
 		l.Login = ratelimit.NewLoginThrottle(ratelimit.ThrottleOpts{MaxFailures: cfg.LoginMaxFailures, Window: cfg.LoginWindow,

@@ -47,6 +47,9 @@ type Config struct {
 	// running at once for one workspace and for all; 0 means the defaults (1 and 4).
 	ExpensivePerWorkspace int
 	ExpensiveTotal        int
+	// ExpensiveShare is the seconds of expensive queries a workspace may run per second on
+	// average (their durations charged after they ran); 0 means 0.25.
+	ExpensiveShare float64
 	// Sockets bound WebSockets per address, per session or token, in all, the operations of one
 	// socket and the subscriptions of one caller; zero fields mean the defaults.
 	Sockets graphql.SocketLimits
@@ -94,6 +97,7 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.Sockets.Total, "ws-total", envInt("DIGIBIZ_WS_TOTAL", graphql.DefaultSocketsTotal), "WebSockets open at once in all (DIGIBIZ_WS_TOTAL)")
 	fs.IntVar(&c.Sockets.OperationsPerSocket, "ws-operations", envInt("DIGIBIZ_WS_OPERATIONS", graphql.DefaultOperationsPerSocket), "operations (subscriptions included) running at once on one WebSocket (DIGIBIZ_WS_OPERATIONS)")
 	fs.IntVar(&c.Sockets.SubscriptionsPerCaller, "subscriptions-per-caller", envInt("DIGIBIZ_SUBSCRIPTIONS_PER_CALLER", graphql.DefaultSubscriptionsPerCaller), "subscriptions one session or API token holds on all its WebSockets (DIGIBIZ_SUBSCRIPTIONS_PER_CALLER)")
+	fs.Float64Var(&c.ExpensiveShare, "expensive-share", envFloat("DIGIBIZ_EXPENSIVE_SHARE", 0.25), "seconds of expensive queries one workspace may run per second on average, up to 5 s saved (DIGIBIZ_EXPENSIVE_SHARE)")
 	fs.DurationVar(&c.OperationTimeout, "operation-timeout", envDuration("DIGIBIZ_OPERATION_TIMEOUT", 30*time.Second), "longest a query or mutation over HTTP may run, database work included (DIGIBIZ_OPERATION_TIMEOUT)")
 	return c
 }
