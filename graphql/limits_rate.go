@@ -3,6 +3,7 @@ package graphql
 import (
 	"context"
 	"math"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -47,6 +48,10 @@ type Limits struct {
 	// charged by how long it took, and a workspace in debt waits. One at a time alone lets a
 	// workspace keep a database core busy.
 	ExpensiveTime TimeLimiter
+	// Held bounds the refusals held at once per address and in all (holdRefusal); RefusalHold
+	// is the longest one is held (zero: refusals are answered at once).
+	Held        SlotLimiter
+	RefusalHold time.Duration
 	// ReplayRate bounds the events a workspace's workspaceEvents catch-ups may read per second
 	// together.
 	ReplayRate CostLimiter
@@ -76,6 +81,7 @@ func (r *Resolver) chargeCost(ctx context.Context, cost int) *gqlerror.Error {
 	if ok {
 		return nil
 	}
+	r.holdRefusal(ctx, nil, ratelimit.IPKey(RequestInfoFrom(ctx).IP), retry)
 	e := rateLimited(retry)
 	err := gqlerror.Errorf("This query costs %d, more than is left of the caller's budget; retry in %d s.", cost, int(e.RetryAfter.Seconds()))
 	err.Extensions = map[string]any{"code": "RATE_LIMITED", "retryAfterSeconds": int(e.RetryAfter.Seconds())}
@@ -139,6 +145,32 @@ func (r *Resolver) expensive(ctx context.Context, ws uuid.UUID) (release func(),
 	}, nil
 }
 
+// holdRefusal holds the refusal of a request over its rate for its retry time (at most
+// Limits.RefusalHold) before it is answered, or until the client hangs up: a script in a loop
+// gets its refusals no faster than it may send, instead of thousands a second, and a client
+// that heeds Retry-After waits no longer than it would anyway. Holding costs a goroutine and a
+// connection, no CPU; past Limits.Held per address (or in all), the refusal is answered at once
+// (over HTTP, with its connection closed: w may be nil).
+func (r *Resolver) holdRefusal(ctx context.Context, w http.ResponseWriter, ipKey string, retry time.Duration) {
+	if r.Limits == nil || r.Limits.RefusalHold <= 0 || r.Limits.Held == nil {
+		return
+	}
+	release, ok := r.Limits.Held.TryAcquire(ipKey)
+	if !ok {
+		if w != nil {
+			w.Header().Set("Connection", "close")
+		}
+		return
+	}
+	defer release()
+	t := time.NewTimer(min(retry, r.Limits.RefusalHold))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 func limitKey(p *Principal) string {
 	if p.IsToken() {
 		return "token:" + p.APITokenID.String()
@@ -155,3 +187,9 @@ func rateLimited(retry time.Duration) *fault.Error {
 	return &fault.Error{Kind: fault.RateLimited, Message: "Too many requests; retry in " + strconv.Itoa(secs) + " s.",
 		RetryAfter: time.Duration(secs) * time.Second}
 }
+
+// Refusals held at once (holdRefusal): per client address, and in all.
+const (
+	HeldRefusalsPerIP = 16
+	HeldRefusalsTotal = 1024
+)

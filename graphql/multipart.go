@@ -70,9 +70,9 @@ func (r *Resolver) UploadStats() UploadStats {
 }
 
 const (
-	// UploadBytesPerSecond is how fast one upload is read: a 200 MB list takes at least ten
-	// seconds, and uploads from a fast network cannot keep a core copying.
-	UploadBytesPerSecond = 20 << 20
+	// UploadBytesPerSecond is how fast one upload is read: a 20 MB list takes two seconds, and
+	// uploads from a fast network cannot keep a core copying.
+	UploadBytesPerSecond = 10 << 20
 	// MaxUploadsPerCaller and MaxUploadsTotal bound the uploads under way at once.
 	MaxUploadsPerCaller = 1
 	MaxUploadsTotal     = 4

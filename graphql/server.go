@@ -122,32 +122,6 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 		}
 		ctx := WithRequestInfo(req.Context(), RequestInfo{RequestID: reqID, IP: ClientIP(req), UserAgent: ua})
 
-		if req.Method == http.MethodPost && !strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/") {
-			if req.ContentLength > MaxBodyBytes {
-				writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", tooLarge(MaxBodyBytes))
-				return
-			}
-			body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "BAD_REQUEST", "The request body could not be read.")
-				return
-			}
-			if len(body) > MaxBodyBytes {
-				writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", tooLarge(MaxBodyBytes))
-				return
-			}
-			if msg := checkJSONBody(body); msg != "" {
-				writeError(w, http.StatusBadRequest, "BAD_REQUEST", msg)
-				return
-			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			// The whole operation, its database work included, has a deadline; a client that
-			// hangs up cancels it sooner.
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, r.operationTimeout())
-			defer cancel()
-		}
-
 		// An upload's body is read only once it is known to be wanted; a refusal closes its
 		// connection instead (closeUnread), before the answer is written.
 		upload := strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/")
@@ -156,9 +130,14 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 				closeUnread(w)
 			}
 		}
+		// Limits and credentials are checked before any body is read: a refusal costs no more
+		// than its headers, and is held (holdRefusal) so that a client in a loop is slowed to
+		// the rate it may have.
+		ipKey := ratelimit.IPKey(ClientIP(req))
 		if r.Limits != nil && r.Limits.PerIP != nil {
-			if ok, retry := r.Limits.PerIP.Allow(ratelimit.IPKey(ClientIP(req))); !ok {
+			if ok, retry := r.Limits.PerIP.Allow(ipKey); !ok {
 				refused()
+				r.holdRefusal(ctx, w, ipKey, retry)
 				writeRateLimited(w, retry)
 				return
 			}
@@ -185,11 +164,38 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 			if r.Limits != nil && r.Limits.PerPrincipal != nil && !isWebSocket(req) {
 				if ok, retry := r.Limits.PerPrincipal.Allow(limitKey(p)); !ok {
 					refused()
+					r.holdRefusal(ctx, w, ipKey, retry)
 					writeRateLimited(w, retry)
 					return
 				}
 			}
 		}
+		if req.Method == http.MethodPost && !strings.HasPrefix(req.Header.Get("Content-Type"), "multipart/") {
+			if req.ContentLength > MaxBodyBytes {
+				writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", tooLarge(MaxBodyBytes))
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(req.Body, MaxBodyBytes+1))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "BAD_REQUEST", "The request body could not be read.")
+				return
+			}
+			if len(body) > MaxBodyBytes {
+				writeError(w, http.StatusRequestEntityTooLarge, "REQUEST_TOO_LARGE", tooLarge(MaxBodyBytes))
+				return
+			}
+			if msg := checkJSONBody(body); msg != "" {
+				writeError(w, http.StatusBadRequest, "BAD_REQUEST", msg)
+				return
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			// The whole operation, its database work included, has a deadline; a client that
+			// hangs up cancels it sooner.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, r.operationTimeout())
+			defer cancel()
+		}
+
 		if !isWebSocket(req) {
 			ctx = withTransport(ctx, "http")
 		} else {

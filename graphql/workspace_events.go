@@ -14,8 +14,10 @@ import (
 const catchUpBatch = 500
 
 // ReplayEventsPerSecond is how many logged events a workspace's subscriptions may replay per
-// second together: a catch-up of 100,000 events takes 50 s, and two hundred of them take turns.
-const ReplayEventsPerSecond = 2_000
+// second together: a catch-up of 100,000 events takes 100 s, and two hundred of them take turns.
+// Each replayed event is decoded, shown as the viewer's scopes allow and sent: at 1,000 a second
+// a workspace's replays take a tenth of a core (bench abuse).
+const ReplayEventsPerSecond = 1_000
 
 // replaySendTimeout is how long a subscription's reader may take for one batch of a replay.
 const replaySendTimeout = 10 * time.Second

@@ -214,6 +214,7 @@ func (a *App) Start() {
 	run("contact importer", a.importer.Run)
 	run("token usage", a.usage.Run)
 	run("access log retention", a.retention.Run)
+	run("planner statistics", (&postgres.Statistics{Pool: a.Pool, Logger: a.Logger}).Run)
 	run("idempotency purge", func(ctx context.Context) error {
 		for {
 			if n, err := a.Store.PurgeIdempotency(ctx); err != nil && ctx.Err() == nil {
@@ -302,6 +303,10 @@ func limitsFor(cfg *Config) *graphql.Limits {
 		// introspection), whatever the rate.
 		l.CostPerPrincipal = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.CostPerPrincipal),
 			Burst: max(int(2*cfg.CostPerPrincipal), 2*graphql.MaxComplexity+graphql.MaxIntrospectionCost), Now: cfg.Clock})
+	}
+	if cfg.RefusalHold > 0 {
+		l.RefusalHold = cfg.RefusalHold
+		l.Held = ratelimit.NewSlots(graphql.HeldRefusalsPerIP, graphql.HeldRefusalsTotal)
 	}
 	if cfg.RatePerIP > 0 {
 		l.PerIP = ratelimit.New(ratelimit.Opts{Rate: rate.Limit(cfg.RatePerIP), Burst: int(2 * cfg.RatePerIP), Now: cfg.Clock})

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,9 +42,14 @@ func benchAbuse(ctx context.Context, url string, d time.Duration, rows int, logg
 		d = 10 * time.Second
 	}
 	app, srv, cleanup, err := benchServerWith(ctx, url, "abuse", logger, func(c *Config) {
-		// The production limits. Tenant B's clients come from 127.0.0.1, the attacker's from
-		// 127.0.0.2: an address of its own, as a real attacker's.
-		c.RatePerPrincipal, c.RatePerIP, c.CostPerPrincipal, c.LoginMaxFailures, c.LoginWindow = 50, 100, 100_000, 10, 15*time.Minute
+		// The production configuration: every limit at its default (or as DIGIBIZ_* variables
+		// set it, as for `digibiz serve`). Tenant B's clients come from 127.0.0.1, the
+		// attacker's from 127.0.0.2: an address of its own, as a real attacker's.
+		fs := flag.NewFlagSet("abuse", flag.ContinueOnError)
+		def := bindConfig(fs)
+		_ = fs.Parse(nil)
+		def.DatabaseURL, def.DataDir, def.Bus, def.WhatsApp, def.MasterKey = c.DatabaseURL, c.DataDir, c.Bus, c.WhatsApp, c.MasterKey
+		*c = *def
 	})
 	if err != nil {
 		return nil, err
@@ -166,7 +174,15 @@ func benchAbuse(ctx context.Context, url string, d time.Duration, rows int, logg
 		wg.Wait()
 		return lat, int(failed.Load()), nil
 	}
+	var diag runtimeDiag
+	if os.Getenv("DIGIBIZ_ABUSE_DIAG") != "" {
+		diag.print("before")
+		defer diag.print("under attack")
+	}
 	alone, failedAlone, err := measureB(d)
+	if os.Getenv("DIGIBIZ_ABUSE_DIAG") != "" {
+		diag.print("alone")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +220,33 @@ func benchAbuse(ctx context.Context, url string, d time.Duration, rows int, logg
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
-	time.Sleep(3 * time.Second) // the attack under way
+	time.Sleep(3 * time.Second)                               // the attack under way
+	if path := os.Getenv("DIGIBIZ_ABUSE_TRACE"); path != "" { // diagnosis: an execution trace of the attack
+		if f, err := os.Create(path); err == nil {
+			if trace.Start(f) == nil {
+				defer f.Close()
+				defer trace.Stop()
+			}
+		}
+	}
+	if path := os.Getenv("DIGIBIZ_ABUSE_MEMPROFILE"); path != "" { // diagnosis: what the server allocates under attack
+		writeHeap := func(path string) {
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}
+		writeHeap(path + ".base")
+		defer writeHeap(path)
+	}
+	if path := os.Getenv("DIGIBIZ_ABUSE_CPUPROFILE"); path != "" { // diagnosis: where the server's CPU goes under attack
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	under, failedUnder, err := measureB(d)
 	stopAttack()
 	_ = attacker.Wait()

@@ -47,6 +47,9 @@ type Config struct {
 	// running at once for one workspace and for all; 0 means the defaults (1 and 4).
 	ExpensivePerWorkspace int
 	ExpensiveTotal        int
+	// RefusalHold is the longest the answer to a request over its rate is held (0: answered at
+	// once).
+	RefusalHold time.Duration
 	// ExpensiveShare is the seconds of expensive queries a workspace may run per second on
 	// average (their durations charged after they ran); 0 means 0.25.
 	ExpensiveShare float64
@@ -83,7 +86,7 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
 	fs.Float64Var(&c.RatePerPrincipal, "rate-per-principal", envFloat("DIGIBIZ_RATE_PER_PRINCIPAL", 50), "requests per second per session or API token, burst twice that; 0 disables (DIGIBIZ_RATE_PER_PRINCIPAL)")
-	fs.Float64Var(&c.CostPerPrincipal, "cost-per-principal", envFloat("DIGIBIZ_COST_PER_PRINCIPAL", 100_000), "query cost per second per session, API token or anonymous address, burst twice that; 0 disables (DIGIBIZ_COST_PER_PRINCIPAL)")
+	fs.Float64Var(&c.CostPerPrincipal, "cost-per-principal", envFloat("DIGIBIZ_COST_PER_PRINCIPAL", 20_000), "query cost per second per session, API token or anonymous address, burst twice that; 0 disables (DIGIBIZ_COST_PER_PRINCIPAL)")
 	fs.Float64Var(&c.RatePerIP, "rate-per-ip", envFloat("DIGIBIZ_RATE_PER_IP", 100), "requests per second per client address, burst twice that; 0 disables (DIGIBIZ_RATE_PER_IP)")
 	fs.IntVar(&c.LoginMaxFailures, "login-max-failures", envInt("DIGIBIZ_LOGIN_MAX_FAILURES", 10), "wrong passwords for one email from one address before that address is refused for it, and before the email's delays start; 0 disables sign-in throttling (DIGIBIZ_LOGIN_MAX_FAILURES)")
 	fs.DurationVar(&c.LoginWindow, "login-window", envDuration("DIGIBIZ_LOGIN_WINDOW", 15*time.Minute), "how far back sign-in failures count (DIGIBIZ_LOGIN_WINDOW)")
@@ -97,6 +100,7 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.Sockets.Total, "ws-total", envInt("DIGIBIZ_WS_TOTAL", graphql.DefaultSocketsTotal), "WebSockets open at once in all (DIGIBIZ_WS_TOTAL)")
 	fs.IntVar(&c.Sockets.OperationsPerSocket, "ws-operations", envInt("DIGIBIZ_WS_OPERATIONS", graphql.DefaultOperationsPerSocket), "operations (subscriptions included) running at once on one WebSocket (DIGIBIZ_WS_OPERATIONS)")
 	fs.IntVar(&c.Sockets.SubscriptionsPerCaller, "subscriptions-per-caller", envInt("DIGIBIZ_SUBSCRIPTIONS_PER_CALLER", graphql.DefaultSubscriptionsPerCaller), "subscriptions one session or API token holds on all its WebSockets (DIGIBIZ_SUBSCRIPTIONS_PER_CALLER)")
+	fs.DurationVar(&c.RefusalHold, "refusal-hold", envDuration("DIGIBIZ_REFUSAL_HOLD", time.Second), "longest the 429 of a request over its rate is held before it is answered, so a client in a loop is slowed to its rate (DIGIBIZ_REFUSAL_HOLD)")
 	fs.Float64Var(&c.ExpensiveShare, "expensive-share", envFloat("DIGIBIZ_EXPENSIVE_SHARE", 0.25), "seconds of expensive queries one workspace may run per second on average, up to 5 s saved (DIGIBIZ_EXPENSIVE_SHARE)")
 	fs.DurationVar(&c.OperationTimeout, "operation-timeout", envDuration("DIGIBIZ_OPERATION_TIMEOUT", 30*time.Second), "longest a query or mutation over HTTP may run, database work included (DIGIBIZ_OPERATION_TIMEOUT)")
 	return c

@@ -38,6 +38,9 @@ func (s *testServer) postRaw(token string, body []byte) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	if s.peer != "" {
+		req.Header.Set(testPeerHeader, s.peer)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
@@ -740,4 +743,80 @@ func TestCostBudgetPerCaller(t *testing.T) {
 	// The budget refills with time.
 	clock.Advance(60 * time.Second)
 	s.must(*owner.Token, heavy, map[string]any{"ws": owner.Workspace.ID}, nil)
+}
+
+// TestRefusalsAreHeldAndReadNoBody: a client over its rate in a loop used to get its refusals
+// as fast as it could send, each after its body (up to 1 MiB) had been read and parsed. Now a
+// refusal is decided on the headers alone, and held for the retry time; past 16 held refusals
+// per address the refusal is answered at once and its connection closed.
+func TestRefusalsAreHeldAndReadNoBody(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", RatePerIP: 1.0 / 60, RefusalHold: 8 * time.Second})
+	held := s.app.Resolver.Limits.Held.(*ratelimit.Slots)
+	hammer := s.from("203.0.113.77")
+	status, _ := hammer.postRaw("", []byte(`{"query": "{ __typename }"}`))
+	require.Equal(t, http.StatusOK, status, "the first request is within the rate")
+
+	// 20 more at once: 16 are held (for 8 s: the retry time, 60 s, capped by the hold), 4
+	// answered at once with their connections closed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type answer struct {
+		status int
+		closed bool
+	}
+	answers := make(chan answer, 20)
+	client := &http.Client{Transport: &http.Transport{}}
+	send := func(body io.Reader) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/graphql", body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(testPeerHeader, "203.0.113.77")
+		return client.Do(req)
+	}
+	for i := 0; i < 20; i++ {
+		go func() {
+			resp, err := send(strings.NewReader(`{"query": "{ __typename }"}`))
+			if err != nil {
+				answers <- answer{}
+				return
+			}
+			resp.Body.Close()
+			answers <- answer{resp.StatusCode, resp.Close}
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		a := <-answers
+		require.Equal(t, http.StatusTooManyRequests, a.status)
+		require.True(t, a.closed, "a refusal not held closes its connection")
+	}
+	require.Eventually(t, func() bool { return held.Total() == graphql.HeldRefusalsPerIP }, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, graphql.HeldRefusalsPerIP, held.Held(ratelimit.IPKey("203.0.113.77")))
+	select {
+	case a := <-answers:
+		t.Fatalf("a held refusal was answered early: %+v", a)
+	default:
+	}
+
+	// A refusal is decided before its body is read: this one's body never comes.
+	body, never := io.Pipe()
+	defer never.Close()
+	resp, err := send(body)
+	require.NoError(t, err, "answered without its body")
+	resp.Body.Close()
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.NotContains(t, []string{"", "0"}, resp.Header.Get("Retry-After"))
+
+	// Another address is not held up by this one.
+	status, _ = s.from("198.51.100.9").postRaw("", []byte(`{"query": "{ __typename }"}`))
+	require.Equal(t, http.StatusOK, status)
+
+	// The held refusals are answered when their hold ends. (A client that hangs up is not seen
+	// before its body is read: its refusal is held to the end too.)
+	for i := 0; i < graphql.HeldRefusalsPerIP; i++ {
+		a := <-answers
+		require.Equal(t, http.StatusTooManyRequests, a.status)
+		require.False(t, a.closed, "a held refusal keeps its connection")
+	}
+	require.Zero(t, held.Total())
 }

@@ -55,12 +55,14 @@ func run(args []string, stdout io.Writer) error {
 	defer stop()
 	switch args[0] {
 	case "serve":
+		tuneGC()
 		return cmdServe(ctx, args[1:])
 	case "migrate":
 		return cmdMigrate(ctx, args[1:])
 	case "projections":
 		return cmdProjections(ctx, args[1:], stdout)
 	case "bench":
+		tuneGC() // the benchmarks run the server in this process
 		return cmdBench(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "digibiz", version)

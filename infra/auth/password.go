@@ -28,10 +28,11 @@ type PasswordParams struct {
 // DefaultPasswordParams are used for new hashes.
 var DefaultPasswordParams = PasswordParams{Memory: 19 * 1024, Time: 2, Threads: 1}
 
-// hashing bounds how many argon2id computations run at once: each holds its memory cost (19 MiB)
-// for its duration, so a burst of sign-ups or sign-in attempts queues here instead of taking
-// the server's memory. More than two per core would only make each slower.
-var hashing = make(chan struct{}, 2*runtime.NumCPU())
+// hashing bounds how many argon2id computations run at once: each holds a core and its memory
+// cost (19 MiB) for its duration, so a burst of sign-ups or sign-in attempts queues here
+// instead of taking the server from everyone else: they get half the cores at most (one on a
+// 2-core machine).
+var hashing = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 func idKey(password, salt []byte, p PasswordParams, n uint32) []byte {
 	hashing <- struct{}{}
