@@ -20,8 +20,15 @@ func presentError(logger *slog.Logger) gql.ErrorPresenterFunc {
 		gerr := gql.DefaultErrorPresenter(ctx, err)
 		var fe *fault.Error
 		var fl fault.List
+		isFault := errors.As(err, &fe)
+		if code, msg := unfinished(err); code != "" && (!isFault || fe.Kind == fault.Internal) {
+			// Not a fault of the server's: the client left, or the work outran its bounds.
+			gerr.Message = msg
+			setCode(gerr, code)
+			return gerr
+		}
 		switch {
-		case errors.As(err, &fe):
+		case isFault:
 			gerr.Message = fe.Error()
 			setCode(gerr, fe.Kind.Code())
 			if fe.Kind == fault.Invalid && fe.Code != "" {
@@ -39,9 +46,6 @@ func presentError(logger *slog.Logger) gql.ErrorPresenterFunc {
 			setCode(gerr, fault.Invalid.Code())
 		case gerr.Extensions != nil && gerr.Extensions["code"] != nil:
 			// gqlgen's own parse and validation errors keep their codes.
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			gerr.Message = "The request was cancelled or took too long."
-			setCode(gerr, "INTERNAL")
 		default:
 			var inner *gqlerror.Error
 			if errors.As(err, &inner) && inner.Extensions != nil && inner.Extensions["code"] != nil {
@@ -53,6 +57,20 @@ func presentError(logger *slog.Logger) gql.ErrorPresenterFunc {
 		}
 		return gerr
 	}
+}
+
+// unfinished tells an operation the client gave up on (CANCELLED: it hung up; the access log
+// keeps it so) from one that outran its deadline or a statement's timeout (TIMEOUT), neither of
+// which is the server's fault to log as INTERNAL.
+func unfinished(err error) (code, msg string) {
+	var state interface{ SQLState() string }
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "CANCELLED", "The request was cancelled."
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &state) && state.SQLState() == "57014":
+		return "TIMEOUT", "The request took longer than the server allows; ask for less (a smaller page, a narrower filter) or retry later."
+	}
+	return "", ""
 }
 
 func setCode(e *gqlerror.Error, code string) {

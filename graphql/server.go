@@ -194,6 +194,7 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, r.operationTimeout())
 			defer cancel()
+			w = &unfinishedWriter{ResponseWriter: w, ctx: ctx}
 		}
 
 		if !isWebSocket(req) {
@@ -209,6 +210,30 @@ func (r *Resolver) httpMiddleware(next http.Handler) http.Handler {
 		next.ServeHTTP(w, req.WithContext(ctx))
 	})
 }
+
+// unfinishedWriter answers TIMEOUT (or CANCELLED) where gqlgen, finding the operation's deadline
+// passed before it began, would answer a bare `null`.
+type unfinishedWriter struct {
+	http.ResponseWriter
+	ctx   context.Context
+	wrote bool
+}
+
+func (u *unfinishedWriter) Write(b []byte) (int, error) {
+	if !u.wrote && u.ctx.Err() != nil && bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		u.wrote = true
+		code, msg := unfinished(u.ctx.Err())
+		out, _ := json.Marshal(map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}})
+		if _, err := u.ResponseWriter.Write(out); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	u.wrote = true
+	return u.ResponseWriter.Write(b)
+}
+
+func (u *unfinishedWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 
 func checkJSONBody(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -344,4 +345,22 @@ func FuzzMutationStrings(f *testing.F) {
 		w.send("signUp", `mutation($in: SignUpInput!) { signUp(input: $in) { userErrors { code } } }`,
 			map[string]any{"in": map[string]any{"name": in, "email": in, "password": in, "workspaceName": in}})
 	})
+}
+
+// TestTimeoutsAreNotInternal: an operation that outruns its deadline answers TIMEOUT (and is
+// logged so), not INTERNAL, which is kept for the server's own faults. (The bench's impatient
+// attacker showed client hang-ups and timeouts logged as INTERNAL.)
+func TestTimeoutsAreNotInternal(t *testing.T) {
+	t.Parallel()
+	url := pgtestDatabase(t)
+	key := newMasterKey(t)
+	s := startServer(t, url, key)
+	owner := s.signUp("Tia Timeout", "tia@timeout.example", strongPassword, "Timeout Co")
+	hurried := startServerWith(t, &Config{DatabaseURL: url, DataDir: t.TempDir(), MasterKey: key, Bus: "postgres",
+		WhatsApp: "simulator", OperationTimeout: time.Nanosecond})
+	r := hurried.do(*owner.Token, `query($ws: ID!) { workspace(id: $ws) { name contacts(first: 5) { nodes { id } } } }`,
+		map[string]any{"ws": owner.Workspace.ID}, nil)
+	require.NotEmpty(t, r.Errors, "status %d data %s", r.status, r.Data)
+	require.Equal(t, "TIMEOUT", r.code(), "%+v", r.Errors)
+	require.Contains(t, r.Errors[0].Message, "longer than the server allows")
 }
