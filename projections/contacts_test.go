@@ -26,7 +26,7 @@ func TestContactSearchPagesMatchThePlainQuery(t *testing.T) {
 	t.Parallel()
 	env := newRunnerEnv(t)
 	ctx := context.Background()
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, projections.Contacts{})
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, projections.Contacts{})
 	runnerStart(t, r)
 	runnerWait(t, r, runnerHead(t, env.store))
 
@@ -126,7 +126,7 @@ func TestContactsProjectionSurvivesNUL(t *testing.T) {
 		_, err := store.Append(ctx, contact.Stream(c.ContactID), eventstore.NoStream, c.WorkspaceID, eventstore.NewEvent{Data: c})
 		require.NoError(t, err)
 	}
-	r := projections.NewRunner(store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, projections.Contacts{})
+	r := projections.NewRunner(env.pool, store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, projections.Contacts{})
 	runnerStart(t, r)
 	runnerWait(t, r, runnerHead(t, store))
 	var custom string

@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
@@ -24,12 +24,12 @@ import (
 //
 // Nothing outside proj_<name> may depend on its tables (views, foreign keys): the old schema is
 // dropped with CASCADE.
-func Rebuild(ctx context.Context, store *eventstore.Store, p Projector, opts RunnerOpts) error {
+func Rebuild(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, p Projector, opts RunnerOpts) error {
 	opts = opts.withDefaults()
 	if err := runnerValidateName(p.Name()); err != nil {
 		return err
 	}
-	return engineRebuild(ctx, store, p, opts, opts.Logger.With("component", "projections"))
+	return engineRebuild(ctx, pool, store, engineConsumer(store, p, opts), p, opts, opts.Logger.With("component", "projections"))
 }
 
 // engineMaxRebuildRounds bounds the catch-up rounds of a rebuild before it swaps.
@@ -56,14 +56,14 @@ func engineRandSuffix() string {
 	return hex.EncodeToString(b[:])
 }
 
-func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, opts RunnerOpts, logger *slog.Logger) error {
+func engineRebuild(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, c *eventstore.Consumer, p Projector, opts RunnerOpts, logger *slog.Logger) error {
 	name := p.Name()
 	shadow := Schema(name) + "_rebuild_" + engineRandSuffix()
 	log := logger.With("projector", name, "version", p.Version(), "shadow", shadow)
 	started := time.Now()
 	log.Info("rebuilding projector")
 
-	tx, err := store.Pool().Begin(ctx)
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("rebuilding %s: %w", name, err)
 	}
@@ -82,7 +82,7 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := store.Pool().Exec(cctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{shadow}.Sanitize()+" CASCADE"); err != nil {
+		if _, err := pool.Exec(cctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{shadow}.Sanitize()+" CASCADE"); err != nil {
 			log.Error("dropping shadow schema of failed rebuild", "err", err)
 		}
 	}()
@@ -102,16 +102,16 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 		}
 		n := 0
 		for cp.Less(target) {
-			b, err := engineReadBatch(ctx, store, cp, opts.BatchSize, p.EventTypes())
+			b, caughtUp, err := store.ReadBatch(ctx, cp, opts.BatchSize, p.EventTypes())
 			if err != nil {
 				return fmt.Errorf("rebuilding %s: %w", name, err)
 			}
-			if err := engineApplyShadow(ctx, store, p, shadow, b.events); err != nil {
+			if err := engineApplyShadow(ctx, pool, p, shadow, b.Events); err != nil {
 				return fmt.Errorf("rebuilding %s: %w", name, err)
 			}
-			cp = b.next
-			n += len(b.events)
-			if b.caughtUp {
+			cp = b.Through
+			n += len(b.Events)
+			if caughtUp {
 				break
 			}
 		}
@@ -125,7 +125,7 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 		prev = n
 	}
 
-	final, n, err := engineSwap(ctx, store, p, shadow, cp, opts)
+	final, n, err := engineSwap(ctx, pool, store, c, p, shadow, cp, opts)
 	if err != nil {
 		return fmt.Errorf("rebuilding %s: swapping in the new tables: %w", name, err)
 	}
@@ -135,11 +135,11 @@ func engineRebuild(ctx context.Context, store *eventstore.Store, p Projector, op
 }
 
 // engineApplyShadow applies one batch to the shadow schema in its own transaction.
-func engineApplyShadow(ctx context.Context, store *eventstore.Store, p Projector, shadow string, events []*eventstore.RecordedEvent) error {
+func engineApplyShadow(ctx context.Context, pool *pgxpool.Pool, p Projector, shadow string, events []*eventstore.RecordedEvent) error {
 	if len(events) == 0 {
 		return nil
 	}
-	tx, err := store.Pool().Begin(ctx)
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -154,22 +154,18 @@ func engineApplyShadow(ctx context.Context, store *eventstore.Store, p Projector
 	return tx.Commit(ctx)
 }
 
-// engineSwap locks the live checkpoint row (so no batch is applied to the live tables meanwhile),
+// engineSwap locks the live checkpoint (so no batch is applied to the live tables meanwhile),
 // applies the events appended since the shadow caught up, renames the shadow to the live schema,
-// drops the old one and points the checkpoint at the shadow's position, all in one transaction.
-func engineSwap(ctx context.Context, store *eventstore.Store, p Projector, shadow string, cp eventstore.Checkpoint, opts RunnerOpts) (eventstore.Checkpoint, int, error) {
+// drops the old one and points the model and the checkpoint at the shadow, all in one
+// transaction.
+func engineSwap(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store, c *eventstore.Consumer, p Projector, shadow string, cp eventstore.Checkpoint, opts RunnerOpts) (eventstore.Checkpoint, int, error) {
 	name, live := p.Name(), Schema(p.Name())
-	tx, err := store.Pool().Begin(ctx)
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return cp, 0, err
 	}
 	defer engineRollback(tx)
-	// A projector that was never initialised gets its row here; it is only visible at commit.
-	if _, err := tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, version, schema_name) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO NOTHING`, name, p.Version(), live); err != nil {
-		return cp, 0, err
-	}
-	live0, _, err := engineLockCheckpoint(ctx, tx, name)
+	live0, _, err := c.Lock(ctx, tx)
 	if err != nil {
 		return cp, 0, err
 	}
@@ -178,29 +174,28 @@ func engineSwap(ctx context.Context, store *eventstore.Store, p Projector, shado
 	}
 	// Up to the head as of the lock, and at least to the live checkpoint, so the read model
 	// never steps back; later events are the runner's again. Every event up to there has
-	// committed, but a snapshot may hide some of them for a moment (see engineReadBatch): then
-	// look again shortly.
+	// committed, but a snapshot may hide some of them for a moment: then look again shortly.
 	target, _, err := store.Head(ctx)
 	if err != nil {
 		return cp, 0, err
 	}
-	if target.Less(live0.cp) {
-		target = live0.cp
+	if target.Less(live0) {
+		target = live0
 	}
 	applied := 0
 	for cp.Less(target) {
-		b, err := engineReadBatch(ctx, store, cp, opts.BatchSize, p.EventTypes())
+		b, caughtUp, err := store.ReadBatch(ctx, cp, opts.BatchSize, p.EventTypes())
 		if err != nil {
 			return cp, 0, err
 		}
-		if len(b.events) > 0 {
-			if err := engineSafeApply(ctx, tx, p, b.events); err != nil {
-				return cp, 0, fmt.Errorf("applying %d events: %w", len(b.events), err)
+		if len(b.Events) > 0 {
+			if err := engineSafeApply(ctx, tx, p, b.Events); err != nil {
+				return cp, 0, fmt.Errorf("applying %d events: %w", len(b.Events), err)
 			}
-			applied += len(b.events)
+			applied += len(b.Events)
 		}
-		cp = b.next
-		if b.caughtUp && cp.Less(target) && !runnerSleep(ctx, 5*time.Millisecond, nil) {
+		cp = b.Through
+		if caughtUp && cp.Less(target) && !runnerSleep(ctx, 5*time.Millisecond, nil) {
 			return cp, 0, ctx.Err()
 		}
 	}
@@ -222,11 +217,13 @@ func engineSwap(ctx context.Context, store *eventstore.Store, p Projector, shado
 			return cp, 0, fmt.Errorf("dropping %s: %w", old, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE projection_checkpoints
-		SET version = $2, schema_name = $3, transaction_id = $4::text::xid8, global_position = $5,
-		    last_error = NULL, updated_at = now()
-		WHERE name = $1`, name, p.Version(), live, strconv.FormatUint(cp.TxID, 10), cp.Position); err != nil {
-		return cp, 0, fmt.Errorf("saving checkpoint: %w", err)
+	if _, err := tx.Exec(ctx, `INSERT INTO projection_models (name, version, schema_name) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET version = excluded.version, schema_name = excluded.schema_name`,
+		name, p.Version(), live); err != nil {
+		return cp, 0, fmt.Errorf("saving the read model: %w", err)
+	}
+	if err := c.Save(ctx, tx, cp); err != nil {
+		return cp, 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return cp, 0, err

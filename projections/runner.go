@@ -14,11 +14,11 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mydigibiz/digibiz/infra/eventstore"
@@ -70,9 +70,6 @@ const (
 	// runnerMaxFailBackoff caps the pause between retries of a failing batch.
 	runnerMaxFailBackoff = 30 * time.Second
 	runnerMinFailBackoff = 100 * time.Millisecond
-	// runnerHeldBackPoll is the first re-poll delay when events exist that an open transaction
-	// still hides from gap-safe readers.
-	runnerHeldBackPoll = 20 * time.Millisecond
 	// runnerWaitPoll is how often WaitFor re-reads the checkpoint table, for projectors applied
 	// by another process.
 	runnerWaitPoll = 50 * time.Millisecond
@@ -105,7 +102,9 @@ func runnerValidateName(name string) error {
 
 // Runner keeps projectors up to date with the event log.
 type Runner struct {
+	pool       *pgxpool.Pool
 	store      *eventstore.Store
+	consumers  map[string]*eventstore.Consumer
 	notifier   *eventstore.Notifier
 	opts       RunnerOpts
 	logger     *slog.Logger
@@ -121,12 +120,18 @@ type Runner struct {
 	progress   chan struct{} // closed and replaced after every committed batch
 }
 
-// NewRunner returns a runner of projectors over store. notifier may be nil: then idle projectors
-// only poll.
-func NewRunner(store *eventstore.Store, notifier *eventstore.Notifier, opts RunnerOpts, projectors ...Projector) *Runner {
+// NewRunner returns a runner of projectors: their read models live in pool's database, they
+// consume store's log. notifier may be nil: then idle projectors only poll.
+func NewRunner(pool *pgxpool.Pool, store *eventstore.Store, notifier *eventstore.Notifier, opts RunnerOpts, projectors ...Projector) *Runner {
 	opts = opts.withDefaults()
+	consumers := make(map[string]*eventstore.Consumer, len(projectors))
+	for _, p := range projectors {
+		consumers[p.Name()] = engineConsumer(store, p, opts)
+	}
 	return &Runner{
+		pool:       pool,
 		store:      store,
+		consumers:  consumers,
 		notifier:   notifier,
 		opts:       opts,
 		logger:     opts.Logger.With("component", "projections"),
@@ -154,7 +159,7 @@ func (r *Runner) Init(ctx context.Context) error {
 		seen[p.Name()] = true
 	}
 	for _, p := range r.projectors {
-		stale, err := engineInitProjector(ctx, r.store, p, r.logger)
+		stale, err := engineInitProjector(ctx, r.pool, r.consumers[p.Name()], p, r.logger)
 		if err != nil {
 			return err
 		}
@@ -237,73 +242,39 @@ func (r *Runner) runProjector(ctx context.Context, p Projector) {
 		defer unsubscribe()
 		wake = ch
 	}
+	c := r.consumers[p.Name()]
 	failBackoff := runnerMinFailBackoff
-	fail := func(what string, err error) bool {
-		log.Error(what, "err", err, "retry_in", failBackoff)
-		engineRecordError(r.store, p.Name(), err)
-		if !runnerSleep(ctx, failBackoff, nil) {
-			return false
-		}
-		failBackoff = min(2*failBackoff, runnerMaxFailBackoff)
-		return true
-	}
-
 	for r.needsRebuild(p.Name()) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := engineRebuild(ctx, r.store, p, r.opts, r.logger); err != nil {
+		if err := engineRebuild(ctx, r.pool, r.store, c, p, r.opts, r.logger); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			if !fail("rebuilding projector", err) {
+			log.Error("rebuilding projector", "err", err, "retry_in", failBackoff)
+			c.RecordError(err)
+			if !runnerSleep(ctx, failBackoff, nil) {
 				return
 			}
+			failBackoff = min(2*failBackoff, runnerMaxFailBackoff)
 			continue
 		}
 		r.rebuilt(p.Name())
 	}
+	_ = c.Run(ctx, eventstore.RunOpts{Wake: wake, PollInterval: r.opts.PollInterval, Logger: log, OnStep: r.onStep(p.Name())})
+}
 
-	failBackoff = runnerMinFailBackoff
-	heldBack := runnerHeldBackPoll
-	warnedVersion := false
-	for ctx.Err() == nil {
-		res, err := r.step(ctx, p)
-		switch {
-		case err != nil && ctx.Err() != nil:
+// onStep keeps the metrics and wakes WaitFor callers after a batch.
+func (r *Runner) onStep(name string) func(eventstore.StepResult) {
+	return func(res eventstore.StepResult) {
+		if res.Moved {
 			return
-		case errors.Is(err, errEngineVersion):
-			if !warnedVersion {
-				log.Warn("read model belongs to another version of the projector; not applying until it matches", "err", err)
-				warnedVersion = true
-			}
-			if !runnerSleep(ctx, r.opts.PollInterval, wake) {
-				return
-			}
-			continue
-		case err != nil:
-			if !fail("applying batch", err) {
-				return
-			}
-			continue
 		}
-		warnedVersion = false
-		failBackoff = runnerMinFailBackoff
-		if res.moved || !res.caughtUp {
-			continue
-		}
-		if res.heldBack {
-			// An open transaction hides events that are already in the log: look again soon
-			// rather than a full poll interval later.
-			if !runnerSleep(ctx, heldBack, wake) {
-				return
-			}
-			heldBack = min(2*heldBack, r.opts.PollInterval)
-			continue
-		}
-		heldBack = runnerHeldBackPoll
-		if !runnerSleep(ctx, r.opts.PollInterval, wake) {
-			return
+		r.metrics.setLag(name, res.Lag)
+		if res.Events > 0 || res.Took > 0 {
+			r.metrics.batchDone(name, res.Events, res.Took, res.Lag)
+			r.progressed()
 		}
 	}
 }
@@ -330,7 +301,7 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 	if err := r.ensureInit(ctx); err != nil {
 		return err
 	}
-	target, err := engineCommittedHead(ctx, r.store)
+	target, err := r.store.CommittedHead(ctx)
 	if err != nil {
 		return err
 	}
@@ -348,8 +319,9 @@ func (r *Runner) CatchUp(ctx context.Context) error {
 }
 
 func (r *Runner) catchUpProjector(ctx context.Context, p Projector, target eventstore.Checkpoint) error {
+	c := r.consumers[p.Name()]
 	if r.needsRebuild(p.Name()) {
-		if err := engineRebuild(ctx, r.store, p, r.opts, r.logger); err != nil {
+		if err := engineRebuild(ctx, r.pool, r.store, c, p, r.opts, r.logger); err != nil {
 			return err
 		}
 		r.rebuilt(p.Name())
@@ -360,29 +332,10 @@ func (r *Runner) catchUpProjector(ctx context.Context, p Projector, target event
 		defer unsubscribe()
 		wake = ch
 	}
-	heldBack := runnerHeldBackPoll
-	for {
-		res, err := r.step(ctx, p)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, errEngineVersion) {
-				engineRecordError(r.store, p.Name(), err)
-			}
-			return fmt.Errorf("catching up projector %s: %w", p.Name(), err)
-		}
-		if res.moved {
-			continue
-		}
-		if !res.cp.Less(target) {
-			return nil
-		}
-		if res.caughtUp {
-			// The target is committed but not yet visible: an older transaction is still open.
-			if !runnerSleep(ctx, heldBack, wake) {
-				return fmt.Errorf("catching up projector %s: %w", p.Name(), ctx.Err())
-			}
-			heldBack = min(2*heldBack, r.opts.PollInterval)
-		}
+	if err := c.CatchUp(ctx, target, wake, r.onStep(p.Name())); err != nil {
+		return fmt.Errorf("projector %s: %w", p.Name(), err)
 	}
+	return nil
 }
 
 // WaitFor blocks until every named projector (all of the runner's if none are named) has a
@@ -402,7 +355,7 @@ func (r *Runner) WaitFor(ctx context.Context, cp eventstore.Checkpoint, names ..
 	defer ticker.Stop()
 	for {
 		progress := r.progressChan()
-		ok, err := engineCheckpointsReached(ctx, r.store, cp, names)
+		ok, err := r.store.Reached(ctx, cp, names...)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -444,114 +397,29 @@ func (r *Runner) Status(ctx context.Context) ([]Status, error) {
 	for i, p := range r.projectors {
 		names[i] = p.Name()
 	}
-	rows, err := engineLoadCheckpoints(ctx, r.store.Pool(), names)
+	states, err := r.store.ConsumerStates(ctx, names...)
 	if err != nil {
 		return nil, fmt.Errorf("reading projection status: %w", err)
 	}
-	var maxPos int64
-	if err := r.store.Pool().QueryRow(ctx, `SELECT coalesce(max(global_position), 0) FROM events`).Scan(&maxPos); err != nil {
+	maxPos, err := r.store.MaxPosition(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("reading projection status: %w", err)
 	}
 	out := make([]Status, len(names))
 	for i, name := range names {
 		st := Status{Name: name, LagEvents: maxPos}
-		if row, ok := rows[name]; ok {
-			st.Version, st.Schema, st.Checkpoint = row.version, row.schema, row.cp
-			st.LastError, st.UpdatedAt = row.lastError, row.updatedAt
-			st.LagEvents = max(maxPos-row.cp.Position, 0)
+		m, ok, err := engineLoadModel(ctx, r.pool, name)
+		if err != nil {
+			return nil, fmt.Errorf("reading projection status: %w", err)
+		}
+		if ok {
+			st.Version, st.Schema = m.version, m.schema
+		}
+		if c, ok := states[name]; ok {
+			st.Checkpoint, st.LastError, st.UpdatedAt = c.Checkpoint, c.LastError, c.UpdatedAt
+			st.LagEvents = max(maxPos-c.Checkpoint.Position, 0)
 		}
 		out[i] = st
 	}
 	return out, nil
-}
-
-// engineStepResult is what one step of a projector did.
-type engineStepResult struct {
-	// caughtUp: the read returned fewer events than a batch, so nothing more was visible.
-	caughtUp bool
-	// heldBack: nothing new was visible although the log holds events beyond the checkpoint
-	// (a transaction still open hides them, or they sort before it).
-	heldBack bool
-	// moved: the checkpoint changed under the batch, which was not applied; read again.
-	moved bool
-	// cp is the checkpoint after the step (unless moved).
-	cp eventstore.Checkpoint
-}
-
-var (
-	// errEngineMoved: the checkpoint changed between reading a batch and locking the row (another
-	// replica applied it, or a rebuild swapped the tables); the batch is read again.
-	errEngineMoved = errors.New("projections: checkpoint moved")
-	// errEngineVersion: the read model in place was built by another version of the projector.
-	errEngineVersion = errors.New("projections: read model version differs from the projector's")
-)
-
-// step reads one batch after the stored checkpoint and applies it.
-func (r *Runner) step(ctx context.Context, p Projector) (engineStepResult, error) {
-	row, ok, err := engineLoadCheckpoint(ctx, r.store.Pool(), p.Name())
-	if err != nil {
-		return engineStepResult{}, err
-	}
-	if !ok {
-		return engineStepResult{}, fmt.Errorf("projections: no checkpoint for projector %s (Init not run?)", p.Name())
-	}
-	if row.version != p.Version() {
-		return engineStepResult{}, fmt.Errorf("%w: %s has version %d, code has %d", errEngineVersion, p.Name(), row.version, p.Version())
-	}
-	b, err := engineReadBatch(ctx, r.store, row.cp, r.opts.BatchSize, p.EventTypes())
-	if err != nil {
-		return engineStepResult{}, err
-	}
-	r.metrics.setLag(p.Name(), b.maxPos-b.next.Position)
-	res := engineStepResult{caughtUp: b.caughtUp, heldBack: b.caughtUp && b.maxPos > b.next.Position, cp: b.next}
-	if b.next == row.cp {
-		return res, nil
-	}
-	err = r.applyBatch(ctx, p, row, b)
-	if errors.Is(err, errEngineMoved) {
-		return engineStepResult{moved: true}, nil // read again after the new checkpoint
-	}
-	return res, err
-}
-
-// applyBatch applies b in one transaction with the checkpoint update, after checking under the
-// row lock that the checkpoint is still the one b was read after.
-func (r *Runner) applyBatch(ctx context.Context, p Projector, after engineCheckpointRow, b engineBatch) error {
-	// The batch runs on a context that shutdown does not cancel, so an in-flight batch is
-	// finished rather than abandoned; the timeout bounds a stuck one.
-	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.BatchTimeout)
-	defer cancel()
-	start := time.Now()
-	tx, err := r.store.Pool().Begin(bctx)
-	if err != nil {
-		return fmt.Errorf("beginning batch of %s: %w", p.Name(), err)
-	}
-	defer engineRollback(tx)
-	cur, ok, err := engineLockCheckpoint(bctx, tx, p.Name())
-	if err != nil {
-		return err
-	}
-	if !ok || cur.cp != after.cp || cur.schema != after.schema || cur.version != after.version {
-		return errEngineMoved
-	}
-	if err := engineSetSearchPath(bctx, tx, cur.schema); err != nil {
-		return err
-	}
-	if len(b.events) > 0 {
-		if err := engineSafeApply(bctx, tx, p, b.events); err != nil {
-			return fmt.Errorf("applying %d events (%s..%s) to projector %s: %w",
-				len(b.events), b.events[0].Checkpoint(), b.events[len(b.events)-1].Checkpoint(), p.Name(), err)
-		}
-	}
-	if _, err := tx.Exec(bctx, `UPDATE projection_checkpoints
-		SET transaction_id = $2::text::xid8, global_position = $3, last_error = NULL, updated_at = now()
-		WHERE name = $1`, p.Name(), strconv.FormatUint(b.next.TxID, 10), b.next.Position); err != nil {
-		return fmt.Errorf("saving checkpoint of %s: %w", p.Name(), err)
-	}
-	if err := tx.Commit(bctx); err != nil {
-		return fmt.Errorf("committing batch of %s: %w", p.Name(), err)
-	}
-	r.metrics.batchDone(p.Name(), len(b.events), time.Since(start), b.maxPos-b.next.Position)
-	r.progressed()
-	return nil
 }

@@ -288,8 +288,8 @@ func runnerSnap(t *testing.T, pool *pgxpool.Pool, name string) runnerSnapshot {
 	require.NoError(t, err)
 	var tx string
 	var pos int64
-	require.NoError(t, pool.QueryRow(ctx, `SELECT version, schema_name, transaction_id::text, global_position
-		FROM projection_checkpoints WHERE name = $1`, name).Scan(&s.Version, &s.Schema, &tx, &pos))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT m.version, m.schema_name, c.transaction_id::text, c.global_position
+		FROM projection_models m JOIN log_consumers c USING (name) WHERE name = $1`, name).Scan(&s.Version, &s.Schema, &tx, &pos))
 	s.Checkpoint = tx + "." + fmt.Sprint(pos)
 	return s
 }
@@ -373,7 +373,7 @@ func TestRunnerProjectionsExact(t *testing.T) {
 	all := newRunnerCounter("exact_all")
 	counted := newRunnerCounter("exact_counted")
 	counted.types = []string{"test.counted"}
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 128}, all, counted)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 128}, all, counted)
 	require.NoError(t, r.Init(ctx))
 
 	x := newRunnerExpected()
@@ -414,7 +414,7 @@ func TestRunnerConcurrentAppendsWhileRunning(t *testing.T) {
 	t.Parallel()
 	env := newRunnerEnv(t)
 	p := newRunnerCounter("live")
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 50, PollInterval: 200 * time.Millisecond}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 50, PollInterval: 200 * time.Millisecond}, p)
 	runnerStart(t, r)
 
 	// Concurrent writers commit out of position order: a reader that skipped a late commit would
@@ -443,8 +443,8 @@ func TestRunnerTwoProcessesApplyingOneProjectorCountOnce(t *testing.T) {
 	x := newRunnerExpected()
 	runnerAppendRandom(t, a.store, x, rand.New(rand.NewPCG(3, 4)), 400)
 
-	ra := projections.NewRunner(a.store, a.notifier, projections.RunnerOpts{BatchSize: 30}, newRunnerCounter("shared"))
-	rb := projections.NewRunner(b.store, b.notifier, projections.RunnerOpts{BatchSize: 30}, newRunnerCounter("shared"))
+	ra := projections.NewRunner(a.pool, a.store, a.notifier, projections.RunnerOpts{BatchSize: 30}, newRunnerCounter("shared"))
+	rb := projections.NewRunner(b.pool, b.store, b.notifier, projections.RunnerOpts{BatchSize: 30}, newRunnerCounter("shared"))
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, r := range []*projections.Runner{ra, rb} {
@@ -462,7 +462,7 @@ func TestRunnerErrorMidBatchLeavesNoTrace(t *testing.T) {
 	env := newRunnerEnv(t)
 	ctx := context.Background()
 	p := newRunnerCounter("faulty")
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 1000}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 1000}, p)
 	x := newRunnerExpected()
 	rng := rand.New(rand.NewPCG(5, 6))
 	runnerAppendRandom(t, env.store, x, rng, 30)
@@ -520,7 +520,7 @@ func TestRunnerCancellationMidApplyLeavesNoTrace(t *testing.T) {
 			env := newRunnerEnv(t)
 			ctx := context.Background()
 			p := newRunnerCounter("cancelled")
-			r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 1000, BatchTimeout: time.Second}, p)
+			r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 1000, BatchTimeout: time.Second}, p)
 			x := newRunnerExpected()
 			rng := rand.New(rand.NewPCG(8, 9))
 			runnerAppendRandom(t, env.store, x, rng, 20)
@@ -550,7 +550,7 @@ func TestRunnerShutdownFinishesBatchInFlight(t *testing.T) {
 	runnerWaitVisible(t, env.store, x)
 
 	p := newRunnerCounter("shutdown")
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 50}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 50}, p)
 	require.NoError(t, r.Init(ctx))
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -615,7 +615,7 @@ func TestRunnerRetriesFailingBatchWithBackoff(t *testing.T) {
 		}
 		return nil
 	})
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, p)
 	x := newRunnerExpected()
 	runnerAppendRandom(t, env.store, x, rand.New(rand.NewPCG(12, 13)), 10)
 	runnerWaitVisible(t, env.store, x)
@@ -643,7 +643,7 @@ func TestRebuildProducesIdenticalTables(t *testing.T) {
 	env := newRunnerEnv(t)
 	ctx := context.Background()
 	p := newRunnerCounter("rebuilt")
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 64}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 64}, p)
 	x := newRunnerExpected()
 	rng := rand.New(rand.NewPCG(14, 15))
 	runnerAppendRandom(t, env.store, x, rng, 150)
@@ -654,7 +654,7 @@ func TestRebuildProducesIdenticalTables(t *testing.T) {
 	var oidBefore uint32
 	require.NoError(t, env.pool.QueryRow(ctx, `SELECT oid FROM pg_namespace WHERE nspname = 'proj_rebuilt'`).Scan(&oidBefore))
 
-	require.NoError(t, projections.Rebuild(ctx, env.store, p, projections.RunnerOpts{BatchSize: 37}))
+	require.NoError(t, projections.Rebuild(ctx, env.pool, env.store, p, projections.RunnerOpts{BatchSize: 37}))
 
 	require.Empty(t, cmp.Diff(before, runnerSnap(t, env.pool, "rebuilt")), "(-live before +rebuilt)")
 	var oidAfter uint32
@@ -674,7 +674,7 @@ func TestRebuildFailureLeavesLiveTablesAndNoShadow(t *testing.T) {
 	env := newRunnerEnv(t)
 	ctx := context.Background()
 	p := newRunnerCounter("rebuild_fails")
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{}, p)
 	x := newRunnerExpected()
 	runnerAppendRandom(t, env.store, x, rand.New(rand.NewPCG(16, 17)), 60)
 	require.NoError(t, r.CatchUp(ctx))
@@ -687,7 +687,7 @@ func TestRebuildFailureLeavesLiveTablesAndNoShadow(t *testing.T) {
 		}
 		return nil
 	})
-	err := projections.Rebuild(ctx, env.store, p, projections.RunnerOpts{BatchSize: 20})
+	err := projections.Rebuild(ctx, env.pool, env.store, p, projections.RunnerOpts{BatchSize: 20})
 	require.ErrorContains(t, err, "bad event")
 	require.Empty(t, cmp.Diff(before, runnerSnap(t, env.pool, "rebuild_fails")), "(-before +after)")
 	require.Equal(t, []string{"proj_rebuild_fails"}, runnerSchemas(t, env.pool, "rebuild_fails"))
@@ -706,7 +706,7 @@ func TestRebuildWhileRunningLosesNothing(t *testing.T) {
 		}
 		return nil
 	})
-	r := projections.NewRunner(server.store, server.notifier,
+	r := projections.NewRunner(server.pool, server.store, server.notifier,
 		projections.RunnerOpts{BatchSize: 20, PollInterval: 100 * time.Millisecond}, live)
 	x := newRunnerExpected()
 	runnerAppendRandom(t, server.store, x, rand.New(rand.NewPCG(18, 19)), 100)
@@ -750,7 +750,7 @@ func TestRebuildWhileRunningLosesNothing(t *testing.T) {
 	})
 	rebuilds := 0
 	for rebuilds == 0 || appending.Load() > 0 {
-		require.NoError(t, projections.Rebuild(ctx, cli.store, rebuilder, projections.RunnerOpts{BatchSize: 25}))
+		require.NoError(t, projections.Rebuild(ctx, cli.pool, cli.store, rebuilder, projections.RunnerOpts{BatchSize: 25}))
 		rebuilds++
 	}
 	t.Logf("%d rebuilds", rebuilds)
@@ -769,11 +769,11 @@ func TestRunnerVersionBumpRebuildsWhileOldTablesServe(t *testing.T) {
 	env := newRunnerEnv(t)
 	ctx := context.Background()
 	v1 := newRunnerCounter("bumped")
-	require.NoError(t, projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{}, v1).CatchUp(ctx))
+	require.NoError(t, projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{}, v1).CatchUp(ctx))
 	x := newRunnerExpected()
 	rng := rand.New(rand.NewPCG(23, 24))
 	runnerAppendRandom(t, env.store, x, rng, 120)
-	require.NoError(t, projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{}, v1).CatchUp(ctx))
+	require.NoError(t, projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{}, v1).CatchUp(ctx))
 
 	// Version 2 counts twice N: every historical event must be replayed with the new logic.
 	v2 := newRunnerCounter("bumped")
@@ -787,7 +787,7 @@ func TestRunnerVersionBumpRebuildsWhileOldTablesServe(t *testing.T) {
 		})
 		return nil
 	})
-	r2 := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{BatchSize: 50, PollInterval: 100 * time.Millisecond}, v2)
+	r2 := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{BatchSize: 50, PollInterval: 100 * time.Millisecond}, v2)
 	require.NoError(t, r2.Init(ctx))
 	runnerStart(t, r2)
 	var releaseOnce sync.Once
@@ -822,7 +822,7 @@ func TestRunnerWaitFor(t *testing.T) {
 
 	t.Run("returns once the projector passed the write", func(t *testing.T) {
 		p := newRunnerCounter("waited")
-		r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{PollInterval: time.Minute}, p)
+		r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{PollInterval: time.Minute}, p)
 		runnerStart(t, r)
 		total := int64(0)
 		for i := 1; i <= 20; i++ {
@@ -836,7 +836,7 @@ func TestRunnerWaitFor(t *testing.T) {
 	})
 
 	t.Run("times out when the projector is not running", func(t *testing.T) {
-		r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{}, newRunnerCounter("idle"))
+		r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{}, newRunnerCounter("idle"))
 		require.NoError(t, r.Init(ctx))
 		res, err := env.store.Append(ctx, "i", eventstore.Any, uuid.Nil, eventstore.NewEvent{Data: runnerCounted{Key: "i", N: 1}})
 		require.NoError(t, err)
@@ -852,7 +852,7 @@ func TestRunnerWaitFor(t *testing.T) {
 			waited <- r.WaitFor(wctx, res.Last, "idle")
 		}()
 		other := runnerEnvOn(t, env.url)
-		require.NoError(t, projections.NewRunner(other.store, other.notifier, projections.RunnerOpts{}, newRunnerCounter("idle")).CatchUp(ctx))
+		require.NoError(t, projections.NewRunner(other.pool, other.store, other.notifier, projections.RunnerOpts{}, newRunnerCounter("idle")).CatchUp(ctx))
 		require.NoError(t, <-waited)
 	})
 }
@@ -862,7 +862,7 @@ func TestRunnerStatusAndMetrics(t *testing.T) {
 	env := newRunnerEnv(t)
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{Registerer: reg, BatchSize: 8}, newRunnerCounter("watched"))
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{Registerer: reg, BatchSize: 8}, newRunnerCounter("watched"))
 	require.NoError(t, r.Init(ctx))
 	x := newRunnerExpected()
 	runnerAppendRandom(t, env.store, x, rand.New(rand.NewPCG(25, 26)), 20)
@@ -921,8 +921,8 @@ func TestRunnerInitRejectsBadProjectors(t *testing.T) {
 	t.Parallel()
 	env := newRunnerEnv(t)
 	ctx := context.Background()
-	require.Error(t, projections.NewRunner(env.store, nil, projections.RunnerOpts{}, newRunnerCounter("Bad-Name")).Init(ctx))
-	require.Error(t, projections.NewRunner(env.store, nil, projections.RunnerOpts{}, newRunnerCounter("twice"), newRunnerCounter("twice")).Init(ctx))
+	require.Error(t, projections.NewRunner(env.pool, env.store, nil, projections.RunnerOpts{}, newRunnerCounter("Bad-Name")).Init(ctx))
+	require.Error(t, projections.NewRunner(env.pool, env.store, nil, projections.RunnerOpts{}, newRunnerCounter("twice"), newRunnerCounter("twice")).Init(ctx))
 }
 
 func TestRunnerNotHeldBackByOtherDatabases(t *testing.T) {
@@ -940,7 +940,7 @@ func TestRunnerNotHeldBackByOtherDatabases(t *testing.T) {
 
 	p := newRunnerCounter("filtered")
 	p.types = []string{"test.counted"}
-	r := projections.NewRunner(env.store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, p)
+	r := projections.NewRunner(env.pool, env.store, env.notifier, projections.RunnerOpts{PollInterval: 50 * time.Millisecond}, p)
 	runnerStart(t, r)
 	res, err := env.store.Append(ctx, "n", eventstore.Any, uuid.Nil, eventstore.NewEvent{Data: runnerNoise{}})
 	require.NoError(t, err)

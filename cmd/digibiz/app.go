@@ -111,7 +111,7 @@ func openCore(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, erro
 	a := &App{Config: cfg, Logger: logger, Pool: pool, Keyring: keyring, Registry: reg, Notifier: notifier,
 		Store: store, Metrics: metrics, ready: make(chan struct{})}
 	metrics.MustRegister(messaging.Collectors()...)
-	a.Runner = projections.NewRunner(store, notifier, projections.RunnerOpts{Logger: logger, Registerer: metrics}, projectorsFor(keyring)...)
+	a.Runner = projections.NewRunner(a.Pool, store, notifier, projections.RunnerOpts{Logger: logger, Registerer: metrics}, projectorsFor(keyring)...)
 	return a, nil
 }
 

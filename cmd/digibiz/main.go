@@ -173,7 +173,7 @@ func cmdProjections(ctx context.Context, args []string, stdout io.Writer) error 
 		for _, p := range projectorsFor(app.Keyring) {
 			if p.Name() == name {
 				start := time.Now()
-				if err := projections.Rebuild(ctx, app.Store, p, projections.RunnerOpts{Logger: logger}); err != nil {
+				if err := projections.Rebuild(ctx, app.Pool, app.Store, p, projections.RunnerOpts{Logger: logger}); err != nil {
 					return err
 				}
 				fmt.Fprintf(stdout, "rebuilt %s in %s\n", name, time.Since(start).Round(time.Millisecond))

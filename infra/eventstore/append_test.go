@@ -380,7 +380,7 @@ func TestAppendTxCommitsWithTheCallersWrites(t *testing.T) {
 	require.NoError(t, err)
 	res, err := store.AppendTx(ctx, tx, nil, eventstore.Append{StreamID: "s", Expected: eventstore.NoStream, Events: []eventstore.NewEvent{note("kept")}})
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `INSERT INTO projection_checkpoints (name, transaction_id, global_position) VALUES ('reactor', '1', $1)`, res[0].Last.Position)
+	_, err = tx.Exec(ctx, `INSERT INTO log_consumers (name, transaction_id, global_position) VALUES ('reactor', '1', $1)`, res[0].Last.Position)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 	store.Committed()

@@ -245,7 +245,7 @@ func (f *Feed) runWorker(ctx context.Context) {
 				break
 			}
 			f.logger.Warn("reading the log for the live feed; retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if !eventstore.Sleep(ctx, time.Second, nil) {
 				return
 			}
 		}

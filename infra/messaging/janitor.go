@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
 // DefaultFeedRetention is how long messages of EventsTopic, and the offsets of live consumer
@@ -72,7 +74,7 @@ func (j *Janitor) Run(ctx context.Context) error {
 		} else if msgs > 0 || groups > 0 {
 			j.logger.Debug("cleaned the live feed", "messages", msgs, "consumer_groups", groups)
 		}
-		if !sleep(ctx, j.interval) {
+		if !eventstore.Sleep(ctx, j.interval, nil) {
 			return nil
 		}
 	}
