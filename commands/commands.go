@@ -91,12 +91,6 @@ func (h *Handlers) now() time.Time {
 	return time.Now()
 }
 
-// Result is what every command returns besides its own data: the log position of its last
-// event, so that a query can wait until the read models show it.
-type Result struct {
-	Last eventstore.Checkpoint `json:"-"`
-}
-
 // maxAttempts bounds retries after concurrency conflicts.
 const maxAttempts = 5
 

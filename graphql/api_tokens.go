@@ -10,7 +10,6 @@ import (
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -51,7 +50,7 @@ func (r *Resolver) rotateAPIToken(ctx context.Context, in model.RotateAPITokenIn
 	}
 	if maxGrace := int(identity.MaxGracePeriod / time.Second); grace < 0 || grace > maxGrace {
 		// Checked before it becomes a Duration, which a huge number would overflow.
-		return r.apiTokenPayload(ctx, commands.APITokenResult{}, eventstore.Checkpoint{},
+		return r.apiTokenPayload(ctx, commands.APITokenResult{}, projections.Position{},
 			fault.InvalidField("gracePeriodSeconds", "OUT_OF_RANGE", "gracePeriodSeconds must be between 0 and %d.", maxGrace), in.ClientMutationID)
 	}
 	res, last, err := r.Commands.RotateAPIToken(ctx, caller(ctx), commands.RotateAPIToken{
@@ -71,7 +70,7 @@ func (r *Resolver) revokeAPIToken(ctx context.Context, in model.RevokeAPITokenIn
 	return r.apiTokenPayload(ctx, res, last, err, in.ClientMutationID)
 }
 
-func (r *Resolver) apiTokenPayload(ctx context.Context, res commands.APITokenResult, last eventstore.Checkpoint, err error, cmid *string) (*model.APITokenPayload, error) {
+func (r *Resolver) apiTokenPayload(ctx context.Context, res commands.APITokenResult, last projections.Position, err error, cmid *string) (*model.APITokenPayload, error) {
 	ue, err := userErrors(err)
 	if err != nil {
 		return nil, err

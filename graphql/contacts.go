@@ -14,7 +14,6 @@ import (
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -113,7 +112,7 @@ func (r *Resolver) createContact(ctx context.Context, in model.CreateContactInpu
 		cmd.ContactGroupIDs, cerr = decodeIDs("contactGroupIds", kindContactGroup, in.ContactGroupIds)
 	}
 	if cerr != nil {
-		return r.contactPayload(ctx, commands.ContactResult{}, eventstore.Checkpoint{}, cerr, in.ClientMutationID)
+		return r.contactPayload(ctx, commands.ContactResult{}, projections.Position{}, cerr, in.ClientMutationID)
 	}
 	res, last, err := r.Commands.CreateContact(ctx, caller(ctx), cmd)
 	return r.contactPayload(ctx, res, last, err, in.ClientMutationID)
@@ -128,7 +127,7 @@ func (r *Resolver) updateContact(ctx context.Context, in model.UpdateContactInpu
 		MergeCustomFields: in.MergeCustomFields != nil && *in.MergeCustomFields}
 	cf, set, cerr := customFields("customFields", in.CustomFields)
 	if cerr != nil {
-		return r.contactPayload(ctx, commands.ContactResult{}, eventstore.Checkpoint{}, cerr, in.ClientMutationID)
+		return r.contactPayload(ctx, commands.ContactResult{}, projections.Position{}, cerr, in.ClientMutationID)
 	}
 	if set {
 		if cf == nil {
@@ -171,7 +170,7 @@ func (r *Resolver) setContactOptOut(ctx context.Context, in model.SetContactOptO
 	return r.contactPayload(ctx, res, last, err, in.ClientMutationID)
 }
 
-func (r *Resolver) contactPayload(ctx context.Context, res commands.ContactResult, last eventstore.Checkpoint, err error, cmid *string) (*model.ContactPayload, error) {
+func (r *Resolver) contactPayload(ctx context.Context, res commands.ContactResult, last projections.Position, err error, cmid *string) (*model.ContactPayload, error) {
 	ue, c, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.Contact, error) {
 		return r.Contacts.ContactByID(ctx, res.ContactID)
 	})
@@ -195,14 +194,14 @@ func (r *Resolver) createContactGroup(ctx context.Context, in model.CreateContac
 }
 
 // changeGroup runs one change on a group the caller may act on.
-func (r *Resolver) changeGroup(ctx context.Context, groupID string, cmid *string, set func(*commands.ChangeContactGroup) error) (commands.GroupResult, eventstore.Checkpoint, error) {
+func (r *Resolver) changeGroup(ctx context.Context, groupID string, cmid *string, set func(*commands.ChangeContactGroup) error) (commands.GroupResult, projections.Position, error) {
 	g, err := r.groupOf(ctx, groupID)
 	if err != nil {
-		return commands.GroupResult{}, eventstore.Checkpoint{}, err
+		return commands.GroupResult{}, projections.Position{}, err
 	}
 	cmd := commands.ChangeContactGroup{WorkspaceID: g.WorkspaceID, GroupID: g.ID, ClientMutationID: deref(cmid)}
 	if err := set(&cmd); err != nil {
-		return commands.GroupResult{}, eventstore.Checkpoint{}, err
+		return commands.GroupResult{}, projections.Position{}, err
 	}
 	return r.Commands.ChangeContactGroup(ctx, caller(ctx), cmd)
 }
@@ -262,7 +261,7 @@ func (r *Resolver) assignContacts(ctx context.Context, groupID string, contactID
 	return r.groupPayload(ctx, res, last, err, cmid)
 }
 
-func (r *Resolver) groupPayload(ctx context.Context, res commands.GroupResult, last eventstore.Checkpoint, err error, cmid *string) (*model.ContactGroupPayload, error) {
+func (r *Resolver) groupPayload(ctx context.Context, res commands.GroupResult, last projections.Position, err error, cmid *string) (*model.ContactGroupPayload, error) {
 	ue, g, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.ContactGroup, error) {
 		return r.Contacts.GroupByID(ctx, res.GroupID)
 	})

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/projections"
 )
 
 // presentError maps fault kinds to `extensions.code`. Errors that are not faults are internal:
@@ -108,7 +108,7 @@ func userErrors(err error) ([]model.UserError, error) {
 // mutationResult turns a command's outcome into what a payload carries: bad input as
 // userErrors (and no object); otherwise, once the read models show the write, the object read
 // back. Other failures are returned as errors.
-func mutationResult[T any](ctx context.Context, r *Resolver, last eventstore.Checkpoint, cmdErr error,
+func mutationResult[T any](ctx context.Context, r *Resolver, last projections.Position, cmdErr error,
 	read func(context.Context) (T, error)) ([]model.UserError, *T, error) {
 	ue, err := userErrors(cmdErr)
 	if err != nil || len(ue) > 0 {

@@ -10,7 +10,6 @@ import (
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/ratelimit"
 	"github.com/mydigibiz/digibiz/projections"
 )
@@ -30,7 +29,7 @@ func optional(s string) *string {
 }
 
 // authPayload builds the payload of signUp and signIn once the read models show the session.
-func (r *Resolver) authPayload(ctx context.Context, res commands.AuthResult, last eventstore.Checkpoint, err error, cmid *string) (*model.AuthPayload, error) {
+func (r *Resolver) authPayload(ctx context.Context, res commands.AuthResult, last projections.Position, err error, cmid *string) (*model.AuthPayload, error) {
 	ue, err := userErrors(err)
 	if err != nil {
 		return nil, err
@@ -58,7 +57,7 @@ func (r *Resolver) authPayload(ctx context.Context, res commands.AuthResult, las
 	return out, nil
 }
 
-func (r *Resolver) workspacePayload(ctx context.Context, res commands.WorkspaceResult, last eventstore.Checkpoint, err error, cmid *string) (*model.WorkspacePayload, error) {
+func (r *Resolver) workspacePayload(ctx context.Context, res commands.WorkspaceResult, last projections.Position, err error, cmid *string) (*model.WorkspacePayload, error) {
 	ue, ws, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.Workspace, error) {
 		return r.Identity.WorkspaceByID(ctx, res.WorkspaceID)
 	})

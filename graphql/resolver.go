@@ -13,18 +13,22 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
 // Waiter blocks until read models have caught up with a log position (read your writes).
 type Waiter interface {
-	WaitFor(ctx context.Context, cp eventstore.Checkpoint, names ...string) error
+	WaitFor(ctx context.Context, cp projections.Position, names ...string) error
+}
+
+// WorkspaceLog reads a workspace's events in log order (projections.WorkspaceLog).
+type WorkspaceLog interface {
+	Read(ctx context.Context, workspaceID uuid.UUID, after projections.Position, limit int, types []string) ([]*projections.LoggedEvent, error)
 }
 
 // LiveFeed delivers a workspace's events as they are appended, by any server process.
 type LiveFeed interface {
-	Subscribe(workspaceID uuid.UUID, types []string) (<-chan *eventstore.RecordedEvent, func())
+	Subscribe(workspaceID uuid.UUID, types []string) (<-chan *projections.LoggedEvent, func())
 }
 
 // UsageTracker remembers when API tokens and sessions were last used, without a write per
@@ -66,7 +70,8 @@ type Resolver struct {
 	// Now is the clock used for token expiry and grace periods; nil means time.Now.
 	Now    func() time.Time
 	Waiter Waiter
-	Store  *eventstore.Store
+	// Log reads a workspace's logged events (the replay of workspaceEvents).
+	Log    WorkspaceLog
 	Feed   LiveFeed
 	Logger *slog.Logger
 	// SettleTimeout bounds how long a mutation waits for the read models to show its effect.
@@ -104,8 +109,8 @@ func (r *Resolver) now() time.Time {
 
 // settle waits until the read models have applied the events of a mutation, so that its payload
 // and the caller's next query see them. A timeout is logged, not failed: the write is durable.
-func (r *Resolver) settle(ctx context.Context, cp eventstore.Checkpoint) {
-	if cp == (eventstore.Checkpoint{}) || r.Waiter == nil {
+func (r *Resolver) settle(ctx context.Context, cp projections.Position) {
+	if cp == (projections.Position{}) || r.Waiter == nil {
 		return
 	}
 	timeout := r.SettleTimeout

@@ -9,7 +9,6 @@ import (
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/ratelimit"
 	"github.com/mydigibiz/digibiz/projections"
 )
@@ -28,7 +27,7 @@ func sessionIDs(ids []uuid.UUID) []string {
 // endedPayload is what signOut and revokeSession answer: bad input as userErrors, else, once
 // authentication sees the end (so the ended token is refused on the very next request), the id
 // of the session that ended, if one did.
-func (r *Resolver) endedPayload(ctx context.Context, res commands.SessionResult, last eventstore.Checkpoint, err error) ([]model.UserError, *string, error) {
+func (r *Resolver) endedPayload(ctx context.Context, res commands.SessionResult, last projections.Position, err error) ([]model.UserError, *string, error) {
 	ue, err := userErrors(err)
 	if err != nil || len(ue) > 0 {
 		return ue, nil, err

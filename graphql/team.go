@@ -11,7 +11,6 @@ import (
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/infra/auth"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -49,7 +48,7 @@ func (r *Resolver) revokeInvitation(ctx context.Context, in model.RevokeInvitati
 	return r.invitationPayload(ctx, res, last, err, in.ClientMutationID)
 }
 
-func (r *Resolver) invitationPayload(ctx context.Context, res commands.InvitationResult, last eventstore.Checkpoint, err error, cmid *string) (*model.InvitationPayload, error) {
+func (r *Resolver) invitationPayload(ctx context.Context, res commands.InvitationResult, last projections.Position, err error, cmid *string) (*model.InvitationPayload, error) {
 	ue, inv, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.Invitation, error) {
 		return r.Identity.InvitationByID(ctx, res.InvitationID)
 	})
@@ -70,7 +69,7 @@ func (r *Resolver) acceptInvitation(ctx context.Context, in model.AcceptInvitati
 		return nil, err
 	}
 	invalid := func() (*model.WorkspacePayload, error) {
-		return r.workspacePayload(ctx, commands.WorkspaceResult{}, eventstore.Checkpoint{},
+		return r.workspacePayload(ctx, commands.WorkspaceResult{}, projections.Position{},
 			fault.InvalidField("code", "INVALID_INVITATION", "This invitation code is not valid."), in.ClientMutationID)
 	}
 	code := strings.TrimSpace(in.Code)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/projections"
 )
 
 const catchUpBatch = 500
@@ -37,9 +37,9 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 		return nil, err
 	}
 	viewer := r.feedViewerFor(ctx, role)
-	from := eventstore.Start
+	from := projections.LogStart
 	if after != nil && *after != "" {
-		if from, err = eventstore.ParseCheckpoint(*after); err != nil {
+		if from, err = projections.ParsePosition(*after); err != nil {
 			return nil, fault.InvalidField("after", "INVALID_POSITION", "after must be a position from an earlier event.")
 		}
 	}
@@ -67,7 +67,7 @@ func (r *Resolver) workspaceEvents(ctx context.Context, workspaceID string, even
 }
 
 // catchUp sends logged events after *last; false when the subscription must end.
-func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, types []string, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, types []string, last *projections.Position, out chan<- *model.WorkspaceEvent) bool {
 	for {
 		// Replaying a workspace's log is expensive work of that workspace: each batch is read
 		// and decoded (decrypted, cut to what the viewer may see) within a slot of the
@@ -84,7 +84,7 @@ func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, ty
 		if err != nil {
 			return false
 		}
-		evs, err := r.Store.ReadAll(ctx, *last, catchUpBatch, eventstore.ReadOpts{WorkspaceID: wsID, Types: types})
+		evs, err := r.Log.Read(ctx, wsID, *last, catchUpBatch, types)
 		var batch []*model.WorkspaceEvent
 		if err == nil {
 			batch = make([]*model.WorkspaceEvent, len(evs))
@@ -120,7 +120,7 @@ func (r *Resolver) catchUp(ctx context.Context, v feedViewer, wsID uuid.UUID, ty
 // followLive sends live events; true when the feed dropped us and we should catch up again,
 // false when the subscription must end (also when the feed closed before sending anything: it is
 // shutting down, and subscribing again would only spin).
-func (r *Resolver) followLive(ctx context.Context, v feedViewer, live <-chan *eventstore.RecordedEvent, last *eventstore.Checkpoint, out chan<- *model.WorkspaceEvent) bool {
+func (r *Resolver) followLive(ctx context.Context, v feedViewer, live <-chan *projections.LoggedEvent, last *projections.Position, out chan<- *model.WorkspaceEvent) bool {
 	received := false
 	for {
 		select {
@@ -143,7 +143,7 @@ func (r *Resolver) followLive(ctx context.Context, v feedViewer, live <-chan *ev
 }
 
 // send delivers one event, its data cut to what the viewer may see (redact.go).
-func (r *Resolver) send(ctx context.Context, v feedViewer, e *eventstore.RecordedEvent, out chan<- *model.WorkspaceEvent) bool {
+func (r *Resolver) send(ctx context.Context, v feedViewer, e *projections.LoggedEvent, out chan<- *model.WorkspaceEvent) bool {
 	select {
 	case out <- r.present(ctx, v, e):
 		return true
@@ -153,7 +153,7 @@ func (r *Resolver) send(ctx context.Context, v feedViewer, e *eventstore.Recorde
 }
 
 // present is an event as the viewer may see it.
-func (r *Resolver) present(ctx context.Context, v feedViewer, e *eventstore.RecordedEvent) *model.WorkspaceEvent {
+func (r *Resolver) present(ctx context.Context, v feedViewer, e *projections.LoggedEvent) *model.WorkspaceEvent {
 	we := &model.WorkspaceEvent{Position: e.Checkpoint().String(), Type: e.Type, OccurredAt: e.RecordedAt, StreamID: e.StreamID}
 	if ev, err := e.Decode(ctx); err == nil {
 		if b, err := v.data(e.Type, ev); err == nil {

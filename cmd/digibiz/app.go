@@ -169,7 +169,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Usage:             a.usage,
 		AccessLog:         accessLogAdapter{w: a.accessWriter, q: accesslog.Query{Pool: a.Pool}},
 		Waiter:            a.Runner,
-		Store:             a.Store,
+		Log:               projections.WorkspaceLog{Store: a.Store},
 		Feed:              feedAdapter{a.feed},
 		Limits:            limitsFor(cfg),
 		CredentialRecheck: cfg.CredentialRecheck,

@@ -39,12 +39,6 @@ func New(pool *pgxpool.Pool, reg *Registry, opts Opts) *Store {
 	return &Store{pool: pool, codec: &codec{reg: reg, cipher: opts.Cipher}, notify: opts.Notifier}
 }
 
-// Pool is the store's connection pool.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
-// Registry is the store's event registry.
-func (s *Store) Registry() *Registry { return s.codec.reg }
-
 const streamAny = `INSERT INTO streams (stream_id, version, workspace_id) VALUES ($1, $2, $3)
 	ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version, updated_at = now()
 	RETURNING version`
@@ -499,13 +493,6 @@ func (s *Store) PurgeIdempotency(ctx context.Context) (int64, error) {
 	return tag.RowsAffected(), nil
 }
 
-// LookupIdempotency returns the stored result for key in scope, if one was recorded within
-// IdempotencyTTL.
-func (s *Store) LookupIdempotency(ctx context.Context, scope, key string) (requestHash string, result json.RawMessage, found bool, err error) {
-	requestHash, result, _, found, err = s.LookupIdempotencyAt(ctx, scope, key)
-	return requestHash, result, found, err
-}
-
 // LookupIdempotencyAt is LookupIdempotency that also returns the position of the last event the
 // command appended with its record, for a retry to wait for the read models to show it (zero
 // when it appended none that is known).
@@ -854,27 +841,4 @@ func (s *Store) HeadWith(ctx context.Context, q Querier) (Checkpoint, int64, err
 func (s *Store) Bind(e *RecordedEvent) *RecordedEvent {
 	e.store = s
 	return e
-}
-
-// StreamVersions returns the current version of those of the streams that exist, in one query
-// (bulk commands check many streams at once this way, then load only the ones they must).
-func (s *Store) StreamVersions(ctx context.Context, streamIDs []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(streamIDs))
-	if len(streamIDs) == 0 {
-		return out, nil
-	}
-	rows, err := s.pool.Query(ctx, `SELECT stream_id, version FROM streams WHERE stream_id = ANY($1)`, streamIDs)
-	if err != nil {
-		return nil, fmt.Errorf("reading stream versions: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var v int64
-		if err := rows.Scan(&id, &v); err != nil {
-			return nil, err
-		}
-		out[id] = v
-	}
-	return out, rows.Err()
 }

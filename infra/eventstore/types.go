@@ -25,9 +25,6 @@ var ErrConcurrencyConflict = errors.New("eventstore: concurrency conflict")
 // ErrDuplicateEvent is returned when an event id is already in the log with different content.
 var ErrDuplicateEvent = errors.New("eventstore: duplicate event id")
 
-// ErrStreamNotFound is returned when a stream that must exist has no events.
-var ErrStreamNotFound = errors.New("eventstore: stream not found")
-
 // ExpectedVersion says what version a stream must be at for an append to succeed: Any, NoStream
 // (the stream has no events yet) or an exact version (the number of events in the stream).
 type ExpectedVersion int64
