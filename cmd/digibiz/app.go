@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,10 +54,8 @@ type App struct {
 	forwarder *messaging.Forwarder
 	janitor   *messaging.Janitor
 
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	ready   chan struct{}
-	started bool
+	services services
+	ready    chan struct{}
 }
 
 // newRegistry registers every event type of the product.
@@ -191,50 +187,29 @@ func (f feedAdapter) Subscribe(ws uuid.UUID, types []string) (<-chan *eventstore
 	return f.f.Subscribe(messaging.FeedFilter{WorkspaceID: ws, Types: types})
 }
 
-// Start runs the background work: notifications, projections, the bus and the live feed.
+// Start runs the background work, in this order (stopped in reverse by Close): notifications,
+// projections, the bus and the live feed, the janitors, the access log, the importer.
 func (a *App) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	a.started = true
-	run := func(name string, fn func(context.Context) error) {
-		a.wg.Add(1)
-		go func() {
-			defer a.wg.Done()
-			if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-				a.Logger.Error("background component stopped", "component", name, "err", err)
+	a.services.logger = a.Logger
+	a.services.start([]service{
+		{"notifier", func(ctx context.Context) error { a.Notifier.Run(ctx); return nil }},
+		{"projections", a.Runner.Run},
+		{"bus", a.bus.Run},
+		{"forwarder", a.forwarder.Run},
+		{"janitor", a.janitor.Run},
+		{"access log", a.accessWriter.Run},
+		{"token usage", a.usage.Run},
+		{"access log retention", a.retention.Run},
+		{"idempotency purge", (&eventstore.IdempotencyPurge{Store: a.Store, Logger: a.Logger}).Run},
+		{"planner statistics", (&postgres.Statistics{Pool: a.Pool, Logger: a.Logger}).Run},
+		{"group name claims", func(ctx context.Context) error {
+			n, err := a.Resolver.Commands.ClaimGroupNames(ctx)
+			if n > 0 {
+				a.Logger.Info("claimed the names of groups created before names were unique", "groups", n)
 			}
-		}()
-	}
-	run("notifier", func(ctx context.Context) error { a.Notifier.Run(ctx); return nil })
-	run("projections", a.Runner.Run)
-	run("bus", a.bus.Run)
-	run("forwarder", a.forwarder.Run)
-	run("janitor", a.janitor.Run)
-	run("access log", a.accessWriter.Run)
-	run("contact importer", a.importer.Run)
-	run("token usage", a.usage.Run)
-	run("access log retention", a.retention.Run)
-	run("planner statistics", (&postgres.Statistics{Pool: a.Pool, Logger: a.Logger}).Run)
-	run("idempotency purge", func(ctx context.Context) error {
-		for {
-			if n, err := a.Store.PurgeIdempotency(ctx); err != nil && ctx.Err() == nil {
-				a.Logger.Error("purging expired idempotency keys", "err", err)
-			} else if n > 0 {
-				a.Logger.Info("purged expired idempotency keys", "keys", n)
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Hour):
-			}
-		}
-	})
-	run("group name claims", func(ctx context.Context) error {
-		n, err := a.Resolver.Commands.ClaimGroupNames(ctx)
-		if n > 0 {
-			a.Logger.Info("claimed the names of groups created before names were unique", "groups", n)
-		}
-		return err
+			return err
+		}},
+		{"contact importer", a.importer.Run},
 	})
 	close(a.ready)
 }
@@ -277,10 +252,7 @@ func (a *App) Handler() http.Handler {
 
 // Close stops the background work (finishing in-flight projection batches) and the pool.
 func (a *App) Close() {
-	if a.cancel != nil {
-		a.cancel()
-	}
-	a.wg.Wait()
+	a.services.stop()
 	if a.feed != nil {
 		a.feed.Close()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -482,6 +483,26 @@ func (s *Store) existingAppend(ctx context.Context, a Append) (AppendResult, err
 const IdempotencyTTL = 24 * time.Hour
 
 var idempotencyTTLSQL = fmt.Sprintf("%d seconds", int(IdempotencyTTL.Seconds()))
+
+// IdempotencyPurge deletes expired idempotency records every hour (PurgeIdempotency).
+type IdempotencyPurge struct {
+	Store  *Store
+	Logger *slog.Logger
+}
+
+// Run purges until ctx ends.
+func (p *IdempotencyPurge) Run(ctx context.Context) error {
+	for {
+		if n, err := p.Store.PurgeIdempotency(ctx); err != nil && ctx.Err() == nil {
+			p.Logger.Error("purging expired idempotency keys", "err", err)
+		} else if n > 0 {
+			p.Logger.Info("purged expired idempotency keys", "keys", n)
+		}
+		if !Sleep(ctx, time.Hour, nil) {
+			return nil
+		}
+	}
+}
 
 // PurgeIdempotency deletes the idempotency records older than IdempotencyTTL, which answer
 // nothing any more, and returns how many it deleted.
