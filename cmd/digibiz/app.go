@@ -22,6 +22,7 @@ import (
 	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/accesslog"
 	"github.com/mydigibiz/digibiz/infra/auth"
+	"github.com/mydigibiz/digibiz/infra/blobstore"
 	"github.com/mydigibiz/digibiz/infra/crypto"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/messaging"
@@ -148,7 +149,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.usage = accesslog.NewUsageTracker(a.Pool, accesslog.UsageOpts{Logger: logger})
 	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger})
 	contacts := &projections.ContactQueries{Pool: a.Pool}
-	files := importFiles{dir: filepath.Join(cfg.DataDir, "imports")}
+	files := importFiles{blobs: blobstore.Dir{Path: filepath.Join(cfg.DataDir, "imports"), Suffix: ".upload"}}
 	// Uploads are spooled here while their request runs; what a crash left is of no use.
 	spool := filepath.Join(cfg.DataDir, "spool")
 	_ = os.RemoveAll(spool)

@@ -128,7 +128,7 @@ func TestUnreadableUploadFailsAndIsDeleted(t *testing.T) {
 	_, _, err = a.Resolver.Commands.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
 		FileName: "rows.csv", Size: 9, DefaultCountry: "DE"})
 	require.NoError(t, err)
-	path := a.importer.files.path(id)
+	path := filepath.Join(a.importer.files.blobs.Path, id.String()+a.importer.files.blobs.Suffix)
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 	require.NoError(t, os.WriteFile(path, []byte("%PDF-1.7\n\x00\x01\x02"), 0o600))
 
@@ -153,10 +153,10 @@ func TestImporterSweepsUploadsNoImportReads(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
 	files := a.importer.files
-	require.NoError(t, os.MkdirAll(files.dir, 0o700))
+	require.NoError(t, os.MkdirAll(files.blobs.Path, 0o700))
 	now := time.Now()
 	put := func(name string, age time.Duration) string {
-		p := filepath.Join(files.dir, name)
+		p := filepath.Join(files.blobs.Path, name)
 		require.NoError(t, os.WriteFile(p, []byte("Name,Phone\n"), 0o600))
 		require.NoError(t, os.Chtimes(p, now.Add(-age), now.Add(-age)))
 		return p

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,45 +17,22 @@ import (
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/blobstore"
 	"github.com/mydigibiz/digibiz/infra/contactfile"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
-// importFiles keeps uploaded contact lists under <data dir>/imports until their import ends.
-type importFiles struct{ dir string }
+// importFiles keeps uploaded contact lists in the blob store until their import ends (keys are
+// import ids), and checks an upload before it is stored.
+type importFiles struct{ blobs blobstore.Dir }
 
-func (f importFiles) path(id uuid.UUID) string { return filepath.Join(f.dir, id.String()+".upload") }
-
-// Save streams r to disk (never whole in memory), syncs it and returns its size and SHA-256.
-func (f importFiles) Save(_ context.Context, id uuid.UUID, r io.Reader) (int64, string, error) {
-	if err := os.MkdirAll(f.dir, 0o700); err != nil {
-		return 0, "", fmt.Errorf("creating import directory: %w", err)
-	}
-	tmp := f.path(id) + ".part"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if err != nil {
-		return 0, "", fmt.Errorf("storing upload: %w", err)
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), r)
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, f.path(id))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return 0, "", fmt.Errorf("storing upload: %w", err)
-	}
-	return n, hex.EncodeToString(h.Sum(nil)), nil
+// Save stores an upload under its import's id and returns its size and SHA-256.
+func (f importFiles) Save(ctx context.Context, id uuid.UUID, r io.Reader) (int64, string, error) {
+	return f.blobs.Put(ctx, id.String(), r)
 }
 
-func (f importFiles) Remove(id uuid.UUID) { _ = os.Remove(f.path(id)) }
+func (f importFiles) Remove(id uuid.UUID) { f.blobs.Remove(id.String()) }
 
 // Check refuses, before an upload is stored, a file that is no contact list: not text (a
 // spreadsheet, a PDF, an image), or text without a column of phone numbers. It reads the start
@@ -167,26 +140,22 @@ const uploadGrace = time.Hour
 // middle of storing it). Whether an import runs it learns from the log, not from a read model
 // that may be rebuilding. It returns how many files it deleted.
 func (im *importer) sweepUploads(ctx context.Context, now time.Time) (int, error) {
-	entries, err := os.ReadDir(im.files.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
+	old, err := im.files.blobs.Older(now.Add(-uploadGrace))
 	if err != nil {
 		return 0, err
 	}
-	candidates := map[string]uuid.UUID{} // file name -> import id
+	type candidate struct {
+		entry blobstore.Entry
+		id    uuid.UUID
+	}
+	var candidates []candidate
 	var streams []string
-	for _, e := range entries {
-		info, err := e.Info()
-		if err != nil || !info.Mode().IsRegular() || now.Sub(info.ModTime()) < uploadGrace {
-			continue
-		}
-		base, _, _ := strings.Cut(e.Name(), ".")
-		id, err := uuid.Parse(base)
+	for _, e := range old {
+		id, err := uuid.Parse(e.Key)
 		if err != nil {
 			continue // not ours
 		}
-		candidates[e.Name()] = id
+		candidates = append(candidates, candidate{e, id})
 		streams = append(streams, contact.ImportStream(id))
 	}
 	if len(candidates) == 0 {
@@ -197,19 +166,19 @@ func (im *importer) sweepUploads(ctx context.Context, now time.Time) (int, error
 		return 0, err
 	}
 	deleted := 0
-	for name, id := range candidates {
+	for _, c := range candidates {
 		var imp contact.Import
-		for _, e := range logged[contact.ImportStream(id)] {
+		for _, e := range logged[contact.ImportStream(c.id)] {
 			ev, err := e.Decode(ctx)
 			if err != nil {
 				return deleted, err
 			}
 			imp.Evolve(ev)
 		}
-		if imp.Status == contact.StatusRunning && name == filepath.Base(im.files.path(id)) {
+		if imp.Status == contact.StatusRunning && !c.entry.Partial {
 			continue // its import still reads it
 		}
-		if err := os.Remove(filepath.Join(im.files.dir, name)); err == nil {
+		if err := im.files.blobs.RemoveEntry(c.entry); err == nil {
 			deleted++
 		}
 	}
@@ -314,7 +283,7 @@ func (im *importer) runOne(ctx context.Context, id uuid.UUID) error {
 
 	// An import reads no read model: which numbers and group names are taken it learns from the
 	// claims, which are written with the events.
-	f, err := os.Open(im.files.path(id))
+	f, err := im.files.blobs.Open(id.String())
 	if errors.Is(err, os.ErrNotExist) {
 		return im.handlers.FailContactImport(ctx, id, "The uploaded file is no longer available; upload it again.")
 	}
