@@ -59,7 +59,8 @@ type Config struct {
 	// OperationTimeout bounds a query or mutation sent over HTTP, its database work included;
 	// 0 means 30 s.
 	OperationTimeout time.Duration
-	// Clock replaces time.Now for time-dependent limits (tests); nil means time.Now.
+	// Clock replaces time.Now everywhere the server reads the time (commands, resolvers, limits;
+	// tests); nil means time.Now.
 	Clock func() time.Time
 	// DBTracer sees every statement of the server's pool (tests count statements with it).
 	DBTracer pgx.QueryTracer
