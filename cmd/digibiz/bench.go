@@ -14,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/postgres"
 )
 
@@ -52,7 +51,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	cfg := &Config{LogLevel: *logLevel}
 	logger := cfg.logger()
-	var figures []eventstore.Figure
+	var figures []Figure
 	switch sub {
 	case "append":
 		pool, err := postgres.Open(ctx, *url, postgres.OpenOpts{Logger: logger, MaxConns: int32(*writers + 4)})
@@ -60,7 +59,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		defer pool.Close()
-		figures, err = eventstore.BenchAppend(ctx, pool, eventstore.BenchAppendOpts{Writers: *writers, Duration: *duration, Logger: logger})
+		figures, err = BenchAppend(ctx, pool, BenchAppendOpts{Writers: *writers, Duration: *duration, Logger: logger})
 		if err != nil {
 			return err
 		}
@@ -90,7 +89,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	return printFigures(stdout, figures, *asJSON)
 }
 
-func printFigures(w io.Writer, figures []eventstore.Figure, asJSON bool) error {
+func printFigures(w io.Writer, figures []Figure, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, f := range figures {

@@ -28,7 +28,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
 // benchAbuse measures what the hardening is for: tenant B's plain query at 8 clients, alone and
@@ -37,7 +36,7 @@ import (
 // let them be), in the same run. Figures: B's p50 and p99 under attack against alone, and the
 // process's resident memory at its highest during the attack (the server runs in this process,
 // with its production limits).
-func benchAbuse(ctx context.Context, url string, d time.Duration, rows int, logger *slog.Logger) ([]eventstore.Figure, error) {
+func benchAbuse(ctx context.Context, url string, d time.Duration, rows int, logger *slog.Logger) ([]Figure, error) {
 	if d <= 0 {
 		d = 10 * time.Second
 	}
@@ -259,7 +258,7 @@ func benchAbuse(ctx context.Context, url string, d time.Duration, rows int, logg
 	if failedAlone+failedUnder > 0 {
 		logger.Warn("tenant B's requests failed", "alone", failedAlone, "under attack", failedUnder)
 	}
-	return []eventstore.Figure{
+	return []Figure{
 		figure("abuse", "tenant B plain query, p50 (vs alone)", "ms", msOf(percentile(under, 0.5)), msOf(percentile(alone, 0.5))),
 		figure("abuse", "tenant B plain query, p99 (vs alone)", "ms", msOf(percentile(under, 0.99)), msOf(percentile(alone, 0.99))),
 		figure("abuse", "tenant B requests failed (vs alone)", "requests", float64(failedUnder), float64(failedAlone)),

@@ -19,7 +19,6 @@ import (
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/graphql"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/postgres"
 )
 
@@ -28,7 +27,7 @@ import (
 //     `SELECT 1` round trip on the same pool, the floor of any database lookup;
 //   - requests/s of a small authenticated query over HTTP from concurrent clients with the access
 //     log on, against the same with the access log off, in interleaved segments of one run.
-func benchAPI(ctx context.Context, url string, writers int, d time.Duration, logger *slog.Logger) ([]eventstore.Figure, error) {
+func benchAPI(ctx context.Context, url string, writers int, d time.Duration, logger *slog.Logger) ([]Figure, error) {
 	if d <= 0 {
 		d = 5 * time.Second
 	}
@@ -115,7 +114,7 @@ func benchAPI(ctx context.Context, url string, writers int, d time.Duration, log
 		}
 	}
 	onRate, offRate := float64(on.n)/on.dur.Seconds(), float64(off.n)/off.dur.Seconds()
-	return []eventstore.Figure{
+	return []Figure{
 		figure("api", "token verification p50", "µs", micros(percentile(tv, 0.5)), micros(percentile(rt, 0.5))),
 		figure("api", "token verification p99", "µs", micros(percentile(tv, 0.99)), micros(percentile(rt, 0.99))),
 		figure("api", "requests/s, access log on vs off", "req/s", onRate, offRate),
@@ -147,8 +146,8 @@ func hammer(n int, d time.Duration, fn func() error) (int64, time.Duration, erro
 	return count.Load(), time.Since(start), firstErr
 }
 
-func figure(scenario, name, unit string, value, baseline float64) eventstore.Figure {
-	f := eventstore.Figure{Scenario: scenario, Figure: name, Unit: unit, Value: value, Baseline: baseline}
+func figure(scenario, name, unit string, value, baseline float64) Figure {
+	f := Figure{Scenario: scenario, Figure: name, Unit: unit, Value: value, Baseline: baseline}
 	if baseline > 0 {
 		f.Ratio = value / baseline
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mydigibiz/digibiz/commands"
-	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -30,7 +29,7 @@ var benchLast = []string{"Okafor", "Becker", "Sharma", "Tanaka", "Silva", "Nguye
 // benchImport measures a 100,000-row contact import end to end (upload until every contact can
 // be queried) against COPY of the same rows into a plain table, the server's peak RSS, and the
 // latency of a contact search among 1,000,000 contacts against a plain page of the same list.
-func benchImport(ctx context.Context, url string, rows, searchContacts int, logger *slog.Logger) ([]eventstore.Figure, error) {
+func benchImport(ctx context.Context, url string, rows, searchContacts int, logger *slog.Logger) ([]Figure, error) {
 	app, srv, cleanup, err := benchServer(ctx, url, "import", logger)
 	if err != nil {
 		return nil, err
@@ -103,7 +102,7 @@ func benchImport(ctx context.Context, url string, rows, searchContacts int, logg
 	if err != nil {
 		return nil, err
 	}
-	figs := []eventstore.Figure{
+	figs := []Figure{
 		figure("import", fmt.Sprintf("%d rows end to end", rows), "s", importTime.Seconds(), copyTime.Seconds()),
 		figure("import", "rows/s", "rows/s", float64(rows)/importTime.Seconds(), float64(rows)/copyTime.Seconds()),
 		figure("import", "peak RSS of the process", "MB", rssPeak, rssBefore),
@@ -153,7 +152,7 @@ func benchUpload(ctx context.Context, base, token string, ws uuid.UUID, content 
 // with COPY: the figure is about the query, not the import) and measures, through GraphQL over
 // HTTP, searches for a page of 50 against plain first pages of the same list, then the same
 // searches asking for totalCount as well.
-func benchSearch(ctx context.Context, app *App, base, token string, ws uuid.UUID, n int) ([]eventstore.Figure, error) {
+func benchSearch(ctx context.Context, app *App, base, token string, ws uuid.UUID, n int) ([]Figure, error) {
 	var have int
 	if err := app.Pool.QueryRow(ctx, `SELECT count(*) FROM proj_contacts.contacts WHERE workspace_id = $1`, ws).Scan(&have); err != nil {
 		return nil, err
@@ -225,7 +224,7 @@ func benchSearch(ctx context.Context, app *App, base, token string, ws uuid.UUID
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	var figs []eventstore.Figure
+	var figs []Figure
 	for _, f := range []struct {
 		label       string
 		got, versus []time.Duration

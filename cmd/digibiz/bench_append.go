@@ -1,4 +1,4 @@
-package eventstore
+package main
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
 // Figure is one measured number next to its baseline, measured in the same run on the same
@@ -158,14 +160,6 @@ func benchSegments(d time.Duration) int {
 	return max(n, 2)
 }
 
-func figure(scenario, name, unit string, value, baseline float64) Figure {
-	f := Figure{Scenario: scenario, Figure: name, Unit: unit, Value: value, Baseline: baseline}
-	if baseline > 0 {
-		f.Ratio = value / baseline
-	}
-	return f
-}
-
 // createBaselineTable creates the baseline table, replacing one a crashed run left behind, and
 // returns the function that drops it.
 func createBaselineTable(ctx context.Context, pool *pgxpool.Pool) (func(), error) {
@@ -187,7 +181,7 @@ func createBaselineTable(ctx context.Context, pool *pgxpool.Pool) (func(), error
 // INSERTs, one stream (and version counter) per writer.
 type benchWorkload struct {
 	pool      *pgxpool.Pool
-	store     *Store
+	store     *eventstore.Store
 	scenario  string
 	batch     int
 	workspace uuid.UUID
@@ -198,13 +192,13 @@ type benchWorkload struct {
 }
 
 func newBenchWorkload(pool *pgxpool.Pool, scenario string, batch, writers int) *benchWorkload {
-	reg := NewRegistry()
+	reg := eventstore.NewRegistry()
 	reg.Register(benchEvent{})
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	run := hex.EncodeToString(b[:])
 	w := &benchWorkload{
-		pool: pool, store: New(pool, reg, Opts{}), scenario: scenario, batch: batch, workspace: uuid.New(),
+		pool: pool, store: eventstore.New(pool, reg, eventstore.Opts{}), scenario: scenario, batch: batch, workspace: uuid.New(),
 		streams: make([]string, writers), versions: make([]int64, writers), baseVer: make([]int64, writers), seq: make([]int, writers),
 	}
 	for i := range w.streams {
@@ -218,17 +212,17 @@ func (w *benchWorkload) event(writer int) benchEvent {
 	return benchEvent{ContactID: uuid.New(), Phone: fmt.Sprintf("+49151%08d", w.seq[writer]), Source: "bench import", Seq: w.seq[writer]}
 }
 
-func (w *benchWorkload) metadata(writer int) Metadata {
-	return Metadata{UserID: "bench", CorrelationID: fmt.Sprintf("%s-%d-%d", w.scenario, writer, w.seq[writer]), RequestID: "bench"}
+func (w *benchWorkload) metadata(writer int) eventstore.Metadata {
+	return eventstore.Metadata{UserID: "bench", CorrelationID: fmt.Sprintf("%s-%d-%d", w.scenario, writer, w.seq[writer]), RequestID: "bench"}
 }
 
 // storeOp appends one batch to the writer's stream at its exact version.
 func (w *benchWorkload) storeOp(ctx context.Context, writer int) (int, error) {
-	evs := make([]NewEvent, w.batch)
+	evs := make([]eventstore.NewEvent, w.batch)
 	for i := range evs {
-		evs[i] = NewEvent{Data: w.event(writer), Metadata: w.metadata(writer)}
+		evs[i] = eventstore.NewEvent{Data: w.event(writer), Metadata: w.metadata(writer)}
 	}
-	res, err := w.store.Append(ctx, w.streams[writer], Exact(w.versions[writer]), w.workspace, evs...)
+	res, err := w.store.Append(ctx, w.streams[writer], eventstore.Exact(w.versions[writer]), w.workspace, evs...)
 	if err != nil {
 		return 0, err
 	}
@@ -267,19 +261,19 @@ func (w *benchWorkload) insertOp(ctx context.Context, table string, writer int) 
 		if err != nil {
 			return 0, err
 		}
-		ids[i], versions[i], datas[i], metas[i] = pgUUID(id), w.baseVer[writer], string(data), string(meta)
+		ids[i], versions[i], datas[i], metas[i] = benchUUID(id), w.baseVer[writer], string(data), string(meta)
 	}
 	stream := w.streams[writer] + "-baseline"
 	var err error
 	if n == 1 {
 		_, err = w.pool.Exec(ctx, `INSERT INTO `+table+` (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			stream, versions[0], ids[0], benchEvent{}.EventType(), 1, pgUUID(w.workspace), datas[0], metas[0])
+			stream, versions[0], ids[0], benchEvent{}.EventType(), 1, benchUUID(w.workspace), datas[0], metas[0])
 	} else {
 		_, err = w.pool.Exec(ctx, `INSERT INTO `+table+` (stream_id, stream_version, event_id, event_type, schema_version, workspace_id, data, metadata)
 			SELECT $1, e.v, e.id, $2, 1, $3::uuid, e.data, e.meta
 			FROM unnest($4::bigint[], $5::uuid[], $6::jsonb[], $7::jsonb[]) AS e(v, id, data, meta)`,
-			stream, benchEvent{}.EventType(), pgUUID(w.workspace), versions, ids, datas, metas)
+			stream, benchEvent{}.EventType(), benchUUID(w.workspace), versions, ids, datas, metas)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("inserting baseline rows: %w", err)
@@ -362,4 +356,8 @@ func measure(ctx context.Context, writers int, d time.Duration, op func(ctx cont
 		return benchStats{}, err
 	}
 	return total, ctx.Err()
+}
+
+func benchUUID(u uuid.UUID) pgtype.UUID {
+	return pgtype.UUID{Bytes: u, Valid: u != uuid.Nil}
 }

@@ -1,4 +1,4 @@
-package eventstore
+package main
 
 import (
 	"context"
