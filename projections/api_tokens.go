@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
@@ -150,11 +149,5 @@ func (q *APITokenQueries) APITokenByID(ctx context.Context, id uuid.UUID) (APITo
 		return APIToken{}, fmt.Errorf("reading api token: %w", err)
 	}
 	ts, err := scanAPITokens(rows)
-	if err != nil {
-		return APIToken{}, err
-	}
-	if len(ts) == 0 {
-		return APIToken{}, fault.New(fault.NotFound, "API token not found.")
-	}
-	return ts[0], nil
+	return only(ts, err, "API token")
 }

@@ -134,13 +134,7 @@ func (q *ContactQueries) ImportByID(ctx context.Context, id uuid.UUID) (ContactI
 		return ContactImport{}, fmt.Errorf("reading import: %w", err)
 	}
 	is, err := scanImports(rows)
-	if err != nil {
-		return ContactImport{}, err
-	}
-	if len(is) == 0 {
-		return ContactImport{}, fault.New(fault.NotFound, "Contact import not found.")
-	}
-	return is[0], nil
+	return only(is, err, "Contact import")
 }
 
 // ImportsPage lists a workspace's imports, newest first, after the cursor (nil: from the

@@ -429,13 +429,7 @@ func (q *ContactQueries) ContactByID(ctx context.Context, id uuid.UUID) (Contact
 		return Contact{}, fmt.Errorf("reading contact: %w", err)
 	}
 	cs, err := scanContacts(rows)
-	if err != nil {
-		return Contact{}, err
-	}
-	if len(cs) == 0 {
-		return Contact{}, fault.New(fault.NotFound, "Contact not found.")
-	}
-	return cs[0], nil
+	return only(cs, err, "Contact")
 }
 
 // ExistingContacts returns those of ids that are contacts of the workspace.
@@ -514,13 +508,7 @@ func (q *ContactQueries) GroupByID(ctx context.Context, id uuid.UUID) (ContactGr
 		return ContactGroup{}, fmt.Errorf("reading group: %w", err)
 	}
 	gs, err := scanGroups(rows)
-	if err != nil {
-		return ContactGroup{}, err
-	}
-	if len(gs) == 0 {
-		return ContactGroup{}, fault.New(fault.NotFound, "Contact group not found.")
-	}
-	return gs[0], nil
+	return only(gs, err, "Contact group")
 }
 
 // GroupsOfContacts returns each contact's groups, by name.

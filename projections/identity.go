@@ -239,13 +239,7 @@ func (q *IdentityQueries) open(ctx context.Context, subject uuid.UUID, ct []byte
 // UserByID returns one user.
 func (q *IdentityQueries) UserByID(ctx context.Context, id uuid.UUID) (User, error) {
 	us, err := q.UsersByIDs(ctx, []uuid.UUID{id})
-	if err != nil {
-		return User{}, err
-	}
-	if len(us) == 0 {
-		return User{}, fault.New(fault.NotFound, "User not found.")
-	}
-	return us[0], nil
+	return only(us, err, "User")
 }
 
 // Workspace is a workspace as its members see it.
@@ -294,13 +288,7 @@ func (q *IdentityQueries) WorkspaceByID(ctx context.Context, id uuid.UUID) (Work
 		return Workspace{}, fmt.Errorf("reading workspace: %w", err)
 	}
 	ws, err := scanWorkspaces(rows)
-	if err != nil {
-		return Workspace{}, fmt.Errorf("reading workspace: %w", err)
-	}
-	if len(ws) == 0 {
-		return Workspace{}, fault.New(fault.NotFound, "Workspace not found.")
-	}
-	return ws[0], nil
+	return only(ws, err, "Workspace")
 }
 
 // MemberRole is the user's role in the workspace; ok is false for non-members.
@@ -477,13 +465,7 @@ func (q *IdentityQueries) InvitationByID(ctx context.Context, id uuid.UUID) (Inv
 		return Invitation{}, fmt.Errorf("reading invitation: %w", err)
 	}
 	is, err := q.scanInvitations(ctx, rows)
-	if err != nil {
-		return Invitation{}, err
-	}
-	if len(is) == 0 {
-		return Invitation{}, fault.New(fault.NotFound, "Invitation not found.")
-	}
-	return is[0], nil
+	return only(is, err, "Invitation")
 }
 
 // WorkspaceOfInvitationCode returns the workspace of the invitation whose code hashes to hash;
@@ -491,11 +473,8 @@ func (q *IdentityQueries) InvitationByID(ctx context.Context, id uuid.UUID) (Inv
 func (q *IdentityQueries) WorkspaceOfInvitationCode(ctx context.Context, hash string) (uuid.UUID, error) {
 	var ws uuid.UUID
 	err := q.Pool.QueryRow(ctx, `SELECT workspace_id FROM `+identitySchema+`.invitations WHERE code_hash = $1`, hash).Scan(&ws)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return uuid.Nil, fault.New(fault.NotFound, "Invitation not found.")
-	}
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("reading invitation: %w", err)
+	if err = noRow(err, "Invitation"); err != nil {
+		return uuid.Nil, err
 	}
 	return ws, nil
 }
