@@ -16,35 +16,6 @@ type GroupResult struct {
 	GroupID uuid.UUID `json:"groupId"`
 }
 
-// CreateContactGroup creates a group in a workspace.
-type CreateContactGroup struct {
-	WorkspaceID       uuid.UUID
-	Name, Description string
-	ClientMutationID  string
-}
-
-// CreateContactGroup records the group.
-func (h *Handlers) CreateContactGroup(ctx context.Context, c Caller, cmd CreateContactGroup) (GroupResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: c.scope("createContactGroup", cmd.WorkspaceID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
-		id := uuid.New()
-		evs, err := contact.CreateGroup(id, cmd.WorkspaceID, cmd.Name, cmd.Description)
-		if err != nil {
-			return decision[GroupResult]{}, err
-		}
-		key, err := h.freeGroupName(ctx, cmd.WorkspaceID, evs[0].(contact.GroupCreated).Name)
-		if err != nil {
-			return decision[GroupResult]{}, err
-		}
-		return decision[GroupResult]{
-			appends: []eventstore.Append{{StreamID: contact.GroupStream(id), Expected: eventstore.NoStream,
-				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}},
-			claims: []eventstore.Claim{groupClaim(key, cmd.WorkspaceID, id, false)},
-			result: GroupResult{GroupID: id},
-		}, nil
-	}, nil)
-}
-
 // groupKey is the claim key of a group name in a workspace.
 func (h *Handlers) groupKey(ws uuid.UUID, name string) string {
 	return h.Sealer.Blind(contact.GroupClaimScope, contact.GroupNameBlindInput(ws, name))
@@ -122,65 +93,6 @@ func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Gr
 		return nil, 0, fault.New(fault.NotFound, "Contact group not found.")
 	}
 	return &g, v, nil
-}
-
-// ChangeContactGroup is one change to a group: rename, delete, add or remove members.
-type ChangeContactGroup struct {
-	WorkspaceID, GroupID uuid.UUID
-	// Exactly one of these.
-	Update           *struct{ Name, Description *string }
-	Delete           bool
-	Add, Remove      []uuid.UUID
-	ClientMutationID string
-}
-
-// ChangeContactGroup records the change. Members to add must be contacts of the workspace
-// (unknown ids are a userError naming how many); adding or removing twice changes nothing.
-func (h *Handlers) ChangeContactGroup(ctx context.Context, c Caller, cmd ChangeContactGroup) (GroupResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: c.scope("changeContactGroup", cmd.GroupID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
-		g, v, err := h.loadGroup(ctx, cmd.WorkspaceID, cmd.GroupID)
-		if err != nil {
-			return decision[GroupResult]{}, err
-		}
-		var evs []any
-		switch {
-		case cmd.Update != nil:
-			evs, err = g.Update(cmd.Update.Name, cmd.Update.Description)
-		case cmd.Delete:
-			evs, err = g.Delete()
-		case cmd.Add != nil:
-			evs, err = g.AddMembers(cmd.Add)
-			if err == nil {
-				err = h.checkContacts(ctx, cmd.WorkspaceID, evs[0].(contact.MembersAdded).ContactIDs)
-			}
-		case cmd.Remove != nil:
-			evs, err = g.RemoveMembers(cmd.Remove)
-		}
-		if err != nil {
-			return decision[GroupResult]{}, err
-		}
-		d := decision[GroupResult]{result: GroupResult{GroupID: cmd.GroupID}}
-		if len(evs) == 0 {
-			return d, nil
-		}
-		d.appends = []eventstore.Append{{StreamID: contact.GroupStream(cmd.GroupID), Expected: expect(v),
-			WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, evs...)}}
-		switch ev := evs[0].(type) {
-		case contact.GroupUpdated:
-			if h.groupKey(cmd.WorkspaceID, ev.Name) != h.groupKey(cmd.WorkspaceID, g.Name()) { // a new name moves the claim
-				key, err := h.freeGroupName(ctx, cmd.WorkspaceID, ev.Name)
-				if err != nil {
-					return decision[GroupResult]{}, err
-				}
-				d.claims = []eventstore.Claim{groupClaim(key, cmd.WorkspaceID, cmd.GroupID, false),
-					groupClaim(h.groupKey(cmd.WorkspaceID, g.Name()), cmd.WorkspaceID, cmd.GroupID, true)}
-			}
-		case contact.GroupDeleted:
-			d.claims = []eventstore.Claim{groupClaim(h.groupKey(cmd.WorkspaceID, g.Name()), cmd.WorkspaceID, cmd.GroupID, true)}
-		}
-		return d, nil
-	}, nil)
 }
 
 func (h *Handlers) checkContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {

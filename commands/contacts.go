@@ -21,15 +21,6 @@ type ContactResult struct {
 	ContactID uuid.UUID `json:"contactId"`
 }
 
-// CreateContact adds one contact to a workspace.
-type CreateContact struct {
-	WorkspaceID                        uuid.UUID
-	Phone, DefaultCountry, Name, Email string
-	CustomFields                       map[string]string
-	ContactGroupIDs                    []uuid.UUID
-	ClientMutationID                   string
-}
-
 func (c Caller) contactSource() string {
 	if c.APITokenID != uuid.Nil {
 		return contact.SourceAPI
@@ -88,49 +79,6 @@ func (h *Handlers) checkGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUI
 		}
 	}
 	return nil
-}
-
-// CreateContact records the contact, reserves its number in the workspace and adds it to groups,
-// in one transaction.
-func (h *Handlers) CreateContact(ctx context.Context, c Caller, cmd CreateContact) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: c.scope("createContact", cmd.WorkspaceID),
-		Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
-		country := cmd.DefaultCountry
-		if country == "" {
-			s, err := h.workspaceSettings(ctx, cmd.WorkspaceID)
-			if err != nil {
-				return decision[ContactResult]{}, err
-			}
-			country = s.DefaultCountry
-		}
-		f, err := contact.NewFields(contact.FieldsInput{Phone: cmd.Phone, DefaultCountry: country, Name: cmd.Name,
-			Email: cmd.Email, CustomFields: cmd.CustomFields})
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		if err := h.checkGroups(ctx, cmd.WorkspaceID, cmd.ContactGroupIDs); err != nil {
-			return decision[ContactResult]{}, err
-		}
-		key, owner, err := h.phoneOwner(ctx, cmd.WorkspaceID, f.Phone)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		if owner != uuid.Nil {
-			return decision[ContactResult]{}, errPhoneTaken()
-		}
-		id := uuid.New()
-		appends := []eventstore.Append{
-			{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: cmd.WorkspaceID,
-				Events: newEvents(c, contact.Create(id, cmd.WorkspaceID, f, c.contactSource(), nil)...)},
-		}
-		for _, g := range uniqueUUIDs(cmd.ContactGroupIDs) {
-			appends = append(appends, eventstore.Append{StreamID: contact.GroupStream(g), Expected: eventstore.Any,
-				WorkspaceID: cmd.WorkspaceID, Events: newEvents(c, contact.MembersAdded{GroupID: g, WorkspaceID: cmd.WorkspaceID, ContactIDs: []uuid.UUID{id}})})
-		}
-		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: id},
-			claims: []eventstore.Claim{phoneClaim(key, cmd.WorkspaceID, id, false)}}, nil
-	}, nil)
 }
 
 func uniqueUUIDs(ids []uuid.UUID) []uuid.UUID {
@@ -192,107 +140,4 @@ func (h *Handlers) loadContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UU
 		}
 	}
 	return out, nil
-}
-
-// UpdateContact changes some of a contact's fields; a new phone number moves the claim.
-type UpdateContact struct {
-	WorkspaceID, ContactID uuid.UUID
-	Patch                  contact.Patch
-	ClientMutationID       string
-}
-
-// UpdateContact records the change.
-func (h *Handlers) UpdateContact(ctx context.Context, c Caller, cmd UpdateContact) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: c.scope("updateContact", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
-		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		p := cmd.Patch
-		if p.Phone != nil && p.DefaultCountry == "" {
-			s, err := h.workspaceSettings(ctx, cmd.WorkspaceID)
-			if err != nil {
-				return decision[ContactResult]{}, err
-			}
-			p.DefaultCountry = s.DefaultCountry
-		}
-		evs, err := ct.Update(p, nil)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		d := decision[ContactResult]{result: ContactResult{ContactID: cmd.ContactID}}
-		if len(evs) == 0 {
-			return d, nil
-		}
-		d.appends = []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
-			Events: newEvents(c, evs...)}}
-		upd := evs[0].(contact.Updated)
-		if old := ct.Fields().Phone; upd.Phone != old {
-			key, owner, err := h.phoneOwner(ctx, cmd.WorkspaceID, upd.Phone)
-			if err != nil {
-				return decision[ContactResult]{}, err
-			}
-			if owner != uuid.Nil {
-				return decision[ContactResult]{}, errPhoneTaken()
-			}
-			d.claims = []eventstore.Claim{phoneClaim(key, cmd.WorkspaceID, cmd.ContactID, false),
-				phoneClaim(h.phoneKey(cmd.WorkspaceID, old), cmd.WorkspaceID, cmd.ContactID, true)}
-		}
-		return d, nil
-	}, nil)
-}
-
-// DeleteContact removes a contact and frees its number.
-type DeleteContact struct {
-	WorkspaceID, ContactID uuid.UUID
-	ClientMutationID       string
-}
-
-// DeleteContact records the deletion.
-func (h *Handlers) DeleteContact(ctx context.Context, c Caller, cmd DeleteContact) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: c.scope("deleteContact", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
-		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		evs, err := ct.Delete()
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		appends := []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
-			Events: newEvents(c, evs...)}}
-		return decision[ContactResult]{appends: appends, result: ContactResult{ContactID: cmd.ContactID},
-			claims: []eventstore.Claim{phoneClaim(h.phoneKey(cmd.WorkspaceID, ct.Fields().Phone), cmd.WorkspaceID, cmd.ContactID, true)}}, nil
-	}, nil)
-}
-
-// SetContactOptOut opts a contact out of (or back into) campaign messages.
-type SetContactOptOut struct {
-	WorkspaceID, ContactID uuid.UUID
-	OptedOut               bool
-	Reason                 string
-	ClientMutationID       string
-}
-
-// SetContactOptOut records the opt-out or opt-in; repeating it changes nothing.
-func (h *Handlers) SetContactOptOut(ctx context.Context, c Caller, cmd SetContactOptOut) (ContactResult, eventstore.Checkpoint, error) {
-	idem := Idempotency{Scope: c.scope("setContactOptOut", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
-		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		evs, err := ct.SetOptOut(cmd.OptedOut, cmd.Reason)
-		if err != nil {
-			return decision[ContactResult]{}, err
-		}
-		d := decision[ContactResult]{result: ContactResult{ContactID: cmd.ContactID}}
-		if len(evs) > 0 {
-			d.appends = []eventstore.Append{{StreamID: contact.Stream(cmd.ContactID), Expected: expect(v), WorkspaceID: cmd.WorkspaceID,
-				Events: newEvents(c, evs...)}}
-		}
-		return d, nil
-	}, nil)
 }
