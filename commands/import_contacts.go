@@ -4,30 +4,18 @@ import (
 	"context"
 	"errors"
 	"io"
-	"maps"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
-	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
 // ContactRow is one row of an uploaded contact list, as a file reader found it.
-type ContactRow struct {
-	// Line is the row's line number in the file as the user sees it (the header is line 1).
-	Line   int
-	Name   string
-	Email  string
-	Phones []string
-	Groups []string
-	Custom map[string]string
-}
+type ContactRow = contact.ImportRow
 
 // RowReader yields the rows of a file; io.EOF ends it. A *RowError-like error with a Line
 // counts as an invalid row; any other error fails the import.
@@ -106,7 +94,7 @@ type importRun struct {
 	c       Caller
 	imp     contact.Import
 	country string
-	seen    phoneSet // phones already used by an earlier row of the file
+	seen    contact.PhoneSet // phones already used by an earlier row of the file
 	last    eventstore.Checkpoint
 }
 
@@ -120,7 +108,7 @@ type importRun struct {
 // completed: waiting there for the read models means that once an import reads as completed,
 // every one of its contacts can be queried.
 func (h *Handlers) ProcessContactImport(ctx context.Context, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
-	run := &importRun{h: h, seen: phoneSet{},
+	run := &importRun{h: h, seen: contact.PhoneSet{},
 		c: Caller{RequestID: "import-" + importID.String(), CorrelationID: importID.String()}}
 	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
 		return run.imp, err
@@ -200,7 +188,7 @@ func (h *Handlers) FailContactImport(ctx context.Context, importID uuid.UUID, re
 
 // parsedChunk is the next chunk of rows, or why the file could not be read on.
 type parsedChunk struct {
-	rows      []parsedRow
+	rows      []contact.RowDecision
 	lastLine  int
 	bytesRead int64
 	err       error
@@ -222,7 +210,7 @@ func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, ou
 			return false
 		}
 	}
-	chunk := make([]parsedRow, 0, ImportChunkSize)
+	chunk := make([]contact.RowDecision, 0, ImportChunkSize)
 	lastLine := done
 	bytesRead := func() int64 {
 		if c, ok := rows.(ByteCounter); ok {
@@ -235,152 +223,32 @@ func (r *importRun) readChunks(ctx context.Context, rows RowReader, done int, ou
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		var p parsedRow
+		var p contact.RowDecision
 		var rp RowProblem
 		switch {
 		case errors.As(err, &rp):
-			p = parsedRow{line: rp.RowLine(), problem: rp.Error()}
+			p = contact.RowDecision{Line: rp.RowLine(), Problem: rp.Error()}
 		case err != nil:
 			send(parsedChunk{err: err})
 			return
 		default:
-			p = r.parse(row)
+			p = contact.DecideRow(row, r.country, &r.seen)
 		}
-		if p.line <= done {
+		if p.Line <= done {
 			continue // done before a restart; parse only remembered its phone
 		}
 		chunk = append(chunk, p)
-		lastLine = p.line
+		lastLine = p.Line
 		if len(chunk) == ImportChunkSize {
 			if !send(parsedChunk{rows: chunk, lastLine: lastLine, bytesRead: bytesRead()}) {
 				return
 			}
-			chunk = make([]parsedRow, 0, ImportChunkSize)
+			chunk = make([]contact.RowDecision, 0, ImportChunkSize)
 		}
 	}
 	if len(chunk) > 0 {
 		send(parsedChunk{rows: chunk, lastLine: lastLine, bytesRead: bytesRead()})
 	}
-}
-
-// parsedRow is a row after validation: usable fields, or why not, or a duplicate.
-type parsedRow struct {
-	line      int
-	fields    contact.Fields
-	groups    []string // the names of the row's groups as groups keep them; unusable ones left out
-	problem   string
-	duplicate bool
-}
-
-// parse validates a row and marks repeats of a phone seen earlier in the file.
-func (r *importRun) parse(row ContactRow) parsedRow {
-	p := parsedRow{line: row.Line}
-	for _, g := range row.Groups {
-		if n, err := contact.CleanGroupName(g); err == nil { // an unusable name is ignored, not the row
-			p.groups = append(p.groups, n)
-		}
-	}
-	if len(row.Phones) == 0 {
-		p.problem = "The row has no phone number."
-		return p
-	}
-	// An odd extra column, an address that is not one (Outlook's Exchange paths, "n/a", two
-	// addresses in one cell) or an overlong name must not cost the row its contact: the number
-	// is what a WhatsApp list is for. A bad address is kept as written, as a custom field.
-	name, email, extra := row.Name, row.Email, row.Custom
-	if email != "" {
-		if _, err := identity.NormalizeEmail("email", email); err != nil {
-			extra = maps.Clone(extra)
-			if extra == nil {
-				extra = map[string]string{}
-			}
-			extra["Email (as written)"] = email
-			email = ""
-		}
-	}
-	if utf8.RuneCountInString(name) > contact.MaxNameLength {
-		name = string([]rune(name)[:contact.MaxNameLength])
-	}
-	custom := contact.FitCustomFields(extra)
-	// The row's first valid number is its contact's, unless an earlier row of the file took it
-	// (a shared office line, say): then its next valid number is. A row whose every number an
-	// earlier row took repeats that row.
-	var firstErr error
-	var taken *contact.Fields
-	for _, raw := range row.Phones {
-		f, err := contact.NewFields(contact.FieldsInput{Phone: raw, DefaultCountry: r.country, Name: name, Email: email, CustomFields: custom})
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if r.seen.add(f.Phone) {
-			p.fields = f
-			return p
-		}
-		if taken == nil {
-			taken = &f
-		}
-	}
-	if taken != nil {
-		p.fields, p.duplicate = *taken, true
-		return p
-	}
-	p.problem = rowMessage(firstErr)
-	return p
-}
-
-// phoneSet is a set of E.164 numbers. A number is kept as the integer of its digits (at most 15,
-// so it fits), 8 bytes instead of a string header and its bytes: the numbers of a file of
-// millions of rows stay in memory for the whole import.
-type phoneSet struct {
-	nums  map[uint64]struct{}
-	other map[string]struct{} // anything not of the form +digits (no leading 0), as normalised numbers are
-}
-
-// add adds e164 and reports whether it was new.
-func (s *phoneSet) add(e164 string) bool {
-	digits, plus := strings.CutPrefix(e164, "+")
-	if n, err := strconv.ParseUint(digits, 10, 64); err == nil && plus && len(digits) <= 15 && digits[0] != '0' {
-		if s.nums == nil {
-			s.nums = map[uint64]struct{}{}
-		}
-		if _, ok := s.nums[n]; ok {
-			return false
-		}
-		s.nums[n] = struct{}{}
-		return true
-	}
-	if s.other == nil {
-		s.other = map[string]struct{}{}
-	}
-	if _, ok := s.other[e164]; ok {
-		return false
-	}
-	s.other[e164] = struct{}{}
-	return true
-}
-
-// rowMessage explains a row error without repeating the row's values.
-func rowMessage(err error) string {
-	var msgs []string
-	for _, e := range fault.Invalids(err) {
-		field := strings.Join(e.Field, ".")
-		var pe *contact.PhoneError
-		switch {
-		case errors.As(e, &pe):
-			msgs = append(msgs, "phone: "+pe.Reason)
-		case strings.HasPrefix(e.ErrorCode(), "INVALID_PHONE"):
-			msgs = append(msgs, "phone: not a valid phone number ("+strings.TrimPrefix(e.ErrorCode(), "INVALID_PHONE_")+")")
-		default:
-			msgs = append(msgs, field+": "+strings.ToLower(strings.ReplaceAll(e.ErrorCode(), "_", " ")))
-		}
-	}
-	if len(msgs) == 0 {
-		return "The row is not valid."
-	}
-	return strings.Join(msgs, "; ")
 }
 
 // flush appends one chunk: new contacts with their phone claims, updates of existing ones, group
@@ -440,9 +308,9 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 	groups := map[string]uuid.UUID{}
 	var newNames []string
 	for _, p := range chunk {
-		if p.problem == "" && !p.duplicate {
-			phones = append(phones, p.fields.Phone)
-			for _, n := range p.groups {
+		if p.Problem == "" && !p.Duplicate {
+			phones = append(phones, p.Fields.Phone)
+			for _, n := range p.Groups {
 				if _, ok := groups[strings.ToLower(n)]; !ok {
 					groups[strings.ToLower(n)] = uuid.Nil
 					newNames = append(newNames, n)
@@ -523,16 +391,16 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 	members := map[uuid.UUID][]uuid.UUID{}
 	for _, p := range chunk {
 		switch {
-		case p.problem != "":
+		case p.Problem != "":
 			progress.Chunk.Invalid++
-			progress.Errors = append(progress.Errors, contact.RowError{Row: p.line, Message: p.problem})
+			progress.Errors = append(progress.Errors, contact.RowError{Row: p.Line, Message: p.Problem})
 			continue
-		case p.duplicate:
+		case p.Duplicate:
 			progress.Chunk.Duplicates++
 			continue
 		}
 		var id uuid.UUID
-		if old, ok := existing[p.fields.Phone]; ok {
+		if old, ok := existing[p.Fields.Phone]; ok {
 			id = old
 			l, ok := loaded[id]
 			if !ok {
@@ -540,19 +408,19 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 				return chunkDecision{}, eventstore.ErrConcurrencyConflict
 			}
 			ct, v := l.c, l.version
-			patch := contact.Patch{CustomFields: p.fields.CustomFields, MergeCustomFields: true}
-			if p.fields.Name != "" {
-				patch.Name = &p.fields.Name
+			patch := contact.Patch{CustomFields: p.Fields.CustomFields, MergeCustomFields: true}
+			if p.Fields.Name != "" {
+				patch.Name = &p.Fields.Name
 			}
-			if p.fields.Email != "" {
-				patch.Email = &p.fields.Email
+			if p.Fields.Email != "" {
+				patch.Email = &p.Fields.Email
 			}
 			evs, err := ct.Update(patch, &importID)
 			if fault.KindOf(err) == fault.Invalid {
 				// The row cannot be merged into the contact (say, their custom fields together
 				// pass the limit): the row is unusable, not the import.
 				progress.Chunk.Invalid++
-				progress.Errors = append(progress.Errors, contact.RowError{Row: p.line, Message: rowMessage(err)})
+				progress.Errors = append(progress.Errors, contact.RowError{Row: p.Line, Message: contact.RowMessage(err)})
 				continue
 			}
 			if err != nil {
@@ -564,16 +432,16 @@ func (r *importRun) decideChunk(ctx context.Context, c parsedChunk) (chunkDecisi
 			}
 			progress.Chunk.Updated++
 		} else {
-			id = newIDs[p.fields.Phone]
-			claims = append(claims, phoneClaim(keyOf[p.fields.Phone], ws, id, false))
+			id = newIDs[p.Fields.Phone]
+			claims = append(claims, phoneClaim(keyOf[p.Fields.Phone], ws, id, false))
 			appends = append(appends, eventstore.Append{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: ws,
-				Events: newEvents(r.c, contact.Create(id, ws, p.fields, contact.SourceImport, &importID)...)})
+				Events: newEvents(r.c, contact.Create(id, ws, p.Fields, contact.SourceImport, &importID)...)})
 			progress.Chunk.Created++
 		}
 		for _, g := range r.imp.Started.GroupIDs {
 			members[g] = append(members[g], id)
 		}
-		for _, n := range p.groups {
+		for _, n := range p.Groups {
 			if g := groups[strings.ToLower(n)]; g != uuid.Nil {
 				members[g] = append(members[g], id)
 			}

@@ -1,9 +1,9 @@
-package commands
+package contact
 
 import "testing"
 
 func TestPhoneSet(t *testing.T) {
-	var s phoneSet
+	var s PhoneSet
 	for _, c := range []struct {
 		phone string
 		isNew bool
@@ -19,8 +19,8 @@ func TestPhoneSet(t *testing.T) {
 		{"not a number", true},
 		{"not a number", false},
 	} {
-		if got := s.add(c.phone); got != c.isNew {
-			t.Errorf("add(%q) = %v, want %v", c.phone, got, c.isNew)
+		if got := s.Add(c.phone); got != c.isNew {
+			t.Errorf("Add(%q) = %v, want %v", c.phone, got, c.isNew)
 		}
 	}
 }
