@@ -147,3 +147,57 @@ func TestOpenSetsAStatementTimeout(t *testing.T) {
 		pool.Close()
 	}
 }
+
+// TestCheckpointsMoveToTheConsumerEngine: migration 00008 keeps every reader of the log where it
+// was (projections and the live feed's forwarder) and each projection's version and schema, and
+// going down restores the table it came from.
+func TestCheckpointsMoveToTheConsumerEngine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, postgres.Migrations(), goose.WithTableName("schema_migrations"))
+	require.NoError(t, err)
+	_, err = provider.DownTo(ctx, 7)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO projection_checkpoints (name, version, schema_name, transaction_id, global_position, last_error)
+		VALUES ('contacts', 3, 'proj_contacts', '812', 4401, NULL),
+		       ('live_feed_forwarder', 0, '', '815', 4410, 'connection reset')`)
+	require.NoError(t, err)
+
+	_, err = provider.UpTo(ctx, 8)
+	require.NoError(t, err)
+	type consumer struct {
+		name, tx string
+		pos      int64
+		lastErr  string
+	}
+	var got []consumer
+	rows, err := db.QueryContext(ctx, `SELECT name, transaction_id::text, global_position, coalesce(last_error, '') FROM log_consumers ORDER BY name`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c consumer
+		require.NoError(t, rows.Scan(&c.name, &c.tx, &c.pos, &c.lastErr))
+		got = append(got, c)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []consumer{{"contacts", "812", 4401, ""}, {"live_feed_forwarder", "815", 4410, "connection reset"}}, got)
+	var version int
+	var schema string
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT version, schema_name FROM projection_models WHERE name = 'contacts'`).Scan(&version, &schema))
+	require.Equal(t, 3, version)
+	require.Equal(t, "proj_contacts", schema)
+	var models int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM projection_models`).Scan(&models))
+	require.Equal(t, 1, models, "the forwarder is no projection")
+
+	_, err = provider.DownTo(ctx, 7)
+	require.NoError(t, err)
+	var back int
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM projection_checkpoints
+		WHERE (name = 'contacts' AND version = 3 AND schema_name = 'proj_contacts' AND global_position = 4401)
+		   OR (name = 'live_feed_forwarder' AND schema_name = '' AND global_position = 4410)`).Scan(&back))
+	require.Equal(t, 2, back)
+}
