@@ -175,15 +175,6 @@ func (i ContactImport) Cursor() ContactCursor {
 	return ContactCursor{Key: i.StartedAt.UTC().Format(time.RFC3339Nano), ID: i.ID}
 }
 
-// RunningImports lists imports not finished yet, oldest first (for the importer at start-up).
-func (q *ContactQueries) RunningImports(ctx context.Context) ([]ContactImport, error) {
-	rows, err := q.Pool.Query(ctx, `SELECT `+importCols+` FROM `+importsSchema+`.contact_imports WHERE status = 'RUNNING' ORDER BY started_at`)
-	if err != nil {
-		return nil, fmt.Errorf("listing running imports: %w", err)
-	}
-	return scanImports(rows)
-}
-
 // ImportErrors returns the first row errors of an import, by row.
 func (q *ContactQueries) ImportErrors(ctx context.Context, id uuid.UUID, first int) ([]contact.RowError, error) {
 	rows, err := q.Pool.Query(ctx, `SELECT row, message FROM `+importsSchema+`.import_errors WHERE import_id = $1 ORDER BY row LIMIT $2`, id, first)

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/commands/reactors"
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql"
@@ -45,7 +46,7 @@ type App struct {
 	Metrics  *prometheus.Registry
 	Resolver *graphql.Resolver
 
-	importer     *importer
+	importer     *reactors.ImportOnImportStarted
 	accessWriter *accesslog.Writer
 	usage        *accesslog.UsageTracker
 	retention    *accesslog.Retention
@@ -178,8 +179,15 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Logger:            logger,
 		ImportFiles:       files,
 	}
-	a.importer = &importer{pool: a.Pool, notifier: a.Notifier, runner: a.Runner,
-		handlers: a.Resolver.Commands, queries: contacts, files: files, logger: logger, wake: make(chan struct{}, 1)}
+	a.importer = &reactors.ImportOnImportStarted{Imports: a.Resolver.Commands, Uploads: importUploads(files),
+		Rows: importRows, Locks: postgres.Locks{Pool: a.Pool},
+		Work: postgres.WorkList{Pool: a.Pool, Reactor: reactors.ImportReactorName},
+		Settle: func(ctx context.Context, pos eventstore.Checkpoint) error {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			defer cancel()
+			return a.Runner.WaitFor(wctx, pos)
+		},
+		Notifications: a.Notifier.Subscribe, Logger: logger.With("reactor", reactors.ImportReactorName)}
 	a.Resolver.Importer = a.importer
 	return a, nil
 }
@@ -212,7 +220,9 @@ func (a *App) Start() {
 			}
 			return err
 		}},
-		{"contact importer", a.importer.Run},
+		{"contact importer", func(ctx context.Context) error {
+			return a.importer.Run(ctx, a.Store.Consumer(a.importer.Spec()))
+		}},
 	})
 	close(a.ready)
 }

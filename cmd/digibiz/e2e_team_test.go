@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/commands/reactors"
 	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
 )
 
@@ -73,10 +74,10 @@ func (s *testServer) holdRunningImport(ownerID, workspaceID string) string {
 	conn, err := s.app.Pool.Acquire(ctx)
 	require.NoError(s.t, err)
 	var got bool
-	require.NoError(s.t, conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", importLockKey(id)).Scan(&got))
+	require.NoError(s.t, conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", reactors.ImportLockKey(id)).Scan(&got))
 	require.True(s.t, got)
 	s.t.Cleanup(func() { // before the server closes (cleanups run last first)
-		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", importLockKey(id))
+		_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", reactors.ImportLockKey(id))
 		conn.Release()
 	})
 	_, cp, err := s.app.Resolver.Commands.StartContactImport(ctx, commands.Caller{UserID: uuid.MustParse(owner)},

@@ -128,11 +128,11 @@ func TestUnreadableUploadFailsAndIsDeleted(t *testing.T) {
 	_, _, err = a.Resolver.Commands.StartContactImport(ctx, commands.Caller{}, commands.StartContactImport{ImportID: id, WorkspaceID: ws,
 		FileName: "rows.csv", Size: 9, DefaultCountry: "DE"})
 	require.NoError(t, err)
-	path := filepath.Join(a.importer.files.blobs.Path, id.String()+a.importer.files.blobs.Suffix)
+	path := filepath.Join(a.Config.DataDir, "imports", id.String()+".upload")
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
 	require.NoError(t, os.WriteFile(path, []byte("%PDF-1.7\n\x00\x01\x02"), 0o600))
 
-	require.NoError(t, a.importer.runOne(ctx, id))
+	require.NoError(t, a.importer.RunOne(ctx, id))
 	_, err = os.Stat(path)
 	require.ErrorIs(t, err, os.ErrNotExist, "the upload is deleted")
 	evs, err := a.Store.ReadStream(ctx, contact.ImportStream(id), 0)
@@ -152,11 +152,11 @@ func TestImporterSweepsUploadsNoImportReads(t *testing.T) {
 		Bus: "postgres", WhatsApp: "simulator"}, testLogger())
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
-	files := a.importer.files
-	require.NoError(t, os.MkdirAll(files.blobs.Path, 0o700))
+	dir := filepath.Join(a.Config.DataDir, "imports")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
 	now := time.Now()
 	put := func(name string, age time.Duration) string {
-		p := filepath.Join(files.blobs.Path, name)
+		p := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(p, []byte("Name,Phone\n"), 0o600))
 		require.NoError(t, os.Chtimes(p, now.Add(-age), now.Add(-age)))
 		return p
@@ -182,7 +182,14 @@ func TestImporterSweepsUploadsNoImportReads(t *testing.T) {
 		put(uuid.NewString()+".upload.part", 2*time.Hour), // a write that never finished
 		put(running.String()+".upload.part", 2*time.Hour), // a stray partial copy beside a running one
 	}
-	n, err := a.importer.sweepUploads(ctx, now)
+	// The reactor's work list is where it learns which imports run.
+	consumer := a.Store.Consumer(a.importer.Spec())
+	_, err = consumer.Init(ctx)
+	require.NoError(t, err)
+	head, err := a.Store.CommittedHead(ctx)
+	require.NoError(t, err)
+	require.NoError(t, consumer.CatchUp(ctx, head, nil, nil))
+	n, err := a.importer.SweepUploads(ctx, now)
 	require.NoError(t, err)
 	require.Equal(t, len(drop), n)
 	for _, p := range keep {
@@ -191,32 +198,6 @@ func TestImporterSweepsUploadsNoImportReads(t *testing.T) {
 	for _, p := range drop {
 		require.NoFileExists(t, p)
 	}
-}
-
-// An import that keeps failing (not for its rows) is retried later and later: 2 s, doubling, at
-// most 5 minutes; a success starts over. Other imports are not held back.
-func TestImportRetriesBackOff(t *testing.T) {
-	t.Parallel()
-	var r importRetries
-	a, b := uuid.New(), uuid.New()
-	now := time.Now()
-	require.False(t, r.wait(a, now), "never failed: runs")
-	var delays []time.Duration
-	for range 10 {
-		d := r.failed(a, now)
-		delays = append(delays, d)
-		require.True(t, r.wait(a, now.Add(d-time.Millisecond)))
-		require.False(t, r.wait(a, now.Add(d)))
-	}
-	require.Equal(t, []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second,
-		64 * time.Second, 128 * time.Second, 256 * time.Second, 5 * time.Minute, 5 * time.Minute}, delays)
-	for range 100 {
-		require.LessOrEqual(t, r.failed(a, now), 5*time.Minute)
-	}
-	require.False(t, r.wait(b, now), "another import is not held back")
-	r.succeeded(a)
-	require.False(t, r.wait(a, now))
-	require.Equal(t, 2*time.Second, r.failed(a, now), "a success starts over")
 }
 
 // A group deleted while an import runs receives none of the rows decided after: the import looks

@@ -1,6 +1,7 @@
 package contact
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,7 +22,19 @@ const (
 )
 
 // ImportStream is the stream id of an import.
-func ImportStream(id uuid.UUID) string { return "contactimport-" + id.String() }
+func ImportStream(id uuid.UUID) string { return importStreamPrefix + id.String() }
+
+const importStreamPrefix = "contactimport-"
+
+// ImportOfStream is the import whose stream is stream; false for any other stream.
+func ImportOfStream(stream string) (uuid.UUID, bool) {
+	rest, ok := strings.CutPrefix(stream, importStreamPrefix)
+	if !ok {
+		return uuid.Nil, false
+	}
+	id, err := uuid.Parse(rest)
+	return id, err == nil
+}
 
 // ImportStarted records an uploaded file waiting to be imported.
 type ImportStarted struct {
