@@ -148,7 +148,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	}
 	a.accessWriter = accesslog.NewWriter(a.Pool, accesslog.WriterOpts{Logger: logger, Registerer: a.Metrics})
 	a.usage = accesslog.NewUsageTracker(a.Pool, accesslog.UsageOpts{Logger: logger})
-	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger})
+	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger, Now: cfg.Clock})
 	contacts := &projections.ContactQueries{Pool: a.Pool}
 	files := importFiles{blobs: blobstore.Dir{Path: filepath.Join(cfg.DataDir, "imports"), Suffix: ".upload"}}
 	// Uploads are spooled here while their request runs; what a crash left is of no use.
