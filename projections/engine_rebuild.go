@@ -195,7 +195,7 @@ func engineSwap(ctx context.Context, pool *pgxpool.Pool, store *eventstore.Store
 			applied += len(b.Events)
 		}
 		cp = b.Through
-		if caughtUp && cp.Less(target) && !runnerSleep(ctx, 5*time.Millisecond, nil) {
+		if caughtUp && cp.Less(target) && !eventstore.Sleep(ctx, 5*time.Millisecond, nil) {
 			return cp, 0, ctx.Err()
 		}
 	}

@@ -254,7 +254,7 @@ func (r *Runner) runProjector(ctx context.Context, p Projector) {
 			}
 			log.Error("rebuilding projector", "err", err, "retry_in", failBackoff)
 			c.RecordError(err)
-			if !runnerSleep(ctx, failBackoff, nil) {
+			if !eventstore.Sleep(ctx, failBackoff, nil) {
 				return
 			}
 			failBackoff = min(2*failBackoff, runnerMaxFailBackoff)
@@ -277,19 +277,6 @@ func (r *Runner) onStep(name string) func(eventstore.StepResult) {
 			r.progressed()
 		}
 	}
-}
-
-// runnerSleep waits for d, a wake-up or the end of ctx; it reports false when ctx ended.
-func runnerSleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-wake:
-	case <-t.C:
-	}
-	return true
 }
 
 // CatchUp brings every projector up to the head of the log once (rebuilding first those Init

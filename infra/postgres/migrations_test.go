@@ -26,14 +26,8 @@ import (
 func TestClaimStreamsBecomeClaims(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, postgres.Migrations(), goose.WithTableName("schema_migrations"))
-	require.NoError(t, err)
-	_, err = provider.DownTo(ctx, 4)
-	require.NoError(t, err)
+	url, db, provider := migratedTo(t, 4)
+	var err error
 
 	ws := uuid.New()
 	user, c1, c2, c3, c4, c5, newer := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
@@ -154,14 +148,8 @@ func TestOpenSetsAStatementTimeout(t *testing.T) {
 func TestCheckpointsMoveToTheConsumerEngine(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, postgres.Migrations(), goose.WithTableName("schema_migrations"))
-	require.NoError(t, err)
-	_, err = provider.DownTo(ctx, 7)
-	require.NoError(t, err)
+	_, db, provider := migratedTo(t, 7)
+	var err error
 	_, err = db.ExecContext(ctx, `INSERT INTO projection_checkpoints (name, version, schema_name, transaction_id, global_position, last_error)
 		VALUES ('contacts', 3, 'proj_contacts', '812', 4401, NULL),
 		       ('live_feed_forwarder', 0, '', '815', 4410, 'connection reset')`)
@@ -200,4 +188,19 @@ func TestCheckpointsMoveToTheConsumerEngine(t *testing.T) {
 		WHERE (name = 'contacts' AND version = 3 AND schema_name = 'proj_contacts' AND global_position = 4401)
 		   OR (name = 'live_feed_forwarder' AND schema_name = '' AND global_position = 4410)`).Scan(&back))
 	require.Equal(t, 2, back)
+}
+
+// migratedTo is a fresh database (its URL) migrated all the way and back down to version, with the
+// goose provider to move it on.
+func migratedTo(t *testing.T, version int64) (string, *sql.DB, *goose.Provider) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, postgres.Migrations(), goose.WithTableName("schema_migrations"))
+	require.NoError(t, err)
+	_, err = provider.DownTo(context.Background(), version)
+	require.NoError(t, err)
+	return url, db, provider
 }
