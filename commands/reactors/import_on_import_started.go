@@ -105,13 +105,7 @@ func (r *ImportOnImportStarted) apply(ctx context.Context, tx pgx.Tx, b eventsto
 	if err := r.Work.Add(ctx, tx, started); err != nil {
 		return err
 	}
-	if err := r.Work.Done(ctx, tx, ended); err != nil {
-		return err
-	}
-	if len(started) > 0 {
-		r.Wake()
-	}
-	return nil
+	return r.Work.Done(ctx, tx, ended)
 }
 
 func (r *ImportOnImportStarted) wakeChan() chan struct{} {
@@ -142,7 +136,12 @@ func (r *ImportOnImportStarted) Run(ctx context.Context, consumer *eventstore.Co
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_ = consumer.Run(ctx, eventstore.RunOpts{Wake: notified, Logger: r.Logger})
+		_ = consumer.Run(ctx, eventstore.RunOpts{Wake: notified, Logger: r.Logger,
+			OnStep: func(res eventstore.StepResult) {
+				if res.Events > 0 {
+					r.Wake() // the work list changed, and is committed: look now
+				}
+			}})
 	}()
 	defer wg.Wait()
 	if n, err := r.SweepUploads(ctx, time.Now()); err != nil {
