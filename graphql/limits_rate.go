@@ -81,7 +81,11 @@ func (r *Resolver) chargeCost(ctx context.Context, cost int) *gqlerror.Error {
 	if ok {
 		return nil
 	}
-	r.holdRefusal(ctx, nil, ratelimit.IPKey(RequestInfoFrom(ctx).IP), retry)
+	if transportFrom(ctx) == "http" {
+		// Over a WebSocket the document is priced in the socket's read loop: holding there would
+		// stall the socket's other operations, so the refusal is answered at once.
+		r.holdRefusal(ctx, nil, ratelimit.IPKey(RequestInfoFrom(ctx).IP), retry)
+	}
 	e := rateLimited(retry)
 	err := gqlerror.Errorf("This query costs %d, more than is left of the caller's budget; retry in %d s.", cost, int(e.RetryAfter.Seconds()))
 	err.Extensions = map[string]any{"code": "RATE_LIMITED", "retryAfterSeconds": int(e.RetryAfter.Seconds())}
