@@ -21,13 +21,13 @@ type AcceptInvitation struct {
 
 // AcceptInvitation records the acceptance and the new membership in one append, at the
 // workspace stream's version: a code is used once, however many try it at the same time.
-func (h *Handlers) AcceptInvitation(ctx context.Context, c Caller, cmd AcceptInvitation) (WorkspaceResult, eventstore.Checkpoint, error) {
+func (h *Team) AcceptInvitation(ctx context.Context, c Caller, cmd AcceptInvitation) (WorkspaceResult, eventstore.Checkpoint, error) {
 	if err := requireSignedIn(c); err != nil {
 		return WorkspaceResult{}, eventstore.Checkpoint{}, err
 	}
 	hash := h.HashToken(strings.TrimSpace(cmd.Code))
 	idem := Idempotency{Scope: c.scope("acceptInvitation", cmd.WorkspaceID), Key: cmd.ClientMutationID, Input: hash}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[WorkspaceResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[WorkspaceResult], error) {
 		var user identity.User
 		if _, err := loadTypes(ctx, h.Store, identity.UserStream(c.UserID), []string{identity.EventUserSignedUp}, user.Evolve); err != nil {
 			return decision[WorkspaceResult]{}, err

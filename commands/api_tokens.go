@@ -18,7 +18,7 @@ type APITokenResult struct {
 }
 
 // roleOf loads the workspace and returns the user's role; non-members get NotFound.
-func (h *Handlers) roleOf(ctx context.Context, workspaceID, user uuid.UUID) (identity.Role, error) {
+func (h *Tokens) roleOf(ctx context.Context, workspaceID, user uuid.UUID) (identity.Role, error) {
 	if user == uuid.Nil {
 		return "", fault.New(fault.Forbidden, "Only a signed-in owner or admin can manage API tokens.")
 	}
@@ -35,7 +35,7 @@ func (h *Handlers) roleOf(ctx context.Context, workspaceID, user uuid.UUID) (ide
 
 // newSecret returns a fresh token, its visible prefix, its hash and the token sealed with the
 // workspace's key for replays.
-func (h *Handlers) newSecret(ctx context.Context, workspaceID uuid.UUID) (token, prefix, hash string, sealed []byte, err error) {
+func (h *Tokens) newSecret(ctx context.Context, workspaceID uuid.UUID) (token, prefix, hash string, sealed []byte, err error) {
 	if token, err = h.NewToken(); err != nil {
 		return
 	}
@@ -45,7 +45,7 @@ func (h *Handlers) newSecret(ctx context.Context, workspaceID uuid.UUID) (token,
 	return token, visiblePrefix(token), h.HashToken(token), sealed, nil
 }
 
-func (h *Handlers) unsealAPIToken(ctx context.Context, r *APITokenResult) error {
+func (h *Tokens) unsealAPIToken(ctx context.Context, r *APITokenResult) error {
 	if len(r.SealedToken) == 0 {
 		return nil
 	}
@@ -59,7 +59,7 @@ func (h *Handlers) unsealAPIToken(ctx context.Context, r *APITokenResult) error 
 
 // loadToken loads a token and the caller's role in its workspace. A token of a workspace the
 // caller is not a member of is NotFound.
-func (h *Handlers) loadToken(ctx context.Context, c Caller, id uuid.UUID) (*identity.APIToken, int64, identity.Role, error) {
+func (h *Tokens) loadToken(ctx context.Context, c Caller, id uuid.UUID) (*identity.APIToken, int64, identity.Role, error) {
 	var t identity.APIToken
 	v, err := load(ctx, h.Store, identity.APITokenStream(id), t.Evolve)
 	if err != nil {

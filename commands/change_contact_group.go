@@ -21,9 +21,9 @@ type ChangeContactGroup struct {
 
 // ChangeContactGroup records the change. Members to add must be contacts of the workspace
 // (unknown ids are a userError naming how many); adding or removing twice changes nothing.
-func (h *Handlers) ChangeContactGroup(ctx context.Context, c Caller, cmd ChangeContactGroup) (GroupResult, eventstore.Checkpoint, error) {
+func (h *Contacts) ChangeContactGroup(ctx context.Context, c Caller, cmd ChangeContactGroup) (GroupResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("changeContactGroup", cmd.GroupID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[GroupResult], error) {
 		g, v, err := h.loadGroup(ctx, cmd.WorkspaceID, cmd.GroupID)
 		if err != nil {
 			return decision[GroupResult]{}, err

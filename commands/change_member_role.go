@@ -17,7 +17,7 @@ type ChangeMemberRole struct {
 }
 
 // ChangeMemberRole records the new role (owners and admins; owners for anything about OWNER).
-func (h *Handlers) ChangeMemberRole(ctx context.Context, c Caller, cmd ChangeMemberRole) (MemberResult, eventstore.Checkpoint, error) {
+func (h *Team) ChangeMemberRole(ctx context.Context, c Caller, cmd ChangeMemberRole) (MemberResult, eventstore.Checkpoint, error) {
 	if err := requireSignedIn(c); err != nil {
 		return MemberResult{}, eventstore.Checkpoint{}, err
 	}

@@ -21,7 +21,7 @@ type ChangePassword struct {
 
 // ChangePassword checks the current password against the user's stream, the new one's strength,
 // and records the new hash (sealed) with the end of the user's other sessions, in one append.
-func (h *Handlers) ChangePassword(ctx context.Context, c Caller, cmd ChangePassword) (SessionResult, eventstore.Checkpoint, error) {
+func (h *Accounts) ChangePassword(ctx context.Context, c Caller, cmd ChangePassword) (SessionResult, eventstore.Checkpoint, error) {
 	if c.UserID == uuid.Nil || cmd.CurrentSessionID == uuid.Nil {
 		return SessionResult{}, eventstore.Checkpoint{}, fault.New(fault.Forbidden, "Only a signed-in user can change their password.")
 	}
@@ -34,7 +34,7 @@ func (h *Handlers) ChangePassword(ctx context.Context, c Caller, cmd ChangePassw
 	// Neither password is part of the request hash: a fast hash of a password must not be stored.
 	idem := Idempotency{Scope: c.scope("changePassword", cmd.CurrentSessionID), Key: cmd.ClientMutationID, Input: "changePassword"}
 	var newHash string // hashed once, even if a conflict makes the command decide again
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[SessionResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[SessionResult], error) {
 		var u identity.User
 		v, err := load(ctx, h.Store, identity.UserStream(c.UserID), u.Evolve)
 		if err != nil {

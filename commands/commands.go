@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -64,31 +63,86 @@ type Sealer interface {
 	Blind(purpose, value string) string
 }
 
-// Handlers executes commands. Its fields are its dependencies.
-type Handlers struct {
+// core is what every family of handlers uses: the log, the keyring and the clock.
+type core struct {
 	Store  *eventstore.Store
 	Sealer Sealer
-	// Contacts checks contact ids against the contacts read model.
-	Contacts ContactLookup
-	Logger   *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+func (c *core) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Accounts handles a person's account: signing up and in, sessions and the password.
+type Accounts struct {
+	core
 	// HashPassword and VerifyPassword are argon2id in production (infra/auth).
 	HashPassword   func(string) (string, error)
 	VerifyPassword func(password, hash string) (bool, error)
-	// NewToken returns a fresh bearer token.
-	NewToken func() (string, error)
-	// HashToken is the stored form of a token (and of an invitation code).
+	// NewToken returns a fresh session token; HashToken is its stored form.
+	NewToken  func() (string, error)
 	HashToken func(string) string
-	// NewInvitationCode returns a fresh invitation code.
+}
+
+// Team handles workspaces, their settings, invitations and members.
+type Team struct {
+	core
+	// NewInvitationCode returns a fresh invitation code; HashToken is its stored form.
+	NewInvitationCode func() (string, error)
+	HashToken         func(string) string
+}
+
+// Tokens handles a workspace's API tokens.
+type Tokens struct {
+	core
+	// NewToken returns a fresh token; HashToken is its stored form.
+	NewToken  func() (string, error)
+	HashToken func(string) string
+}
+
+// Contacts handles contacts, contact groups and imports.
+type Contacts struct {
+	core
+	// Lookup checks contact ids against the contacts read model; nil skips the check.
+	Lookup ContactLookup
+}
+
+// Handlers is every command, one family of handlers each.
+type Handlers struct {
+	*Accounts
+	*Team
+	*Tokens
+	*Contacts
+}
+
+// Deps are the dependencies of all handlers; New hands each family the ones it uses.
+type Deps struct {
+	Store    *eventstore.Store
+	Sealer   Sealer
+	Contacts ContactLookup
+	// Now is the clock; nil means time.Now.
+	Now               func() time.Time
+	HashPassword      func(string) (string, error)
+	VerifyPassword    func(password, hash string) (bool, error)
+	NewToken          func() (string, error)
+	HashToken         func(string) string
 	NewInvitationCode func() (string, error)
 }
 
-func (h *Handlers) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
+// New returns the handlers of every command.
+func New(d Deps) *Handlers {
+	c := core{Store: d.Store, Sealer: d.Sealer, Now: d.Now}
+	return &Handlers{
+		Accounts: &Accounts{core: c, HashPassword: d.HashPassword, VerifyPassword: d.VerifyPassword, NewToken: d.NewToken, HashToken: d.HashToken},
+		Team:     &Team{core: c, NewInvitationCode: d.NewInvitationCode, HashToken: d.HashToken},
+		Tokens:   &Tokens{core: c, NewToken: d.NewToken, HashToken: d.HashToken},
+		Contacts: &Contacts{core: c, Lookup: d.Contacts},
 	}
-	return time.Now()
 }
 
 // maxAttempts bounds retries after concurrency conflicts.
@@ -123,7 +177,7 @@ type decision[T any] struct {
 //
 // onReplay, when set, runs on a result replayed from an earlier execution (e.g. to check the
 // password again before handing a token out, and to unseal it).
-func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide func(ctx context.Context) (decision[T], error), onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
+func execute[T any](ctx context.Context, store *eventstore.Store, idem Idempotency, decide func(ctx context.Context) (decision[T], error), onReplay func(context.Context, *T) error) (T, eventstore.Checkpoint, error) {
 	var zero T
 	var reqHash string
 	if idem.Key != "" {
@@ -134,7 +188,7 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 			return zero, eventstore.Checkpoint{}, fault.InvalidField("clientMutationId", "INVALID_TEXT", "clientMutationId must be text without control characters.")
 		}
 		reqHash = idem.hash()
-		res, last, found, err := lookupIdempotent[T](ctx, h, idem, reqHash)
+		res, last, found, err := lookupIdempotent[T](ctx, store, idem, reqHash)
 		if err != nil {
 			return zero, eventstore.Checkpoint{}, err
 		}
@@ -149,7 +203,7 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 				// The same request, sent twice at once, may have just been carried out by its
 				// twin (which is why this decision fails: the number is taken, say): answer as
 				// the twin did.
-				if res, last, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash); lerr == nil && found {
+				if res, last, found, lerr := lookupIdempotent[T](ctx, store, idem, reqHash); lerr == nil && found {
 					return replayed(ctx, res, last, onReplay)
 				}
 			}
@@ -166,7 +220,7 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 			}
 			rec = &eventstore.IdempotencyRecord{Scope: idem.Scope, Key: idem.Key, RequestHash: reqHash, Result: b}
 		}
-		results, err := h.Store.AppendWithClaims(ctx, rec, d.claims, d.appends...)
+		results, err := store.AppendWithClaims(ctx, rec, d.claims, d.appends...)
 		switch {
 		case err == nil:
 			var last eventstore.Checkpoint
@@ -177,7 +231,7 @@ func execute[T any](ctx context.Context, h *Handlers, idem Idempotency, decide f
 			}
 			return d.result, last, nil
 		case errors.Is(err, eventstore.ErrIdempotencyKeyUsed):
-			res, last, found, lerr := lookupIdempotent[T](ctx, h, idem, reqHash)
+			res, last, found, lerr := lookupIdempotent[T](ctx, store, idem, reqHash)
 			if lerr != nil {
 				return zero, eventstore.Checkpoint{}, lerr
 			}
@@ -215,9 +269,9 @@ func replayed[T any](ctx context.Context, res T, last eventstore.Checkpoint, onR
 	return res, last, nil
 }
 
-func lookupIdempotent[T any](ctx context.Context, h *Handlers, idem Idempotency, reqHash string) (T, eventstore.Checkpoint, bool, error) {
+func lookupIdempotent[T any](ctx context.Context, store *eventstore.Store, idem Idempotency, reqHash string) (T, eventstore.Checkpoint, bool, error) {
 	var zero T
-	hash, raw, last, found, err := h.Store.LookupIdempotencyAt(ctx, idem.Scope, idem.Key)
+	hash, raw, last, found, err := store.LookupIdempotencyAt(ctx, idem.Scope, idem.Key)
 	if err != nil || !found {
 		return zero, eventstore.Checkpoint{}, false, err
 	}

@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 
 	"github.com/google/uuid"
 
@@ -17,7 +16,7 @@ type GroupResult struct {
 }
 
 // groupKey is the claim key of a group name in a workspace.
-func (h *Handlers) groupKey(ws uuid.UUID, name string) string {
+func (h *Contacts) groupKey(ws uuid.UUID, name string) string {
 	return h.Sealer.Blind(contact.GroupClaimScope, contact.GroupNameBlindInput(ws, name))
 }
 
@@ -27,7 +26,7 @@ func groupClaim(key string, ws, groupID uuid.UUID, release bool) eventstore.Clai
 
 // freeGroupName returns the claim key of a name no group of the workspace has, or
 // GROUP_NAME_TAKEN.
-func (h *Handlers) freeGroupName(ctx context.Context, ws uuid.UUID, name string) (string, error) {
+func (h *Contacts) freeGroupName(ctx context.Context, ws uuid.UUID, name string) (string, error) {
 	key := h.groupKey(ws, name)
 	owner, err := h.Store.ClaimOwner(ctx, contact.GroupClaimScope, key)
 	if err != nil {
@@ -39,51 +38,7 @@ func (h *Handlers) freeGroupName(ctx context.Context, ws uuid.UUID, name string)
 	return key, nil
 }
 
-// ClaimGroupNames claims the name of every live group that holds no claim: groups created
-// before names were unique (docs/decisions/0004). The server runs it at start-up; when every
-// group holds its claim it is one query. Of old groups that share a name, the oldest gets it;
-// the others keep their names, unclaimed, until they are renamed. It returns how many names it
-// claimed.
-func (h *Handlers) ClaimGroupNames(ctx context.Context) (int, error) {
-	streams, err := h.Store.UnclaimedStreams(ctx, contact.GroupStreamPrefix, contact.GroupClaimScope)
-	if err != nil || len(streams) == 0 {
-		return 0, err
-	}
-	events, err := h.Store.ReadStreams(ctx, streams)
-	if err != nil {
-		return 0, err
-	}
-	claimed := 0
-	for _, stream := range streams {
-		var g contact.Group
-		var groupID uuid.UUID
-		version, err := fold(ctx, events[stream], func(ev any) {
-			g.Evolve(ev)
-			if c, ok := ev.(contact.GroupCreated); ok {
-				groupID = c.GroupID
-			}
-		})
-		if err != nil {
-			return claimed, err
-		}
-		if !g.Exists() {
-			continue
-		}
-		claim := groupClaim(h.groupKey(g.WorkspaceID(), g.Name()), g.WorkspaceID(), groupID, false)
-		switch err := h.Store.ClaimAt(ctx, stream, version, []eventstore.Claim{claim}); {
-		case err == nil:
-			claimed++
-		case errors.Is(err, eventstore.ErrConcurrencyConflict):
-			// Taken by an older group of the same name, or the group changed meanwhile (and its
-			// command claimed its new name).
-		default:
-			return claimed, err
-		}
-	}
-	return claimed, nil
-}
-
-func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Group, int64, error) {
+func (h *Contacts) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Group, int64, error) {
 	var g contact.Group
 	v, err := loadTypes(ctx, h.Store, contact.GroupStream(id), contact.GroupStateEvents, g.Evolve)
 	if err != nil {
@@ -95,11 +50,11 @@ func (h *Handlers) loadGroup(ctx context.Context, ws, id uuid.UUID) (*contact.Gr
 	return &g, v, nil
 }
 
-func (h *Handlers) checkContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
-	if h.Contacts == nil {
+func (h *Contacts) checkContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+	if h.Lookup == nil {
 		return nil
 	}
-	found, err := h.Contacts.ExistingContacts(ctx, ws, ids)
+	found, err := h.Lookup.ExistingContacts(ctx, ws, ids)
 	if err != nil {
 		return err
 	}

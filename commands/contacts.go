@@ -29,7 +29,7 @@ func (c Caller) contactSource() string {
 }
 
 // workspaceSettings loads a workspace's settings (for its default country).
-func (h *Handlers) workspaceSettings(ctx context.Context, ws uuid.UUID) (identity.Settings, error) {
+func (h *Contacts) workspaceSettings(ctx context.Context, ws uuid.UUID) (identity.Settings, error) {
 	var w identity.Workspace
 	if _, err := load(ctx, h.Store, identity.WorkspaceStream(ws), w.Evolve); err != nil {
 		return identity.Settings{}, err
@@ -42,12 +42,12 @@ func (h *Handlers) workspaceSettings(ctx context.Context, ws uuid.UUID) (identit
 
 // phoneKey is the claim key of a phone number in a workspace: a blind index, so the claims
 // table holds no number in any readable form.
-func (h *Handlers) phoneKey(ws uuid.UUID, phone string) string {
+func (h *Contacts) phoneKey(ws uuid.UUID, phone string) string {
 	return h.Sealer.Blind(contact.PhoneClaimScope, contact.PhoneBlindInput(ws, phone))
 }
 
 // phoneOwner returns the claim key of a number and the contact holding it (uuid.Nil if none).
-func (h *Handlers) phoneOwner(ctx context.Context, ws uuid.UUID, phone string) (string, uuid.UUID, error) {
+func (h *Contacts) phoneOwner(ctx context.Context, ws uuid.UUID, phone string) (string, uuid.UUID, error) {
 	key := h.phoneKey(ws, phone)
 	owner, err := h.Store.ClaimOwner(ctx, contact.PhoneClaimScope, key)
 	return key, owner, err
@@ -65,7 +65,7 @@ func errPhoneTaken() error {
 const maxGroupsPerCall = 100
 
 // checkGroups verifies that every group exists in the workspace.
-func (h *Handlers) checkGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
+func (h *Contacts) checkGroups(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) error {
 	if len(ids) > maxGroupsPerCall {
 		return fault.InvalidField("contactGroupIds", "TOO_MANY", "At most %d groups at once.", maxGroupsPerCall)
 	}
@@ -94,7 +94,7 @@ func uniqueUUIDs(ids []uuid.UUID) []uuid.UUID {
 }
 
 // loadContact loads a contact of the workspace; another workspace's contact is NotFound.
-func (h *Handlers) loadContact(ctx context.Context, ws, id uuid.UUID) (*contact.Contact, int64, error) {
+func (h *Contacts) loadContact(ctx context.Context, ws, id uuid.UUID) (*contact.Contact, int64, error) {
 	loaded, err := h.loadContacts(ctx, ws, []uuid.UUID{id})
 	if err != nil {
 		return nil, 0, err
@@ -114,7 +114,7 @@ type loadedContact struct {
 
 // loadContacts loads many contacts of a workspace in one query; ids that are not contacts of
 // the workspace are missing from the result.
-func (h *Handlers) loadContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]loadedContact, error) {
+func (h *Contacts) loadContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) (map[uuid.UUID]loadedContact, error) {
 	streams := make([]string, len(ids))
 	for i, id := range ids {
 		streams[i] = contact.Stream(id)

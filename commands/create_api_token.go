@@ -20,9 +20,9 @@ type CreateAPIToken struct {
 }
 
 // CreateAPIToken issues a token; owners and admins only.
-func (h *Handlers) CreateAPIToken(ctx context.Context, c Caller, cmd CreateAPIToken) (APITokenResult, eventstore.Checkpoint, error) {
+func (h *Tokens) CreateAPIToken(ctx context.Context, c Caller, cmd CreateAPIToken) (APITokenResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: "createApiToken:" + c.UserID.String(), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[APITokenResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[APITokenResult], error) {
 		role, err := h.roleOf(ctx, cmd.WorkspaceID, c.UserID)
 		if err != nil {
 			return decision[APITokenResult]{}, err

@@ -20,10 +20,10 @@ type CreateContact struct {
 
 // CreateContact records the contact, reserves its number in the workspace and adds it to groups,
 // in one transaction.
-func (h *Handlers) CreateContact(ctx context.Context, c Caller, cmd CreateContact) (ContactResult, eventstore.Checkpoint, error) {
+func (h *Contacts) CreateContact(ctx context.Context, c Caller, cmd CreateContact) (ContactResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("createContact", cmd.WorkspaceID),
 		Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		country := cmd.DefaultCountry
 		if country == "" {
 			s, err := h.workspaceSettings(ctx, cmd.WorkspaceID)

@@ -17,9 +17,9 @@ type CreateContactGroup struct {
 }
 
 // CreateContactGroup records the group.
-func (h *Handlers) CreateContactGroup(ctx context.Context, c Caller, cmd CreateContactGroup) (GroupResult, eventstore.Checkpoint, error) {
+func (h *Contacts) CreateContactGroup(ctx context.Context, c Caller, cmd CreateContactGroup) (GroupResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("createContactGroup", cmd.WorkspaceID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[GroupResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[GroupResult], error) {
 		id := uuid.New()
 		evs, err := contact.CreateGroup(id, cmd.WorkspaceID, cmd.Name, cmd.Description)
 		if err != nil {

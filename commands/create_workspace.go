@@ -22,12 +22,12 @@ type WorkspaceResult struct {
 }
 
 // CreateWorkspace records a new workspace with the caller as its owner.
-func (h *Handlers) CreateWorkspace(ctx context.Context, c Caller, cmd CreateWorkspace) (WorkspaceResult, eventstore.Checkpoint, error) {
+func (h *Team) CreateWorkspace(ctx context.Context, c Caller, cmd CreateWorkspace) (WorkspaceResult, eventstore.Checkpoint, error) {
 	if c.UserID == uuid.Nil {
 		return WorkspaceResult{}, eventstore.Checkpoint{}, fault.New(fault.Forbidden, "Only a signed-in user can create a workspace.")
 	}
 	idem := Idempotency{Scope: "createWorkspace:" + c.UserID.String(), Key: cmd.ClientMutationID, Input: cmd.Name}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[WorkspaceResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[WorkspaceResult], error) {
 		id := uuid.New()
 		evs, err := identity.CreateWorkspace(id, c.UserID, cmd.Name)
 		if err != nil {
@@ -49,10 +49,10 @@ type UpdateWorkspaceSettings struct {
 }
 
 // UpdateWorkspaceSettings applies a settings patch; owners and admins only.
-func (h *Handlers) UpdateWorkspaceSettings(ctx context.Context, c Caller, cmd UpdateWorkspaceSettings) (WorkspaceResult, eventstore.Checkpoint, error) {
+func (h *Team) UpdateWorkspaceSettings(ctx context.Context, c Caller, cmd UpdateWorkspaceSettings) (WorkspaceResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: "updateWorkspaceSettings:" + c.UserID.String() + ":" + c.APITokenID.String(),
 		Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[WorkspaceResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[WorkspaceResult], error) {
 		var ws identity.Workspace
 		v, err := load(ctx, h.Store, identity.WorkspaceStream(cmd.WorkspaceID), ws.Evolve)
 		if err != nil {

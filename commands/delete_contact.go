@@ -16,9 +16,9 @@ type DeleteContact struct {
 }
 
 // DeleteContact records the deletion.
-func (h *Handlers) DeleteContact(ctx context.Context, c Caller, cmd DeleteContact) (ContactResult, eventstore.Checkpoint, error) {
+func (h *Contacts) DeleteContact(ctx context.Context, c Caller, cmd DeleteContact) (ContactResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("deleteContact", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
 		if err != nil {
 			return decision[ContactResult]{}, err

@@ -56,10 +56,10 @@ type ImportResult struct {
 }
 
 // StartContactImport records the start; the importer picks it up.
-func (h *Handlers) StartContactImport(ctx context.Context, c Caller, cmd StartContactImport) (ImportResult, eventstore.Checkpoint, error) {
+func (h *Contacts) StartContactImport(ctx context.Context, c Caller, cmd StartContactImport) (ImportResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("importContacts", cmd.WorkspaceID), Key: cmd.ClientMutationID,
 		Input: []any{cmd.FileName, cmd.SHA256, cmd.DefaultCountry, cmd.GroupIDs}}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ImportResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[ImportResult], error) {
 		if err := h.checkGroups(ctx, cmd.WorkspaceID, cmd.GroupIDs); err != nil {
 			return decision[ImportResult]{}, err
 		}
@@ -90,7 +90,7 @@ var ErrImportTaken = errors.New("import is being processed elsewhere")
 
 // importRun is one pass over a file.
 type importRun struct {
-	h       *Handlers
+	h       *Contacts
 	c       Caller
 	imp     contact.Import
 	country string
@@ -107,7 +107,7 @@ type importRun struct {
 // settle, when set, is called with the position of the last chunk before the import is marked
 // completed: waiting there for the read models means that once an import reads as completed,
 // every one of its contacts can be queried.
-func (h *Handlers) ProcessContactImport(ctx context.Context, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
+func (h *Contacts) ProcessContactImport(ctx context.Context, importID uuid.UUID, rows RowReader, settle func(context.Context, eventstore.Checkpoint) error) (contact.Import, error) {
 	run := &importRun{h: h, seen: contact.PhoneSet{},
 		c: Caller{RequestID: "import-" + importID.String(), CorrelationID: importID.String()}}
 	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
@@ -165,7 +165,7 @@ func (h *Handlers) ProcessContactImport(ctx context.Context, importID uuid.UUID,
 	return run.imp, nil
 }
 
-func (h *Handlers) failImport(ctx context.Context, run *importRun, reason string) error {
+func (h *Contacts) failImport(ctx context.Context, run *importRun, reason string) error {
 	ev := contact.ImportFailed{ImportID: run.imp.Started.ImportID, WorkspaceID: run.imp.Started.WorkspaceID, Reason: reason}
 	if _, err := h.Store.Append(ctx, contact.ImportStream(ev.ImportID), eventstore.Exact(run.imp.Version), ev.WorkspaceID, newEvents(run.c, ev)...); err != nil {
 		return err
@@ -175,7 +175,7 @@ func (h *Handlers) failImport(ctx context.Context, run *importRun, reason string
 }
 
 // FailContactImport ends an import that cannot go on (its file is gone).
-func (h *Handlers) FailContactImport(ctx context.Context, importID uuid.UUID, reason string) error {
+func (h *Contacts) FailContactImport(ctx context.Context, importID uuid.UUID, reason string) error {
 	run := &importRun{c: Caller{RequestID: "import-" + importID.String()}}
 	if _, err := load(ctx, h.Store, contact.ImportStream(importID), run.imp.Evolve); err != nil {
 		return err

@@ -20,7 +20,7 @@ type InviteMember struct {
 
 // InviteMember records an invitation. The address's owner, if it has an account, is found
 // through the email claim (the write side), so inviting a member is refused however recent.
-func (h *Handlers) InviteMember(ctx context.Context, c Caller, cmd InviteMember) (InvitationResult, eventstore.Checkpoint, error) {
+func (h *Team) InviteMember(ctx context.Context, c Caller, cmd InviteMember) (InvitationResult, eventstore.Checkpoint, error) {
 	if err := requireSignedIn(c); err != nil {
 		return InvitationResult{}, eventstore.Checkpoint{}, err
 	}
@@ -31,7 +31,7 @@ func (h *Handlers) InviteMember(ctx context.Context, c Caller, cmd InviteMember)
 	blind := h.Sealer.Blind("email", email)
 	// The request hash takes the address's blind index: a plain hash of an address can be guessed.
 	idem := Idempotency{Scope: c.scope("inviteMember", cmd.WorkspaceID), Key: cmd.ClientMutationID, Input: []any{blind, cmd.Role}}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[InvitationResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[InvitationResult], error) {
 		ws, v, err := h.loadWorkspace(ctx, cmd.WorkspaceID)
 		if err != nil {
 			return decision[InvitationResult]{}, err

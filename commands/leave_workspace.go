@@ -16,7 +16,7 @@ type LeaveWorkspace struct {
 }
 
 // LeaveWorkspace records that the caller left (never as the last owner).
-func (h *Handlers) LeaveWorkspace(ctx context.Context, c Caller, cmd LeaveWorkspace) (MemberResult, eventstore.Checkpoint, error) {
+func (h *Team) LeaveWorkspace(ctx context.Context, c Caller, cmd LeaveWorkspace) (MemberResult, eventstore.Checkpoint, error) {
 	if err := requireSignedIn(c); err != nil {
 		return MemberResult{}, eventstore.Checkpoint{}, err
 	}

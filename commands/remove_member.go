@@ -16,7 +16,7 @@ type RemoveMember struct {
 }
 
 // RemoveMember records the removal (owners and admins; owners remove owners; never the last).
-func (h *Handlers) RemoveMember(ctx context.Context, c Caller, cmd RemoveMember) (MemberResult, eventstore.Checkpoint, error) {
+func (h *Team) RemoveMember(ctx context.Context, c Caller, cmd RemoveMember) (MemberResult, eventstore.Checkpoint, error) {
 	if err := requireSignedIn(c); err != nil {
 		return MemberResult{}, eventstore.Checkpoint{}, err
 	}

@@ -16,9 +16,9 @@ type RevokeAPIToken struct {
 }
 
 // RevokeAPIToken records the revocation.
-func (h *Handlers) RevokeAPIToken(ctx context.Context, c Caller, cmd RevokeAPIToken) (APITokenResult, eventstore.Checkpoint, error) {
+func (h *Tokens) RevokeAPIToken(ctx context.Context, c Caller, cmd RevokeAPIToken) (APITokenResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: "revokeApiToken:" + c.UserID.String(), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[APITokenResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[APITokenResult], error) {
 		t, v, role, err := h.loadToken(ctx, c, cmd.TokenID)
 		if err != nil {
 			return decision[APITokenResult]{}, err

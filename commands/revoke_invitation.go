@@ -15,12 +15,12 @@ type RevokeInvitation struct {
 }
 
 // RevokeInvitation records the withdrawal; owners and admins only.
-func (h *Handlers) RevokeInvitation(ctx context.Context, c Caller, cmd RevokeInvitation) (InvitationResult, eventstore.Checkpoint, error) {
+func (h *Team) RevokeInvitation(ctx context.Context, c Caller, cmd RevokeInvitation) (InvitationResult, eventstore.Checkpoint, error) {
 	if err := requireSignedIn(c); err != nil {
 		return InvitationResult{}, eventstore.Checkpoint{}, err
 	}
 	idem := Idempotency{Scope: c.scope("revokeInvitation", cmd.InvitationID), Key: cmd.ClientMutationID, Input: cmd.WorkspaceID}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[InvitationResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[InvitationResult], error) {
 		ws, v, err := h.loadWorkspace(ctx, cmd.WorkspaceID)
 		if err != nil {
 			return decision[InvitationResult]{}, err

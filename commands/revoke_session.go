@@ -16,6 +16,6 @@ type RevokeSession struct {
 }
 
 // RevokeSession records the end of the session. Another user's session is NotFound.
-func (h *Handlers) RevokeSession(ctx context.Context, c Caller, cmd RevokeSession) (SessionResult, eventstore.Checkpoint, error) {
+func (h *Accounts) RevokeSession(ctx context.Context, c Caller, cmd RevokeSession) (SessionResult, eventstore.Checkpoint, error) {
 	return h.endSession(ctx, c, "revokeSession", cmd.SessionID, identity.EndRevoked, cmd.ClientMutationID)
 }

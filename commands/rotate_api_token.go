@@ -18,9 +18,9 @@ type RotateAPIToken struct {
 }
 
 // RotateAPIToken records the rotation.
-func (h *Handlers) RotateAPIToken(ctx context.Context, c Caller, cmd RotateAPIToken) (APITokenResult, eventstore.Checkpoint, error) {
+func (h *Tokens) RotateAPIToken(ctx context.Context, c Caller, cmd RotateAPIToken) (APITokenResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: "rotateApiToken:" + c.UserID.String(), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[APITokenResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[APITokenResult], error) {
 		t, v, role, err := h.loadToken(ctx, c, cmd.TokenID)
 		if err != nil {
 			return decision[APITokenResult]{}, err

@@ -16,12 +16,12 @@ type SessionResult struct {
 	Ended  []uuid.UUID `json:"ended"`
 }
 
-func (h *Handlers) endSession(ctx context.Context, c Caller, command string, sessionID uuid.UUID, reason identity.SessionEndReason, key string) (SessionResult, eventstore.Checkpoint, error) {
+func (h *Accounts) endSession(ctx context.Context, c Caller, command string, sessionID uuid.UUID, reason identity.SessionEndReason, key string) (SessionResult, eventstore.Checkpoint, error) {
 	if c.UserID == uuid.Nil {
 		return SessionResult{}, eventstore.Checkpoint{}, fault.New(fault.Forbidden, "Only a signed-in user has sessions.")
 	}
 	idem := Idempotency{Scope: c.scope(command, sessionID), Key: key, Input: sessionID}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[SessionResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[SessionResult], error) {
 		var u identity.User
 		v, err := load(ctx, h.Store, identity.UserStream(c.UserID), u.Evolve)
 		if err != nil {

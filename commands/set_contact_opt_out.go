@@ -18,9 +18,9 @@ type SetContactOptOut struct {
 }
 
 // SetContactOptOut records the opt-out or opt-in; repeating it changes nothing.
-func (h *Handlers) SetContactOptOut(ctx context.Context, c Caller, cmd SetContactOptOut) (ContactResult, eventstore.Checkpoint, error) {
+func (h *Contacts) SetContactOptOut(ctx context.Context, c Caller, cmd SetContactOptOut) (ContactResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("setContactOptOut", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
 		if err != nil {
 			return decision[ContactResult]{}, err

@@ -32,7 +32,7 @@ var (
 // SignIn checks the password against the user's own stream (not a read model, so signing in
 // right after signing up, or with a password just changed, always works) and records a new
 // session.
-func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult, eventstore.Checkpoint, error) {
+func (h *Accounts) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult, eventstore.Checkpoint, error) {
 	email, err := identity.NormalizeEmail("email", cmd.Email)
 	if err != nil {
 		return AuthResult{}, eventstore.Checkpoint{}, err
@@ -57,7 +57,7 @@ func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult
 		return AuthResult{}, eventstore.Checkpoint{}, err
 	}
 	idem := Idempotency{Scope: "signIn:" + userID.String(), Key: cmd.ClientMutationID, Input: email}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[AuthResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[AuthResult], error) {
 		session, token, sealed, err := h.newSession(ctx, c, userID, "password")
 		if err != nil {
 			return decision[AuthResult]{}, err
@@ -70,7 +70,7 @@ func (h *Handlers) SignIn(ctx context.Context, c Caller, cmd SignIn) (AuthResult
 	}, func(ctx context.Context, r *AuthResult) error { return h.unsealToken(ctx, r) })
 }
 
-func (h *Handlers) userByEmailBlind(ctx context.Context, blind string) (uuid.UUID, error) {
+func (h *Accounts) userByEmailBlind(ctx context.Context, blind string) (uuid.UUID, error) {
 	return h.Store.ClaimOwner(ctx, identity.EmailClaimScope, blind)
 }
 
@@ -79,7 +79,7 @@ func (h *Handlers) userByEmailBlind(ctx context.Context, blind string) (uuid.UUI
 var passwordEvents = []string{identity.EventUserSignedUp, identity.EventPasswordChanged}
 
 // checkPassword verifies password against the latest hash recorded in the user's stream.
-func (h *Handlers) checkPassword(ctx context.Context, userID uuid.UUID, password string) error {
+func (h *Accounts) checkPassword(ctx context.Context, userID uuid.UUID, password string) error {
 	var user identity.User
 	if _, err := loadTypes(ctx, h.Store, identity.UserStream(userID), passwordEvents, user.Evolve); err != nil {
 		return err

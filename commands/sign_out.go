@@ -16,6 +16,6 @@ type SignOut struct {
 }
 
 // SignOut records the end of the caller's current session.
-func (h *Handlers) SignOut(ctx context.Context, c Caller, cmd SignOut) (SessionResult, eventstore.Checkpoint, error) {
+func (h *Accounts) SignOut(ctx context.Context, c Caller, cmd SignOut) (SessionResult, eventstore.Checkpoint, error) {
 	return h.endSession(ctx, c, "signOut", cmd.SessionID, identity.EndSignOut, cmd.ClientMutationID)
 }

@@ -31,7 +31,7 @@ type AuthResult struct {
 
 // SignUp registers a new user. The email address is claimed under its blind index in the same
 // transaction, so an address belongs to one user at most.
-func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult, eventstore.Checkpoint, error) {
+func (h *Accounts) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult, eventstore.Checkpoint, error) {
 	dec, err := identity.DecideSignUp(identity.SignUpInput{
 		Name: cmd.Name, Email: cmd.Email, Password: cmd.Password, WorkspaceName: cmd.WorkspaceName,
 	})
@@ -42,7 +42,7 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 	idem := Idempotency{Scope: "signUp:" + blind, Key: cmd.ClientMutationID,
 		// The password is left out of the request hash on purpose: a fast hash of it must not be stored.
 		Input: []string{dec.Name, dec.Email, dec.WorkspaceName}}
-	res, last, err := execute(ctx, h, idem, func(ctx context.Context) (decision[AuthResult], error) {
+	res, last, err := execute(ctx, h.Store, idem, func(ctx context.Context) (decision[AuthResult], error) {
 		owner, err := h.Store.ClaimOwner(ctx, identity.EmailClaimScope, blind)
 		if err != nil {
 			return decision[AuthResult]{}, err
@@ -85,7 +85,7 @@ func (h *Handlers) SignUp(ctx context.Context, c Caller, cmd SignUp) (AuthResult
 
 // newSession decides a SessionStarted event for a fresh token, with the caller's address and
 // user agent (sealed with the user's key, as personal data).
-func (h *Handlers) newSession(ctx context.Context, c Caller, userID uuid.UUID, method string) (identity.SessionStarted, string, []byte, error) {
+func (h *Accounts) newSession(ctx context.Context, c Caller, userID uuid.UUID, method string) (identity.SessionStarted, string, []byte, error) {
 	token, err := h.NewToken()
 	if err != nil {
 		return identity.SessionStarted{}, "", nil, err
@@ -128,7 +128,7 @@ func visiblePrefix(token string) string {
 	return token
 }
 
-func (h *Handlers) unsealToken(ctx context.Context, r *AuthResult) error {
+func (h *Accounts) unsealToken(ctx context.Context, r *AuthResult) error {
 	b, err := h.Sealer.Decrypt(ctx, r.UserID, r.SealedToken)
 	if err != nil {
 		return fmt.Errorf("unsealing token: %w", err)

@@ -20,7 +20,7 @@ type InvitationResult struct {
 	Code         string    `json:"-"`
 }
 
-func (h *Handlers) unsealInvitation(ctx context.Context, r *InvitationResult) error {
+func (h *Team) unsealInvitation(ctx context.Context, r *InvitationResult) error {
 	if len(r.SealedCode) == 0 {
 		return nil
 	}
@@ -40,7 +40,7 @@ func requireSignedIn(c Caller) error {
 }
 
 // loadWorkspace folds a workspace's stream and returns it with its version.
-func (h *Handlers) loadWorkspace(ctx context.Context, id uuid.UUID) (*identity.Workspace, int64, error) {
+func (h *Team) loadWorkspace(ctx context.Context, id uuid.UUID) (*identity.Workspace, int64, error) {
 	var ws identity.Workspace
 	v, err := load(ctx, h.Store, identity.WorkspaceStream(id), ws.Evolve)
 	return &ws, v, err
@@ -58,10 +58,10 @@ type MemberResult struct {
 }
 
 // decideMember loads the workspace, decides a change of one membership and appends it.
-func (h *Handlers) decideMember(ctx context.Context, c Caller, idem Idempotency, workspaceID, userID uuid.UUID,
+func (h *Team) decideMember(ctx context.Context, c Caller, idem Idempotency, workspaceID, userID uuid.UUID,
 
 	decide func(*identity.Workspace) ([]any, error)) (MemberResult, eventstore.Checkpoint, error) {
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[MemberResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[MemberResult], error) {
 		ws, v, err := h.loadWorkspace(ctx, workspaceID)
 		if err != nil {
 			return decision[MemberResult]{}, err

@@ -17,9 +17,9 @@ type UpdateContact struct {
 }
 
 // UpdateContact records the change.
-func (h *Handlers) UpdateContact(ctx context.Context, c Caller, cmd UpdateContact) (ContactResult, eventstore.Checkpoint, error) {
+func (h *Contacts) UpdateContact(ctx context.Context, c Caller, cmd UpdateContact) (ContactResult, eventstore.Checkpoint, error) {
 	idem := Idempotency{Scope: c.scope("updateContact", cmd.ContactID), Key: cmd.ClientMutationID, Input: cmd}
-	return execute(ctx, h, idem, func(ctx context.Context) (decision[ContactResult], error) {
+	return execute(ctx, h.Store, idem, func(ctx context.Context) (decision[ContactResult], error) {
 		ct, v, err := h.loadContact(ctx, cmd.WorkspaceID, cmd.ContactID)
 		if err != nil {
 			return decision[ContactResult]{}, err

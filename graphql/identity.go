@@ -159,7 +159,7 @@ func (r *Resolver) signIn(ctx context.Context, input model.SignInInput) (*model.
 	if throttle {
 		attempt.Addr = RequestInfoFrom(ctx).IP
 		if email, err := identity.NormalizeEmail("email", input.Email); err == nil {
-			attempt.Email = r.Commands.Sealer.Blind("signin-throttle", email)
+			attempt.Email = r.Commands.Accounts.Sealer.Blind("signin-throttle", email)
 		}
 		// Begin reserves the attempt, so guesses sent at once cannot all pass before the first
 		// failure is recorded.

@@ -29,6 +29,7 @@ import (
 	"github.com/mydigibiz/digibiz/infra/messaging"
 	"github.com/mydigibiz/digibiz/infra/postgres"
 	"github.com/mydigibiz/digibiz/infra/ratelimit"
+	"github.com/mydigibiz/digibiz/infra/upgrades"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -155,12 +156,12 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	spool := filepath.Join(cfg.DataDir, "spool")
 	_ = os.RemoveAll(spool)
 	a.Resolver = &graphql.Resolver{
-		Commands: &commands.Handlers{
-			Store: a.Store, Sealer: a.Keyring, Logger: logger, Contacts: contacts,
+		Commands: commands.New(commands.Deps{
+			Store: a.Store, Sealer: a.Keyring, Contacts: contacts,
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken, NewInvitationCode: auth.NewInvitationCode,
 			Now: cfg.Clock,
-		},
+		}),
 		Identity:          &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
 		APITokens:         &projections.APITokenQueries{Pool: a.Pool},
 		Contacts:          contacts,
@@ -214,7 +215,7 @@ func (a *App) Start() {
 		{"idempotency purge", (&eventstore.IdempotencyPurge{Store: a.Store, Logger: a.Logger}).Run},
 		{"planner statistics", (&postgres.Statistics{Pool: a.Pool, Logger: a.Logger}).Run},
 		{"group name claims", func(ctx context.Context) error {
-			n, err := a.Resolver.Commands.ClaimGroupNames(ctx)
+			n, err := upgrades.GroupNameClaims{Store: a.Store, Blind: a.Keyring.Blind}.Run(ctx)
 			if n > 0 {
 				a.Logger.Info("claimed the names of groups created before names were unique", "groups", n)
 			}

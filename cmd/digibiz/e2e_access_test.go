@@ -44,15 +44,10 @@ func (s *testServer) viewerCode(token string) string {
 // the grace period, revocation is effective on the very next request, and no secret is stored.
 func TestAPITokenLifecycle(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
-	var clock struct {
-		sync.Mutex
-		now time.Time
-	}
-	clock.now = time.Now()
-	s.app.Resolver.Now = func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.now }
-	s.app.Resolver.Commands.Now = s.app.Resolver.Now
-	advance := func(d time.Duration) { clock.Lock(); clock.now = clock.now.Add(d); clock.Unlock() }
+	clock := &fakeClock{now: time.Now()}
+	s := startServerWith(t, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", Clock: clock.Now})
+	advance := clock.Advance
 
 	owner := s.signUp("Token Owner", "owner@example.com", strongPassword, "Token Shop")
 	session, ws := *owner.Token, owner.Workspace.ID

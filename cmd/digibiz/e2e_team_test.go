@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -188,16 +187,10 @@ func TestInvitedMemberLosesAccessWhenRemoved(t *testing.T) {
 // was, and no dump holds an invitee's address or a code.
 func TestTeamRules(t *testing.T) {
 	t.Parallel()
+	clock := &fakeClock{now: time.Now()}
 	s := startServerWith(t, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
-		Bus: "postgres", WhatsApp: "simulator", CredentialRecheck: 50 * time.Millisecond})
-	var clock struct {
-		sync.Mutex
-		now time.Time
-	}
-	clock.now = time.Now()
-	s.app.Resolver.Now = func() time.Time { clock.Lock(); defer clock.Unlock(); return clock.now }
-	s.app.Resolver.Commands.Now = s.app.Resolver.Now
-	advance := func(d time.Duration) { clock.Lock(); clock.now = clock.now.Add(d); clock.Unlock() }
+		Bus: "postgres", WhatsApp: "simulator", CredentialRecheck: 50 * time.Millisecond, Clock: clock.Now})
+	advance := clock.Advance
 
 	olga := s.signUp("Olga Owner", "olga@rules.example", strongPassword, "Rules Shop")
 	owner, ws := *olga.Token, olga.Workspace.ID

@@ -11,6 +11,7 @@ import (
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
+	"github.com/mydigibiz/digibiz/infra/upgrades"
 )
 
 // TestOldGroupsGetTheirNames: groups created before names were unique (their events carry no
@@ -42,10 +43,11 @@ func TestOldGroupsGetTheirNames(t *testing.T) {
 		eventstore.NewEvent{Data: contact.GroupUpdated{GroupID: renamed, WorkspaceID: ws, Name: "After"}})
 	require.NoError(t, err)
 
-	n, err := h.ClaimGroupNames(ctx)
+	upgrade := upgrades.GroupNameClaims{Store: a.Store, Blind: a.Keyring.Blind}
+	n, err := upgrade.Run(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, n, "VIP and After")
-	n, err = h.ClaimGroupNames(ctx)
+	n, err = upgrade.Run(ctx)
 	require.NoError(t, err)
 	require.Zero(t, n, "a second run claims nothing more")
 

@@ -52,7 +52,7 @@ func testCore(t *testing.T) (*App, *commands.Handlers) {
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
 	require.NoError(t, a.Runner.Init(ctx))
-	return a, &commands.Handlers{Store: a.Store, Sealer: a.Keyring}
+	return a, commands.New(commands.Deps{Store: a.Store, Sealer: a.Keyring})
 }
 
 // The importer reads the next chunk while it writes the last: a file that breaks off fails the
