@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -204,24 +206,35 @@ func (f feedAdapter) Subscribe(ws uuid.UUID, types []string) (<-chan *eventstore
 func (a *App) Start() {
 	a.services.logger = a.Logger
 	a.services.start([]service{
-		{"notifier", func(ctx context.Context) error { a.Notifier.Run(ctx); return nil }},
-		{"projections", a.Runner.Run},
-		{"bus", a.bus.Run},
-		{"forwarder", a.forwarder.Run},
-		{"janitor", a.janitor.Run},
-		{"access log", a.accessWriter.Run},
-		{"token usage", a.usage.Run},
-		{"access log retention", a.retention.Run},
-		{"idempotency purge", (&eventstore.IdempotencyPurge{Store: a.Store, Logger: a.Logger}).Run},
-		{"planner statistics", (&postgres.Statistics{Pool: a.Pool, Logger: a.Logger}).Run},
-		{"group name claims", func(ctx context.Context) error {
+		{name: "notifier", run: func(ctx context.Context) error { a.Notifier.Run(ctx); return nil }},
+		{name: "projections", run: a.Runner.Run},
+		{name: "bus", run: a.bus.Run, ready: func() error {
+			select {
+			case <-a.bus.Running():
+				return nil
+			default:
+				return errors.New("its router is not running yet")
+			}
+		}},
+		{name: "forwarder", run: a.forwarder.Run},
+		{name: "janitor", run: a.janitor.Run},
+		{name: "access log", run: a.accessWriter.Run},
+		{name: "token usage", run: a.usage.Run},
+		{name: "access log retention", run: a.retention.Run},
+		{name: "idempotency purge", run: (&eventstore.IdempotencyPurge{Store: a.Store, Logger: a.Logger}).Run},
+		{name: "planner statistics", run: (&postgres.Statistics{Pool: a.Pool, Logger: a.Logger}).Run},
+		{name: "upgrades", run: func(ctx context.Context) error {
 			n, err := upgrades.GroupNameClaims{Store: a.Store, Blind: a.Keyring.Blind}.Run(ctx)
 			if n > 0 {
 				a.Logger.Info("claimed the names of groups created before names were unique", "groups", n)
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			<-ctx.Done() // done; stays "running" so that readiness does not report it stopped
+			return nil
 		}},
-		{"contact importer", func(ctx context.Context) error {
+		{name: "contact importer", run: func(ctx context.Context) error {
 			return a.importer.Run(ctx, a.Store.Consumer(a.importer.Spec()))
 		}},
 	})
@@ -246,12 +259,30 @@ func (a *App) Handler() http.Handler {
 			http.Error(w, "starting", http.StatusServiceUnavailable)
 			return
 		}
+		var report strings.Builder
+		ready := true
 		if err := a.Pool.Ping(ctx); err != nil {
-			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			ready = false
+			report.WriteString("database: unreachable\n")
+		} else {
+			report.WriteString("database: ok\n")
+		}
+		for _, st := range a.services.states() {
+			if st.Err != nil {
+				ready = false
+				fmt.Fprintf(&report, "%s: %v\n", st.Name, st.Err)
+			} else {
+				fmt.Fprintf(&report, "%s: ok\n", st.Name)
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n" + report.String()))
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write([]byte("ready\n"))
+		_, _ = w.Write([]byte("ready\n" + report.String()))
 	})
 	playground := graphql.Playground()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
