@@ -203,10 +203,12 @@ func (r *Resolver) recordAccess(ctx context.Context, oc *gql.OperationContext, s
 	if started.IsZero() {
 		started = time.Now()
 	}
+	// The duration is measured on the monotonic clock; the entry's time is the server's clock.
+	took := time.Since(started)
 	r.AccessLog.Record(AccessEntry{
-		At: started, WorkspaceID: ws, UserID: p.UserID, APITokenID: p.APITokenID,
+		At: r.now().Add(-took), WorkspaceID: ws, UserID: p.UserID, APITokenID: p.APITokenID,
 		Operation: operationName(oc), Transport: transportFrom(ctx), IP: info.IP, UserAgent: info.UserAgent,
-		Status: status, RequestID: info.RequestID, Duration: time.Since(started),
+		Status: status, RequestID: info.RequestID, Duration: took,
 	})
 }
 

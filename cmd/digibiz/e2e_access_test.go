@@ -507,3 +507,28 @@ func TestSignInThrottleHoldsUnderConcurrency(t *testing.T) {
 	require.LessOrEqual(t, counts["INVALID_CREDENTIALS"], 10, "%v", counts)
 	require.Equal(t, 40, counts["INVALID_CREDENTIALS"]+counts["RATE_LIMITED"], "%v", counts)
 }
+
+// The access log dates a request by the server's clock, the one its retention reads.
+func TestAccessLogUsesTheServersClock(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s := startServerWith(t, &Config{DatabaseURL: pgtestDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "simulator", Clock: clock.Now})
+	owner := s.signUp("Clock Owner", "clock@example.com", strongPassword, "Clock Shop")
+	tok := s.createToken(*owner.Token, owner.Workspace.ID, "dated", "AUDIT_READ")
+	s.must(*tok.Token, `query Ping { viewer { workspaces { id } } }`, nil, nil)
+	require.Eventually(t, func() bool { return s.accessLogRows(tok.APIToken.ID) >= 1 }, 30*time.Second, 20*time.Millisecond)
+	var page struct {
+		Workspace struct {
+			AccessLog struct{ Nodes []struct{ Operation, At string } }
+		}
+	}
+	s.must(*tok.Token, `query($ws: ID!) { workspace(id: $ws) { accessLog(first: 10) { nodes { operation at } } } }`,
+		map[string]any{"ws": owner.Workspace.ID}, &page)
+	require.NotEmpty(t, page.Workspace.AccessLog.Nodes)
+	for _, n := range page.Workspace.AccessLog.Nodes {
+		at, err := time.Parse(time.RFC3339Nano, n.At)
+		require.NoError(t, err)
+		require.WithinDuration(t, clock.Now(), at, time.Minute, n.Operation)
+	}
+}

@@ -144,6 +144,7 @@ func (r *ImportOnImportStarted) Run(ctx context.Context, consumer *eventstore.Co
 			}})
 	}()
 	defer wg.Wait()
+	// Uploads are aged by their files' times, which are the file system's clock.
 	if n, err := r.SweepUploads(ctx, time.Now()); err != nil {
 		r.Logger.Error("deleting uploads no import reads", "err", err)
 	} else if n > 0 {
@@ -203,6 +204,7 @@ func (r *ImportOnImportStarted) runAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Backoff is measured in elapsed time, not on the server's clock (which tests may stop).
 	now := time.Now()
 	for _, id := range pending {
 		if r.retries.wait(id, now) {
