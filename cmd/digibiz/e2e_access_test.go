@@ -520,7 +520,9 @@ func TestAccessLogUsesTheServersClock(t *testing.T) {
 	require.Eventually(t, func() bool { return s.accessLogRows(tok.APIToken.ID) >= 1 }, 30*time.Second, 20*time.Millisecond)
 	var page struct {
 		Workspace struct {
-			AccessLog struct{ Nodes []struct{ Operation, At string } }
+			AccessLog struct {
+				Nodes []struct{ Operation, At string }
+			}
 		}
 	}
 	s.must(*tok.Token, `query($ws: ID!) { workspace(id: $ws) { accessLog(first: 10) { nodes { operation at } } } }`,
