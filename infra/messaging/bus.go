@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,25 +65,36 @@ type BusOpts struct {
 	CloseTimeout time.Duration
 }
 
-// schemaAdapter is watermill-sql's PostgreSQL schema with one change: a subscriber waits only
-// for transactions of this database, as the event log's readers do (docs/decisions/0003), not
-// for every transaction of the server, so a transaction left open in another database does not
-// stall the live feed.
+// schemaAdapter is watermill-sql's PostgreSQL schema with its own SELECT: a subscriber waits
+// only for transactions of this database, as the event log's readers do (docs/decisions/0003),
+// not for every transaction of the server (watermill-sql's pg_snapshot_xmin), so a transaction
+// left open in another database does not stall the live feed. Everything else (tables, inserts,
+// offsets, unmarshalling) is watermill-sql's.
 type schemaAdapter struct{ wsql.DefaultPostgreSQLSchema }
 
-// serverWideHorizon is the condition watermill-sql's SELECT uses.
-const serverWideHorizon = "transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
-
+// SelectQuery is watermill-sql's query (pkg/sql/schema_adapter_postgresql.go, v4) with the
+// database's horizon: the messages after the consumer group's last acked one, in transaction
+// order, of transactions that have ended. The subquery keeps the planner on the bitmap plan
+// watermill-sql's comments explain.
 func (s schemaAdapter) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
-	q, err := s.DefaultPostgreSQLSchema.SelectQuery(params)
+	next, err := params.OffsetsAdapter.NextOffsetQuery(wsql.NextOffsetQueryParams{Topic: params.Topic, ConsumerGroup: params.ConsumerGroup})
 	if err != nil {
-		return q, err
+		return wsql.Query{}, err
 	}
-	if !strings.Contains(q.Query, serverWideHorizon) {
-		return q, errors.New("messaging: watermill-sql's select query changed; review schemaAdapter")
+	batch := s.SubscribeBatchSize
+	if batch <= 0 {
+		batch = 100
 	}
-	q.Query = strings.Replace(q.Query, serverWideHorizon, "transaction_id < "+eventstore.HorizonSQL, 1)
-	return q, nil
+	return wsql.Query{Query: `SELECT * FROM (
+		WITH last_processed AS (` + next.Query + `)
+		SELECT "offset", transaction_id, uuid, payload, metadata FROM ` + s.MessagesTable(params.Topic) + `
+		WHERE ((transaction_id = (SELECT last_processed_transaction_id FROM last_processed)
+				AND "offset" > (SELECT offset_acked FROM last_processed))
+			OR transaction_id > (SELECT last_processed_transaction_id FROM last_processed))
+		  AND transaction_id < ` + eventstore.HorizonSQL + `
+	) AS messages
+	ORDER BY transaction_id, "offset"
+	LIMIT ` + strconv.Itoa(batch), Args: next.Args}, nil
 }
 
 // Bus is the pub/sub of one server process: a Publisher, per-consumer-group Subscribers and the
