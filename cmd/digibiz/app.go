@@ -25,7 +25,7 @@ import (
 	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/accesslog"
 	"github.com/mydigibiz/digibiz/infra/auth"
-	"github.com/mydigibiz/digibiz/infra/blobstore"
+	"github.com/mydigibiz/digibiz/infra/blob"
 	"github.com/mydigibiz/digibiz/infra/crypto"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 	"github.com/mydigibiz/digibiz/infra/messaging"
@@ -153,7 +153,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.usage = accesslog.NewUsageTracker(a.Pool, accesslog.UsageOpts{Logger: logger})
 	a.retention = accesslog.NewRetention(a.Pool, accesslog.RetentionOpts{Logger: logger, Now: cfg.Clock})
 	contacts := &projections.ContactQueries{Pool: a.Pool}
-	files := importFiles{blobs: blobstore.Dir{Path: filepath.Join(cfg.DataDir, "imports"), Suffix: ".upload"}}
+	files := importFiles{blobs: blob.Dir{Path: filepath.Join(cfg.DataDir, "imports"), Suffix: ".upload"}}
 	// Uploads are spooled here while their request runs; what a crash left is of no use.
 	spool := filepath.Join(cfg.DataDir, "spool")
 	_ = os.RemoveAll(spool)

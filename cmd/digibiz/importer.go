@@ -12,13 +12,13 @@ import (
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/commands/reactors"
 	"github.com/mydigibiz/digibiz/domain/fault"
-	"github.com/mydigibiz/digibiz/infra/blobstore"
+	"github.com/mydigibiz/digibiz/infra/blob"
 	"github.com/mydigibiz/digibiz/infra/contactfile"
 )
 
 // importFiles keeps uploaded contact lists in the blob store until their import ends (keys are
 // import ids), and checks an upload before it is stored.
-type importFiles struct{ blobs blobstore.Dir }
+type importFiles struct{ blobs blob.Dir }
 
 // Save stores an upload under its import's id and returns its size and SHA-256.
 func (f importFiles) Save(ctx context.Context, id uuid.UUID, r io.Reader) (int64, string, error) {
@@ -57,7 +57,7 @@ func (f importFiles) Check(file io.Reader) error {
 }
 
 // importUploads are the uploads as the import reactor reads them (reactors.ImportUploads).
-type importUploads struct{ blobs blobstore.Dir }
+type importUploads struct{ blobs blob.Dir }
 
 func (u importUploads) Open(id uuid.UUID) (io.ReadCloser, error) { return u.blobs.Open(id.String()) }
 func (u importUploads) Remove(id uuid.UUID)                      { u.blobs.Remove(id.String()) }
@@ -72,7 +72,7 @@ func (u importUploads) Stale(t time.Time) ([]reactors.StaleUpload, error) {
 }
 
 func (u importUploads) RemoveStale(s reactors.StaleUpload) error {
-	return u.blobs.RemoveEntry(blobstore.Entry{Key: s.Key, Partial: s.Partial})
+	return u.blobs.RemoveEntry(blob.Entry{Key: s.Key, Partial: s.Partial})
 }
 
 // importRows reads a contact file as the import's rows.

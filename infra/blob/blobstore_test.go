@@ -1,4 +1,4 @@
-package blobstore_test
+package blob_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mydigibiz/digibiz/infra/blobstore"
+	"github.com/mydigibiz/digibiz/infra/blob"
 )
 
 type failingReader struct{ n int }
@@ -30,7 +30,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 func TestBlobsAreWholeOrAbsent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	d := blobstore.Dir{Path: t.TempDir(), Suffix: ".upload"}
+	d := blob.Dir{Path: t.TempDir(), Suffix: ".upload"}
 
 	size, sum, err := d.Put(ctx, "a", strings.NewReader("Name,Phone\nAda,+4915112345678\n"))
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestBlobsAreWholeOrAbsent(t *testing.T) {
 
 	old, err := d.Older(time.Now().Add(time.Minute))
 	require.NoError(t, err)
-	require.Equal(t, []blobstore.Entry{{Key: "a"}}, old)
+	require.Equal(t, []blob.Entry{{Key: "a"}}, old)
 	d.Remove("a")
 	_, err = d.Open("a")
 	require.ErrorIs(t, err, os.ErrNotExist)

@@ -1,7 +1,7 @@
-// Package blobstore keeps uploaded files (contact lists now, media next) on the local disk, each
+// Package blob keeps uploaded files (contact lists now, media next) on the local disk, each
 // under a key, until it is removed: written whole or not at all (a partial write never shows
 // under its key), synced, with its size and SHA-256.
-package blobstore
+package blob
 
 import (
 	"context"
