@@ -2,16 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/commands/reactors"
-	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/infra/blob"
 	"github.com/mydigibiz/digibiz/infra/contactfile"
 )
@@ -27,34 +24,8 @@ func (f importFiles) Save(ctx context.Context, id uuid.UUID, r io.Reader) (int64
 
 func (f importFiles) Remove(id uuid.UUID) { f.blobs.Remove(id.String()) }
 
-// Check refuses, before an upload is stored, a file that is no contact list: not text (a
-// spreadsheet, a PDF, an image), or text without a column of phone numbers. It reads the start
-// of the file only.
-func (f importFiles) Check(file io.Reader) error {
-	rd, err := contactfile.NewReader(file, contactfile.Opts{})
-	var fe *contactfile.FileError
-	switch {
-	case errors.As(err, &fe):
-		return fault.InvalidField("file", fe.Code, "%s", fe.Msg)
-	case err != nil:
-		return fault.InvalidField("file", "NOT_A_CSV_FILE", "The file is not a readable contact list: %s", err.Error())
-	}
-	h := rd.Header()
-	if !h.Has(contactfile.FieldPhone) {
-		var titles []string
-		for _, c := range h.Columns {
-			if c.Title != "" {
-				titles = append(titles, c.Title)
-			}
-		}
-		msg := "No column of the file holds phone numbers"
-		if len(titles) > 0 {
-			msg += " (its columns: " + strings.Join(titles, ", ") + ")"
-		}
-		return fault.InvalidField("file", "NO_PHONE_COLUMN", "%s; a column titled Phone, Mobile or WhatsApp is recognised.", msg)
-	}
-	return nil
-}
+// Check refuses, before an upload is stored, a file that is no contact list.
+func (f importFiles) Check(file io.Reader) error { return contactfile.CheckUpload(file) }
 
 // importUploads are the uploads as the import reactor reads them (reactors.ImportUploads).
 type importUploads struct{ blobs blob.Dir }

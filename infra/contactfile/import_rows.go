@@ -3,8 +3,10 @@ package contactfile
 import (
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
 )
 
 // ImportRows reads a contact file as the import's rows (commands.RowReader): the rows as
@@ -41,3 +43,32 @@ type rowProblem struct{ e *RowError }
 
 func (p rowProblem) Error() string { return p.e.Msg }
 func (p rowProblem) RowLine() int  { return p.e.Line }
+
+// CheckUpload refuses, before an upload is stored, a file that is no contact list: not text (a
+// spreadsheet, a PDF, an image), or text without a column of phone numbers. It reads the start
+// of the file only. Its errors are the userErrors of the upload's "file" field.
+func CheckUpload(file io.Reader) error {
+	rd, err := NewReader(file, Opts{})
+	var fe *FileError
+	switch {
+	case errors.As(err, &fe):
+		return fault.InvalidField("file", fe.Code, "%s", fe.Msg)
+	case err != nil:
+		return fault.InvalidField("file", "NOT_A_CSV_FILE", "The file is not a readable contact list: %s", err.Error())
+	}
+	h := rd.Header()
+	if !h.Has(FieldPhone) {
+		var titles []string
+		for _, c := range h.Columns {
+			if c.Title != "" {
+				titles = append(titles, c.Title)
+			}
+		}
+		msg := "No column of the file holds phone numbers"
+		if len(titles) > 0 {
+			msg += " (its columns: " + strings.Join(titles, ", ") + ")"
+		}
+		return fault.InvalidField("file", "NO_PHONE_COLUMN", "%s; a column titled Phone, Mobile or WhatsApp is recognised.", msg)
+	}
+	return nil
+}
