@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
@@ -118,6 +119,7 @@ type Handlers struct {
 	*Team
 	*Tokens
 	*Contacts
+	*WhatsApp
 }
 
 // Deps are the dependencies of all handlers; New hands each family the ones it uses.
@@ -132,6 +134,10 @@ type Deps struct {
 	NewToken          func() (string, error)
 	HashToken         func(string) string
 	NewInvitationCode func() (string, error)
+	// Gateway, Pairing and Accounts serve the WhatsApp accounts (see WhatsApp).
+	Gateway  Gateway
+	Pairing  func(account uuid.UUID, u whatsapp.PairingUpdate)
+	Accounts AccountLister
 }
 
 // New returns the handlers of every command.
@@ -142,6 +148,7 @@ func New(d Deps) *Handlers {
 		Team:     &Team{core: c, NewInvitationCode: d.NewInvitationCode, HashToken: d.HashToken},
 		Tokens:   &Tokens{core: c, NewToken: d.NewToken, HashToken: d.HashToken},
 		Contacts: &Contacts{core: c, Lookup: d.Contacts},
+		WhatsApp: &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts},
 	}
 }
 

@@ -29,7 +29,7 @@ func (c Caller) contactSource() string {
 }
 
 // workspaceSettings loads a workspace's settings (for its default country).
-func (h *Contacts) workspaceSettings(ctx context.Context, ws uuid.UUID) (identity.Settings, error) {
+func (h *core) workspaceSettings(ctx context.Context, ws uuid.UUID) (identity.Settings, error) {
 	var w identity.Workspace
 	if _, err := load(ctx, h.Store, identity.WorkspaceStream(ws), w.Evolve); err != nil {
 		return identity.Settings{}, err

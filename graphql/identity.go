@@ -114,6 +114,12 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 			return nil, nil
 		}
 		return &t, nil
+	case kindWhatsAppAccount:
+		a, err := r.accountOf(ctx, id)
+		if err != nil {
+			return nil, nil
+		}
+		return &a, nil
 	case kindSession:
 		return r.sessionNode(ctx, uid)
 	case kindInvitation:

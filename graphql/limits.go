@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/mydigibiz/digibiz/commands"
 )
 
 // Limits of the GraphQL endpoint. Documented in the README.
@@ -68,18 +70,19 @@ const defaultListSize = 20
 // listSizes prices the list fields: nested lists multiply, so contacts of groups of contacts,
 // 500 each, cost millions. TestEveryListIsPriced fails when a list field of objects is missing.
 var listSizes = map[string]listSize{
-	"Workspace.contacts":       {arg: "first", bound: 50, extra: searchCost},
-	"Workspace.contactGroups":  {arg: "first", bound: 50},
-	"Workspace.contactImports": {arg: "first", bound: 50},
-	"Workspace.accessLog":      {arg: "first", bound: 50},
-	"ContactGroup.contacts":    {arg: "first", bound: 50},
-	"ContactImport.errors":     {arg: "first", bound: 100},
-	"Contact.groups":           {bound: 20},
-	"Workspace.members":        {bound: 50},
-	"Workspace.apiTokens":      {bound: 50},
-	"Viewer.workspaces":        {bound: 20},
-	"Viewer.sessions":          {bound: 50},
-	"Workspace.invitations":    {bound: 100},
+	"Workspace.contacts":         {arg: "first", bound: 50, extra: searchCost},
+	"Workspace.contactGroups":    {arg: "first", bound: 50},
+	"Workspace.contactImports":   {arg: "first", bound: 50},
+	"Workspace.accessLog":        {arg: "first", bound: 50},
+	"ContactGroup.contacts":      {arg: "first", bound: 50},
+	"ContactImport.errors":       {arg: "first", bound: 100},
+	"Contact.groups":             {bound: 20},
+	"Workspace.members":          {bound: 50},
+	"Workspace.apiTokens":        {bound: 50},
+	"Viewer.workspaces":          {bound: 20},
+	"Viewer.sessions":            {bound: 50},
+	"Workspace.invitations":      {bound: 100},
+	"Workspace.whatsAppAccounts": {bound: commands.MaxWhatsAppAccounts},
 }
 
 // fieldCosts are fields of a connection that cost more than 1 however large the page.

@@ -59,6 +59,9 @@ type Resolver struct {
 	Identity  *projections.IdentityQueries
 	APITokens *projections.APITokenQueries
 	Contacts  *projections.ContactQueries
+	// WhatsAppAccounts reads the accounts; Pairing gives their pairings' updates.
+	WhatsAppAccounts *projections.WhatsAppAccountQueries
+	Pairing          PairingWatcher
 	// Credentials authenticates bearer tokens (sessions and API tokens) in one lookup.
 	Credentials *projections.CredentialQueries
 	Usage       UsageTracker

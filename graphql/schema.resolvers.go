@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/mydigibiz/digibiz/commands"
@@ -280,6 +281,26 @@ func (r *mutationResolver) RemoveContactsFromGroup(ctx context.Context, input mo
 	return r.assignContacts(ctx, input.ContactGroupID, input.ContactIds, true, input.ClientMutationID)
 }
 
+// ConnectWhatsAppAccount is the resolver for the connectWhatsAppAccount field.
+func (r *mutationResolver) ConnectWhatsAppAccount(ctx context.Context, input model.ConnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error) {
+	return r.connectWhatsAppAccount(ctx, input)
+}
+
+// ReconnectWhatsAppAccount is the resolver for the reconnectWhatsAppAccount field.
+func (r *mutationResolver) ReconnectWhatsAppAccount(ctx context.Context, input model.ReconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error) {
+	return r.reconnectWhatsAppAccount(ctx, input)
+}
+
+// DisconnectWhatsAppAccount is the resolver for the disconnectWhatsAppAccount field.
+func (r *mutationResolver) DisconnectWhatsAppAccount(ctx context.Context, input model.DisconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error) {
+	return r.disconnectWhatsAppAccount(ctx, input)
+}
+
+// LogoutWhatsAppAccount is the resolver for the logoutWhatsAppAccount field.
+func (r *mutationResolver) LogoutWhatsAppAccount(ctx context.Context, input model.LogoutWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error) {
+	return r.logoutWhatsAppAccount(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	p := PrincipalFrom(ctx)
@@ -355,6 +376,16 @@ func (r *subscriptionResolver) ContactImportProgress(ctx context.Context, import
 	return r.contactImportProgress(ctx, importID)
 }
 
+// WhatsAppPairing is the resolver for the whatsAppPairing field.
+func (r *subscriptionResolver) WhatsAppPairing(ctx context.Context, accountID string) (<-chan *model.WhatsAppPairingEvent, error) {
+	return r.whatsAppPairing(ctx, accountID)
+}
+
+// WhatsAppAccountStatus is the resolver for the whatsAppAccountStatus field.
+func (r *subscriptionResolver) WhatsAppAccountStatus(ctx context.Context, workspaceID string) (<-chan *projections.WhatsAppAccount, error) {
+	return r.whatsAppAccountStatus(ctx, workspaceID)
+}
+
 // ID is the resolver for the id field.
 func (r *userResolver) ID(ctx context.Context, obj *projections.User) (string, error) {
 	return encodeID(kindUser, obj.ID), nil
@@ -363,6 +394,44 @@ func (r *userResolver) ID(ctx context.Context, obj *projections.User) (string, e
 // Sessions is the resolver for the sessions field.
 func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]projections.Session, error) {
 	return r.viewerSessions(ctx)
+}
+
+// ID is the resolver for the id field.
+func (r *whatsAppAccountResolver) ID(ctx context.Context, obj *projections.WhatsAppAccount) (string, error) {
+	return encodeID(kindWhatsAppAccount, obj.ID), nil
+}
+
+// Phone is the resolver for the phone field.
+func (r *whatsAppAccountResolver) Phone(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error) {
+	return optString(obj.Phone), nil
+}
+
+// Jid is the resolver for the jid field.
+func (r *whatsAppAccountResolver) Jid(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error) {
+	return optString(obj.JID), nil
+}
+
+// Lid is the resolver for the lid field.
+func (r *whatsAppAccountResolver) Lid(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error) {
+	return optString(obj.LID), nil
+}
+
+// PushName is the resolver for the pushName field.
+func (r *whatsAppAccountResolver) PushName(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error) {
+	return optString(obj.PushName), nil
+}
+
+// StatusReason is the resolver for the statusReason field.
+func (r *whatsAppAccountResolver) StatusReason(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error) {
+	return optString(obj.StatusReason), nil
+}
+
+// ReachOutTimelockedUntil is the resolver for the reachOutTimelockedUntil field.
+func (r *whatsAppAccountResolver) ReachOutTimelockedUntil(ctx context.Context, obj *projections.WhatsAppAccount) (*time.Time, error) {
+	if obj.TimelockedUntil == nil || !obj.TimelockedUntil.After(r.now()) {
+		return nil, nil
+	}
+	return obj.TimelockedUntil, nil
 }
 
 // ID is the resolver for the id field.
@@ -446,6 +515,11 @@ func (r *workspaceResolver) AccessLog(ctx context.Context, obj *projections.Work
 	return r.accessLog(ctx, obj.ID, first, after)
 }
 
+// WhatsAppAccounts is the resolver for the whatsAppAccounts field.
+func (r *workspaceResolver) WhatsAppAccounts(ctx context.Context, obj *projections.Workspace) ([]projections.WhatsAppAccount, error) {
+	return r.whatsAppAccounts(ctx, obj)
+}
+
 // ApiToken returns generated.ApiTokenResolver implementation.
 func (r *Resolver) ApiToken() generated.ApiTokenResolver { return &apiTokenResolver{r} }
 
@@ -479,20 +553,26 @@ func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 // Viewer returns generated.ViewerResolver implementation.
 func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r} }
 
+// WhatsAppAccount returns generated.WhatsAppAccountResolver implementation.
+func (r *Resolver) WhatsAppAccount() generated.WhatsAppAccountResolver {
+	return &whatsAppAccountResolver{r}
+}
+
 // Workspace returns generated.WorkspaceResolver implementation.
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
-	apiTokenResolver      struct{ *Resolver }
-	contactResolver       struct{ *Resolver }
-	contactGroupResolver  struct{ *Resolver }
-	contactImportResolver struct{ *Resolver }
-	invitationResolver    struct{ *Resolver }
-	mutationResolver      struct{ *Resolver }
-	queryResolver         struct{ *Resolver }
-	sessionResolver       struct{ *Resolver }
-	subscriptionResolver  struct{ *Resolver }
-	userResolver          struct{ *Resolver }
-	viewerResolver        struct{ *Resolver }
-	workspaceResolver     struct{ *Resolver }
+	apiTokenResolver        struct{ *Resolver }
+	contactResolver         struct{ *Resolver }
+	contactGroupResolver    struct{ *Resolver }
+	contactImportResolver   struct{ *Resolver }
+	invitationResolver      struct{ *Resolver }
+	mutationResolver        struct{ *Resolver }
+	queryResolver           struct{ *Resolver }
+	sessionResolver         struct{ *Resolver }
+	subscriptionResolver    struct{ *Resolver }
+	userResolver            struct{ *Resolver }
+	viewerResolver          struct{ *Resolver }
+	whatsAppAccountResolver struct{ *Resolver }
+	workspaceResolver       struct{ *Resolver }
 )

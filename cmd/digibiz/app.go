@@ -22,6 +22,7 @@ import (
 	"github.com/mydigibiz/digibiz/commands/reactors"
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/accesslog"
 	"github.com/mydigibiz/digibiz/infra/auth"
@@ -32,6 +33,7 @@ import (
 	"github.com/mydigibiz/digibiz/infra/postgres"
 	"github.com/mydigibiz/digibiz/infra/ratelimit"
 	"github.com/mydigibiz/digibiz/infra/upgrades"
+	wa "github.com/mydigibiz/digibiz/infra/whatsapp"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -59,8 +61,20 @@ type App struct {
 	forwarder *messaging.Forwarder
 	janitor   *messaging.Janitor
 
+	// Gateway connects the workspaces' WhatsApp numbers; Simulator is it when the simulator is
+	// configured (tests drive the simulated world through it).
+	Gateway   gateway
+	Simulator *wa.Simulator
+	pairing   *wa.PairingHub
+
 	services services
 	ready    chan struct{}
+}
+
+// gateway is a WhatsApp gateway the app can close.
+type gateway interface {
+	commands.Gateway
+	Close()
 }
 
 // newRegistry registers every event type of the product.
@@ -75,12 +89,16 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range contact.ImportEvents() {
 		reg.Register(e)
 	}
+	for _, e := range whatsapp.Events() {
+		reg.Register(e)
+	}
 	return reg
 }
 
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
-	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}, projections.ContactImports{}}
+	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}, projections.ContactImports{},
+		projections.WhatsAppAccounts{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -157,9 +175,23 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	// Uploads are spooled here while their request runs; what a crash left is of no use.
 	spool := filepath.Join(cfg.DataDir, "spool")
 	_ = os.RemoveAll(spool)
+	accounts := &projections.WhatsAppAccountQueries{Pool: a.Pool}
+	a.pairing = wa.NewPairingHub()
+	report := func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Report) error {
+		return a.Resolver.Commands.RecordWhatsAppReport(ctx, account, r)
+	}
+	switch cfg.WhatsApp {
+	case "simulator":
+		a.Simulator = wa.NewSimulator(a.Pool, cfg.Simulator, report)
+		a.Gateway = a.Simulator
+	default:
+		a.Close()
+		return nil, fmt.Errorf("the %s WhatsApp gateway is not available yet; use simulator", cfg.WhatsApp)
+	}
 	a.Resolver = &graphql.Resolver{
 		Commands: commands.New(commands.Deps{
 			Store: a.Store, Sealer: a.Keyring, Contacts: contacts,
+			Gateway: a.Gateway, Pairing: a.pairing.Publish, Accounts: accountLister{accounts},
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken, NewInvitationCode: auth.NewInvitationCode,
 			Now: cfg.Clock,
@@ -167,6 +199,8 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Identity:          &projections.IdentityQueries{Pool: a.Pool, Cipher: a.Keyring},
 		APITokens:         &projections.APITokenQueries{Pool: a.Pool},
 		Contacts:          contacts,
+		WhatsAppAccounts:  accounts,
+		Pairing:           a.pairing,
 		Credentials:       &projections.CredentialQueries{Pool: a.Pool},
 		Usage:             a.usage,
 		AccessLog:         accessLogAdapter{w: a.accessWriter, q: accesslog.Query{Pool: a.Pool}},
@@ -237,6 +271,7 @@ func (a *App) Start() {
 		{name: "contact importer", run: func(ctx context.Context) error {
 			return a.importer.Run(ctx, a.Store.Consumer(a.importer.Spec()))
 		}},
+		{name: "whatsapp accounts", run: a.runAccounts},
 	})
 	close(a.ready)
 }
@@ -298,6 +333,9 @@ func (a *App) Handler() http.Handler {
 // Close stops the background work (finishing in-flight projection batches) and the pool.
 func (a *App) Close() {
 	a.services.stop()
+	if a.Gateway != nil {
+		a.Gateway.Close()
+	}
 	if a.feed != nil {
 		a.feed.Close()
 	}

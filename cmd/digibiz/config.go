@@ -13,6 +13,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/graphql"
 	"github.com/mydigibiz/digibiz/infra/postgres"
+	wa "github.com/mydigibiz/digibiz/infra/whatsapp"
 )
 
 // Config is the server's configuration: flags, falling back to DIGIBIZ_* environment variables,
@@ -24,8 +25,10 @@ type Config struct {
 	MasterKey   string // from DIGIBIZ_MASTER_KEY only: never a flag, so it does not show in ps
 	Bus         string
 	WhatsApp    string
-	LogLevel    string
-	LogFormat   string
+	// Simulator configures the simulator gateway (DIGIBIZ_WHATSAPP=simulator).
+	Simulator wa.SimulatorOpts
+	LogLevel  string
+	LogFormat string
 	// RatePerPrincipal and RatePerIP are requests per second (burst twice that); 0 disables.
 	RatePerPrincipal float64
 	RatePerIP        float64
@@ -84,6 +87,9 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.DataDir, "data-dir", env("DIGIBIZ_DATA_DIR", "./data"), "directory for local files (DIGIBIZ_DATA_DIR)")
 	fs.StringVar(&c.Bus, "bus", env("DIGIBIZ_BUS", "postgres"), "message bus: postgres or nats (DIGIBIZ_BUS)")
 	fs.StringVar(&c.WhatsApp, "whatsapp", env("DIGIBIZ_WHATSAPP", "simulator"), "WhatsApp gateway: whatsmeow or simulator (DIGIBIZ_WHATSAPP)")
+	fs.DurationVar(&c.Simulator.PairDelay, "sim-pair-delay", envDuration("DIGIBIZ_SIM_PAIR_DELAY", time.Second), "simulator: how long after the code is shown the phone links (DIGIBIZ_SIM_PAIR_DELAY)")
+	fs.DurationVar(&c.Simulator.ConnectDelay, "sim-connect-delay", envDuration("DIGIBIZ_SIM_CONNECT_DELAY", 50*time.Millisecond), "simulator: how long a connection takes to come up (DIGIBIZ_SIM_CONNECT_DELAY)")
+	fs.Uint64Var(&c.Simulator.Seed, "sim-seed", uint64(envInt("DIGIBIZ_SIM_SEED", 0)), "simulator: seed of its random choices, for repeatable runs; 0 picks one (DIGIBIZ_SIM_SEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
 	fs.Float64Var(&c.RatePerPrincipal, "rate-per-principal", envFloat("DIGIBIZ_RATE_PER_PRINCIPAL", 50), "requests per second per session or API token, burst twice that; 0 disables (DIGIBIZ_RATE_PER_PRINCIPAL)")

@@ -19,6 +19,7 @@ type tenancyWorld struct {
 	aSessionID           string
 	aUser, aInvitation   string
 	aToken, aTokenID     string
+	aAccount             string
 	bSession, bToken     string
 }
 
@@ -27,7 +28,7 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	a := s.signUp("Alice Tenant", "alice@tenant-a.example", strongPassword, "Tenant A")
 	b := s.signUp("Bob Tenant", "bob@tenant-b.example", strongPassword, "Tenant B")
 	all := []string{"CONTACTS_READ", "CONTACTS_WRITE", "TEMPLATES_WRITE", "CAMPAIGNS_READ", "CAMPAIGNS_WRITE",
-		"ACCOUNTS_WRITE", "WEBHOOKS_WRITE", "AUDIT_READ", "PRIVACY_WRITE"}
+		"ACCOUNTS_READ", "ACCOUNTS_WRITE", "WEBHOOKS_WRITE", "AUDIT_READ", "PRIVACY_WRITE"}
 	at := s.createToken(*a.Token, a.Workspace.ID, "A integration", all...)
 	bt := s.createToken(*b.Token, b.Workspace.ID, "B integration", all...)
 	w := &tenancyWorld{s: s, aSession: *a.Token, aWorkspace: a.Workspace.ID, aToken: *at.Token, aTokenID: at.APIToken.ID,
@@ -49,6 +50,8 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	w.aUser = a.User.ID
 	inv, _ := s.invite(w.aSession, w.aWorkspace, "carol@tenant-a.example", "MEMBER")
 	w.aInvitation = inv.Invitation.ID
+	w.aAccount = s.accountMutation(w.aSession, "connectWhatsAppAccount", `{"workspaceId": "`+w.aWorkspace+`", "label": "A line"}`, nil).WhatsAppAccount.ID
+	s.waitStatus(w.aSession, w.aWorkspace, w.aAccount, "CONNECTED")
 	return w
 }
 
@@ -139,6 +142,24 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Subscription.contactImportProgress": {
 		query: `subscription($id: ID!) { contactImportProgress(importId: $id) { status } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aImport} }},
+	"Mutation.connectWhatsAppAccount": {
+		query: `mutation($ws: ID!) { connectWhatsAppAccount(input: { workspaceId: $ws, label: "mole" }) { whatsAppAccount { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},
+	"Mutation.reconnectWhatsAppAccount": {
+		query: `mutation($id: ID!) { reconnectWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Mutation.disconnectWhatsAppAccount": {
+		query: `mutation($id: ID!) { disconnectWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Mutation.logoutWhatsAppAccount": {
+		query: `mutation($id: ID!) { logoutWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Subscription.whatsAppPairing": {
+		query: `subscription($id: ID!) { whatsAppPairing(accountId: $id) { kind } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Subscription.whatsAppAccountStatus": {
+		query: `subscription($id: ID!) { whatsAppAccountStatus(workspaceId: $id) { status } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
 	"Subscription.workspaceEvents": {
 		query: `subscription($id: ID!) { workspaceEvents(workspaceId: $id) { type } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},

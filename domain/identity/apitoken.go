@@ -18,6 +18,7 @@ const (
 	ScopeTemplatesWrite Scope = "TEMPLATES_WRITE"
 	ScopeCampaignsRead  Scope = "CAMPAIGNS_READ"
 	ScopeCampaignsWrite Scope = "CAMPAIGNS_WRITE"
+	ScopeAccountsRead   Scope = "ACCOUNTS_READ"
 	ScopeAccountsWrite  Scope = "ACCOUNTS_WRITE"
 	ScopeWebhooksWrite  Scope = "WEBHOOKS_WRITE"
 	ScopeAuditRead      Scope = "AUDIT_READ"
@@ -29,11 +30,12 @@ const (
 
 // TokenScopes are the scopes an API token may be given.
 var TokenScopes = []Scope{ScopeContactsRead, ScopeContactsWrite, ScopeTemplatesWrite, ScopeCampaignsRead,
-	ScopeCampaignsWrite, ScopeAccountsWrite, ScopeWebhooksWrite, ScopeAuditRead, ScopePrivacyWrite}
+	ScopeCampaignsWrite, ScopeAccountsRead, ScopeAccountsWrite, ScopeWebhooksWrite, ScopeAuditRead, ScopePrivacyWrite}
 
 // memberScopes are what a plain member's session may do: day-to-day marketing work, not
 // accounts, integrations, audit or privacy requests.
-var memberScopes = []Scope{ScopeContactsRead, ScopeContactsWrite, ScopeTemplatesWrite, ScopeCampaignsRead, ScopeCampaignsWrite}
+var memberScopes = []Scope{ScopeContactsRead, ScopeContactsWrite, ScopeTemplatesWrite, ScopeCampaignsRead, ScopeCampaignsWrite,
+	ScopeAccountsRead}
 
 // Allows reports whether a member with role r may act with scope s.
 func (r Role) Allows(s Scope) bool {

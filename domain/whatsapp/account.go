@@ -157,6 +157,7 @@ const AccountStreamPrefix = "whatsapp-account-"
 type Account struct {
 	id, workspaceID uuid.UUID
 	label           string
+	pairPhone       string
 	status          Status
 	paired          bool
 	jid             string
@@ -177,12 +178,13 @@ func (a *Account) Status() Status         { return a.status }
 func (a *Account) Paired() bool           { return a.paired }
 func (a *Account) AutoConnect() bool      { return a.autoConnect }
 func (a *Account) BanExpires() time.Time  { return a.banExpires }
+func (a *Account) PairPhone() string      { return a.pairPhone }
 
 // Evolve folds one event into the state.
 func (a *Account) Evolve(ev any) {
 	switch e := ev.(type) {
 	case AccountCreated:
-		a.id, a.workspaceID, a.label, a.status = e.AccountID, e.WorkspaceID, e.Label, StatusPairing
+		a.id, a.workspaceID, a.label, a.status, a.pairPhone = e.AccountID, e.WorkspaceID, e.Label, StatusPairing, e.PairPhone
 	case Paired:
 		a.paired, a.jid, a.autoConnect = true, e.JID, true
 	case Connected:

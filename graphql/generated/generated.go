@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/projections"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -42,6 +43,7 @@ type ResolverRoot interface {
 	Subscription() SubscriptionResolver
 	User() UserResolver
 	Viewer() ViewerResolver
+	WhatsAppAccount() WhatsAppAccountResolver
 	Workspace() WorkspaceResolver
 }
 
@@ -256,32 +258,36 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptInvitation        func(childComplexity int, input model.AcceptInvitationInput) int
-		AssignContactsToGroup   func(childComplexity int, input model.AssignContactsToGroupInput) int
-		ChangeMemberRole        func(childComplexity int, input model.ChangeMemberRoleInput) int
-		ChangePassword          func(childComplexity int, input model.ChangePasswordInput) int
-		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateContact           func(childComplexity int, input model.CreateContactInput) int
-		CreateContactGroup      func(childComplexity int, input model.CreateContactGroupInput) int
-		CreateWorkspace         func(childComplexity int, input model.CreateWorkspaceInput) int
-		DeleteContact           func(childComplexity int, input model.DeleteContactInput) int
-		DeleteContactGroup      func(childComplexity int, input model.DeleteContactGroupInput) int
-		ImportContacts          func(childComplexity int, input model.ImportContactsInput) int
-		InviteMember            func(childComplexity int, input model.InviteMemberInput) int
-		LeaveWorkspace          func(childComplexity int, input model.LeaveWorkspaceInput) int
-		RemoveContactsFromGroup func(childComplexity int, input model.RemoveContactsFromGroupInput) int
-		RemoveMember            func(childComplexity int, input model.RemoveMemberInput) int
-		RevokeAPIToken          func(childComplexity int, input model.RevokeAPITokenInput) int
-		RevokeInvitation        func(childComplexity int, input model.RevokeInvitationInput) int
-		RevokeSession           func(childComplexity int, input model.RevokeSessionInput) int
-		RotateAPIToken          func(childComplexity int, input model.RotateAPITokenInput) int
-		SetContactOptOut        func(childComplexity int, input model.SetContactOptOutInput) int
-		SignIn                  func(childComplexity int, input model.SignInInput) int
-		SignOut                 func(childComplexity int, input model.SignOutInput) int
-		SignUp                  func(childComplexity int, input model.SignUpInput) int
-		UpdateContact           func(childComplexity int, input model.UpdateContactInput) int
-		UpdateContactGroup      func(childComplexity int, input model.UpdateContactGroupInput) int
-		UpdateWorkspaceSettings func(childComplexity int, input model.UpdateWorkspaceSettingsInput) int
+		AcceptInvitation          func(childComplexity int, input model.AcceptInvitationInput) int
+		AssignContactsToGroup     func(childComplexity int, input model.AssignContactsToGroupInput) int
+		ChangeMemberRole          func(childComplexity int, input model.ChangeMemberRoleInput) int
+		ChangePassword            func(childComplexity int, input model.ChangePasswordInput) int
+		ConnectWhatsAppAccount    func(childComplexity int, input model.ConnectWhatsAppAccountInput) int
+		CreateAPIToken            func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateContact             func(childComplexity int, input model.CreateContactInput) int
+		CreateContactGroup        func(childComplexity int, input model.CreateContactGroupInput) int
+		CreateWorkspace           func(childComplexity int, input model.CreateWorkspaceInput) int
+		DeleteContact             func(childComplexity int, input model.DeleteContactInput) int
+		DeleteContactGroup        func(childComplexity int, input model.DeleteContactGroupInput) int
+		DisconnectWhatsAppAccount func(childComplexity int, input model.DisconnectWhatsAppAccountInput) int
+		ImportContacts            func(childComplexity int, input model.ImportContactsInput) int
+		InviteMember              func(childComplexity int, input model.InviteMemberInput) int
+		LeaveWorkspace            func(childComplexity int, input model.LeaveWorkspaceInput) int
+		LogoutWhatsAppAccount     func(childComplexity int, input model.LogoutWhatsAppAccountInput) int
+		ReconnectWhatsAppAccount  func(childComplexity int, input model.ReconnectWhatsAppAccountInput) int
+		RemoveContactsFromGroup   func(childComplexity int, input model.RemoveContactsFromGroupInput) int
+		RemoveMember              func(childComplexity int, input model.RemoveMemberInput) int
+		RevokeAPIToken            func(childComplexity int, input model.RevokeAPITokenInput) int
+		RevokeInvitation          func(childComplexity int, input model.RevokeInvitationInput) int
+		RevokeSession             func(childComplexity int, input model.RevokeSessionInput) int
+		RotateAPIToken            func(childComplexity int, input model.RotateAPITokenInput) int
+		SetContactOptOut          func(childComplexity int, input model.SetContactOptOutInput) int
+		SignIn                    func(childComplexity int, input model.SignInInput) int
+		SignOut                   func(childComplexity int, input model.SignOutInput) int
+		SignUp                    func(childComplexity int, input model.SignUpInput) int
+		UpdateContact             func(childComplexity int, input model.UpdateContactInput) int
+		UpdateContactGroup        func(childComplexity int, input model.UpdateContactGroupInput) int
+		UpdateWorkspaceSettings   func(childComplexity int, input model.UpdateWorkspaceSettingsInput) int
 	}
 
 	PageInfo struct {
@@ -325,6 +331,8 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		ContactImportProgress func(childComplexity int, importID string) int
+		WhatsAppAccountStatus func(childComplexity int, workspaceID string) int
+		WhatsAppPairing       func(childComplexity int, accountID string) int
 		WorkspaceEvents       func(childComplexity int, workspaceID string, eventTypes []string, after *string) int
 	}
 
@@ -348,20 +356,50 @@ type ComplexityRoot struct {
 		Workspaces func(childComplexity int) int
 	}
 
+	WhatsAppAccount struct {
+		BannedUntil             func(childComplexity int) int
+		CreatedAt               func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		Jid                     func(childComplexity int) int
+		Label                   func(childComplexity int) int
+		LastSeenAt              func(childComplexity int) int
+		Lid                     func(childComplexity int) int
+		Phone                   func(childComplexity int) int
+		PushName                func(childComplexity int) int
+		ReachOutTimelockedUntil func(childComplexity int) int
+		Status                  func(childComplexity int) int
+		StatusReason            func(childComplexity int) int
+	}
+
+	WhatsAppAccountPayload struct {
+		ClientMutationID func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+		WhatsAppAccount  func(childComplexity int) int
+	}
+
+	WhatsAppPairingEvent struct {
+		Account   func(childComplexity int) int
+		Code      func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		QRCodePng func(childComplexity int) int
+	}
+
 	Workspace struct {
-		APITokens      func(childComplexity int) int
-		AccessLog      func(childComplexity int, first *int, after *string) int
-		Contact        func(childComplexity int, id string) int
-		ContactGroups  func(childComplexity int, first *int, after *string) int
-		ContactImports func(childComplexity int, first *int, after *string) int
-		Contacts       func(childComplexity int, first *int, after *string, filter *model.ContactFilter) int
-		CreatedAt      func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Invitations    func(childComplexity int) int
-		Members        func(childComplexity int) int
-		Name           func(childComplexity int) int
-		Settings       func(childComplexity int) int
-		ViewerRole     func(childComplexity int) int
+		APITokens        func(childComplexity int) int
+		AccessLog        func(childComplexity int, first *int, after *string) int
+		Contact          func(childComplexity int, id string) int
+		ContactGroups    func(childComplexity int, first *int, after *string) int
+		ContactImports   func(childComplexity int, first *int, after *string) int
+		Contacts         func(childComplexity int, first *int, after *string, filter *model.ContactFilter) int
+		CreatedAt        func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Invitations      func(childComplexity int) int
+		Members          func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Settings         func(childComplexity int) int
+		ViewerRole       func(childComplexity int) int
+		WhatsAppAccounts func(childComplexity int) int
 	}
 
 	WorkspaceEvent struct {
@@ -451,6 +489,10 @@ type MutationResolver interface {
 	DeleteContactGroup(ctx context.Context, input model.DeleteContactGroupInput) (*model.DeleteContactGroupPayload, error)
 	AssignContactsToGroup(ctx context.Context, input model.AssignContactsToGroupInput) (*model.ContactGroupPayload, error)
 	RemoveContactsFromGroup(ctx context.Context, input model.RemoveContactsFromGroupInput) (*model.ContactGroupPayload, error)
+	ConnectWhatsAppAccount(ctx context.Context, input model.ConnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
+	ReconnectWhatsAppAccount(ctx context.Context, input model.ReconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
+	DisconnectWhatsAppAccount(ctx context.Context, input model.DisconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
+	LogoutWhatsAppAccount(ctx context.Context, input model.LogoutWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
@@ -468,12 +510,26 @@ type SessionResolver interface {
 type SubscriptionResolver interface {
 	WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error)
 	ContactImportProgress(ctx context.Context, importID string) (<-chan *projections.ContactImport, error)
+	WhatsAppPairing(ctx context.Context, accountID string) (<-chan *model.WhatsAppPairingEvent, error)
+	WhatsAppAccountStatus(ctx context.Context, workspaceID string) (<-chan *projections.WhatsAppAccount, error)
 }
 type UserResolver interface {
 	ID(ctx context.Context, obj *projections.User) (string, error)
 }
 type ViewerResolver interface {
 	Sessions(ctx context.Context, obj *model.Viewer) ([]projections.Session, error)
+}
+type WhatsAppAccountResolver interface {
+	ID(ctx context.Context, obj *projections.WhatsAppAccount) (string, error)
+
+	Phone(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error)
+	Jid(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error)
+	Lid(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error)
+	PushName(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error)
+
+	StatusReason(ctx context.Context, obj *projections.WhatsAppAccount) (*string, error)
+
+	ReachOutTimelockedUntil(ctx context.Context, obj *projections.WhatsAppAccount) (*time.Time, error)
 }
 type WorkspaceResolver interface {
 	ID(ctx context.Context, obj *projections.Workspace) (string, error)
@@ -488,6 +544,7 @@ type WorkspaceResolver interface {
 	ContactImports(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactImportConnection, error)
 	ContactGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactGroupConnection, error)
 	AccessLog(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.AccessLogConnection, error)
+	WhatsAppAccounts(ctx context.Context, obj *projections.Workspace) ([]projections.WhatsAppAccount, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1315,6 +1372,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
+	case "Mutation.connectWhatsAppAccount":
+		if e.ComplexityRoot.Mutation.ConnectWhatsAppAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_connectWhatsAppAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConnectWhatsAppAccount(childComplexity, args["input"].(model.ConnectWhatsAppAccountInput)), true
 	case "Mutation.createApiToken":
 		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
 			break
@@ -1381,6 +1449,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteContactGroup(childComplexity, args["input"].(model.DeleteContactGroupInput)), true
+	case "Mutation.disconnectWhatsAppAccount":
+		if e.ComplexityRoot.Mutation.DisconnectWhatsAppAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disconnectWhatsAppAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisconnectWhatsAppAccount(childComplexity, args["input"].(model.DisconnectWhatsAppAccountInput)), true
 	case "Mutation.importContacts":
 		if e.ComplexityRoot.Mutation.ImportContacts == nil {
 			break
@@ -1414,6 +1493,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LeaveWorkspace(childComplexity, args["input"].(model.LeaveWorkspaceInput)), true
+	case "Mutation.logoutWhatsAppAccount":
+		if e.ComplexityRoot.Mutation.LogoutWhatsAppAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_logoutWhatsAppAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LogoutWhatsAppAccount(childComplexity, args["input"].(model.LogoutWhatsAppAccountInput)), true
+	case "Mutation.reconnectWhatsAppAccount":
+		if e.ComplexityRoot.Mutation.ReconnectWhatsAppAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reconnectWhatsAppAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReconnectWhatsAppAccount(childComplexity, args["input"].(model.ReconnectWhatsAppAccountInput)), true
 	case "Mutation.removeContactsFromGroup":
 		if e.ComplexityRoot.Mutation.RemoveContactsFromGroup == nil {
 			break
@@ -1711,6 +1812,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ContactImportProgress(childComplexity, args["importId"].(string)), true
+	case "Subscription.whatsAppAccountStatus":
+		if e.ComplexityRoot.Subscription.WhatsAppAccountStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_whatsAppAccountStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WhatsAppAccountStatus(childComplexity, args["workspaceId"].(string)), true
+	case "Subscription.whatsAppPairing":
+		if e.ComplexityRoot.Subscription.WhatsAppPairing == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_whatsAppPairing_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WhatsAppPairing(childComplexity, args["accountId"].(string)), true
 	case "Subscription.workspaceEvents":
 		if e.ComplexityRoot.Subscription.WorkspaceEvents == nil {
 			break
@@ -1791,6 +1914,129 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Viewer.Workspaces(childComplexity), true
+
+	case "WhatsAppAccount.bannedUntil":
+		if e.ComplexityRoot.WhatsAppAccount.BannedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.BannedUntil(childComplexity), true
+	case "WhatsAppAccount.createdAt":
+		if e.ComplexityRoot.WhatsAppAccount.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.CreatedAt(childComplexity), true
+	case "WhatsAppAccount.id":
+		if e.ComplexityRoot.WhatsAppAccount.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.ID(childComplexity), true
+	case "WhatsAppAccount.jid":
+		if e.ComplexityRoot.WhatsAppAccount.Jid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.Jid(childComplexity), true
+	case "WhatsAppAccount.label":
+		if e.ComplexityRoot.WhatsAppAccount.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.Label(childComplexity), true
+	case "WhatsAppAccount.lastSeenAt":
+		if e.ComplexityRoot.WhatsAppAccount.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.LastSeenAt(childComplexity), true
+	case "WhatsAppAccount.lid":
+		if e.ComplexityRoot.WhatsAppAccount.Lid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.Lid(childComplexity), true
+	case "WhatsAppAccount.phone":
+		if e.ComplexityRoot.WhatsAppAccount.Phone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.Phone(childComplexity), true
+	case "WhatsAppAccount.pushName":
+		if e.ComplexityRoot.WhatsAppAccount.PushName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.PushName(childComplexity), true
+	case "WhatsAppAccount.reachOutTimelockedUntil":
+		if e.ComplexityRoot.WhatsAppAccount.ReachOutTimelockedUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.ReachOutTimelockedUntil(childComplexity), true
+	case "WhatsAppAccount.status":
+		if e.ComplexityRoot.WhatsAppAccount.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.Status(childComplexity), true
+	case "WhatsAppAccount.statusReason":
+		if e.ComplexityRoot.WhatsAppAccount.StatusReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.StatusReason(childComplexity), true
+
+	case "WhatsAppAccountPayload.clientMutationId":
+		if e.ComplexityRoot.WhatsAppAccountPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccountPayload.ClientMutationID(childComplexity), true
+	case "WhatsAppAccountPayload.userErrors":
+		if e.ComplexityRoot.WhatsAppAccountPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccountPayload.UserErrors(childComplexity), true
+	case "WhatsAppAccountPayload.whatsAppAccount":
+		if e.ComplexityRoot.WhatsAppAccountPayload.WhatsAppAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccountPayload.WhatsAppAccount(childComplexity), true
+
+	case "WhatsAppPairingEvent.account":
+		if e.ComplexityRoot.WhatsAppPairingEvent.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppPairingEvent.Account(childComplexity), true
+	case "WhatsAppPairingEvent.code":
+		if e.ComplexityRoot.WhatsAppPairingEvent.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppPairingEvent.Code(childComplexity), true
+	case "WhatsAppPairingEvent.expiresAt":
+		if e.ComplexityRoot.WhatsAppPairingEvent.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppPairingEvent.ExpiresAt(childComplexity), true
+	case "WhatsAppPairingEvent.kind":
+		if e.ComplexityRoot.WhatsAppPairingEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppPairingEvent.Kind(childComplexity), true
+	case "WhatsAppPairingEvent.qrCodePng":
+		if e.ComplexityRoot.WhatsAppPairingEvent.QRCodePng == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppPairingEvent.QRCodePng(childComplexity), true
 
 	case "Workspace.apiTokens":
 		if e.ComplexityRoot.Workspace.APITokens == nil {
@@ -1895,6 +2141,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.ViewerRole(childComplexity), true
+	case "Workspace.whatsAppAccounts":
+		if e.ComplexityRoot.Workspace.WhatsAppAccounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Workspace.WhatsAppAccounts(childComplexity), true
 
 	case "WorkspaceEvent.data":
 		if e.ComplexityRoot.WorkspaceEvent.Data == nil {
@@ -2002,6 +2254,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AssignContactsToGroupInput", ec.unmarshalInputAssignContactsToGroupInput),
 			graphql.NewInputUnmarshaler("ChangeMemberRoleInput", ec.unmarshalInputChangeMemberRoleInput),
 			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
+			graphql.NewInputUnmarshaler("ConnectWhatsAppAccountInput", ec.unmarshalInputConnectWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("ContactFilter", ec.unmarshalInputContactFilter),
 			graphql.NewInputUnmarshaler("CreateApiTokenInput", ec.unmarshalInputCreateApiTokenInput),
 			graphql.NewInputUnmarshaler("CreateContactGroupInput", ec.unmarshalInputCreateContactGroupInput),
@@ -2009,9 +2262,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateWorkspaceInput", ec.unmarshalInputCreateWorkspaceInput),
 			graphql.NewInputUnmarshaler("DeleteContactGroupInput", ec.unmarshalInputDeleteContactGroupInput),
 			graphql.NewInputUnmarshaler("DeleteContactInput", ec.unmarshalInputDeleteContactInput),
+			graphql.NewInputUnmarshaler("DisconnectWhatsAppAccountInput", ec.unmarshalInputDisconnectWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("ImportContactsInput", ec.unmarshalInputImportContactsInput),
 			graphql.NewInputUnmarshaler("InviteMemberInput", ec.unmarshalInputInviteMemberInput),
 			graphql.NewInputUnmarshaler("LeaveWorkspaceInput", ec.unmarshalInputLeaveWorkspaceInput),
+			graphql.NewInputUnmarshaler("LogoutWhatsAppAccountInput", ec.unmarshalInputLogoutWhatsAppAccountInput),
+			graphql.NewInputUnmarshaler("ReconnectWhatsAppAccountInput", ec.unmarshalInputReconnectWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("RemoveContactsFromGroupInput", ec.unmarshalInputRemoveContactsFromGroupInput),
 			graphql.NewInputUnmarshaler("RemoveMemberInput", ec.unmarshalInputRemoveMemberInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
@@ -2147,6 +2403,8 @@ enum Scope {
   TEMPLATES_WRITE
   CAMPAIGNS_READ
   CAMPAIGNS_WRITE
+  "See the workspace's WhatsApp accounts and their state (members have it)."
+  ACCOUNTS_READ
   ACCOUNTS_WRITE
   WEBHOOKS_WRITE
   AUDIT_READ
@@ -2235,7 +2493,101 @@ type Workspace implements Node {
   contactGroups(first: Int = 50, after: String): ContactGroupConnection! @scope(needs: CONTACTS_READ)
   "Authenticated requests made in this workspace, newest first."
   accessLog(first: Int = 50, after: String): AccessLogConnection! @scope(needs: AUDIT_READ)
+  "The workspace's WhatsApp numbers, oldest first."
+  whatsAppAccounts: [WhatsAppAccount!]! @scope(needs: ACCOUNTS_READ)
   createdAt: Time!
+}
+
+"""
+A WhatsApp number of the workspace, linked to us as a companion device (as WhatsApp Web is).
+Its status is what is true now: CONNECTED only while the connection is up.
+"""
+type WhatsAppAccount implements Node {
+  id: ID!
+  label: String!
+  "The number, E.164; null until it is paired."
+  phone: String
+  "The device's phone-number JID (digits@s.whatsapp.net); null until paired."
+  jid: String
+  "The device's LID (WhatsApp's privacy id for the number); null until paired or when unknown."
+  lid: String
+  "The profile name the number shows, when WhatsApp told it."
+  pushName: String
+  status: WhatsAppAccountStatus!
+  """
+  Why the account is in its status, when there is more to say: REQUESTED, NETWORK,
+  KEEP_ALIVE_TIMEOUT, STREAM_REPLACED, CLIENT_OUTDATED, SERVER_SHUTDOWN, REMOTE_LOGOUT,
+  PAIRING_TIMEOUT, PAIRING_ERROR, INTERRUPTED, TEMPORARY_BAN_<code>.
+  """
+  statusReason: String
+  "Until when WhatsApp banned the number (status BANNED)."
+  bannedUntil: Time
+  """
+  Until when the number may not start conversations with people who have not written to it
+  (WhatsApp's reach-out timelock, error 463); null when it may.
+  """
+  reachOutTimelockedUntil: Time
+  "When the connection was last seen up (now, while CONNECTED)."
+  lastSeenAt: Time
+  createdAt: Time!
+}
+
+enum WhatsAppAccountStatus {
+  PAIRING
+  CONNECTED
+  DISCONNECTED
+  LOGGED_OUT
+  BANNED
+}
+
+"A step of a pairing: a code to show (a new QR code replaces the last), then how it ended."
+type WhatsAppPairingEvent {
+  kind: WhatsAppPairingKind!
+  "QR_CODE: the QR code's content; PAIR_CODE: the code to type on the phone; ERROR: why."
+  code: String
+  "QR_CODE: the QR code as a PNG image (a data: URL), ready for an <img>."
+  qrCodePng: String
+  "When the code stops working."
+  expiresAt: Time
+  account: WhatsAppAccount!
+}
+
+enum WhatsAppPairingKind {
+  QR_CODE
+  PAIR_CODE
+  SUCCESS
+  TIMEOUT
+  ERROR
+}
+
+input ConnectWhatsAppAccountInput {
+  workspaceId: ID!
+  "A name for the number in this workspace (1 to 80 characters)."
+  label: String!
+  "Pair with an 8-character code typed on this phone instead of a QR code (E.164 or local)."
+  pairPhone: String
+  clientMutationId: String
+}
+
+input ReconnectWhatsAppAccountInput {
+  accountId: ID!
+  clientMutationId: String
+}
+
+input DisconnectWhatsAppAccountInput {
+  accountId: ID!
+  clientMutationId: String
+}
+
+input LogoutWhatsAppAccountInput {
+  accountId: ID!
+  clientMutationId: String
+}
+
+type WhatsAppAccountPayload {
+  whatsAppAccount: WhatsAppAccount
+  userErrors: [UserError!]!
+  clientMutationId: String
 }
 
 enum ContactSource {
@@ -2523,6 +2875,18 @@ type Mutation {
   "Add up to 10,000 contacts to a group; adding a member again changes nothing."
   assignContactsToGroup(input: AssignContactsToGroupInput!): ContactGroupPayload! @scope(needs: CONTACTS_WRITE)
   removeContactsFromGroup(input: RemoveContactsFromGroupInput!): ContactGroupPayload! @scope(needs: CONTACTS_WRITE)
+  """
+  Add a WhatsApp number to the workspace and start pairing it: the account is PAIRING, and
+  whatsAppPairing shows the QR code to scan (or, with pairPhone, the code to type on that phone).
+  Always a new pairing; reconnectWhatsAppAccount brings back a number already linked.
+  """
+  connectWhatsAppAccount(input: ConnectWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
+  "Bring a linked, DISCONNECTED (or no longer banned) account back without pairing."
+  reconnectWhatsAppAccount(input: ReconnectWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
+  "Take the account's connection down; it stays linked, and stays down across restarts until reconnected."
+  disconnectWhatsAppAccount(input: DisconnectWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
+  "Unlink the device from the number; nothing of its session is kept. Only a new pairing brings the number back."
+  logoutWhatsAppAccount(input: LogoutWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
 }
 
 input ImportContactsInput {
@@ -2827,6 +3191,14 @@ type Subscription {
   workspaceEvents(workspaceId: ID!, eventTypes: [String!], after: String): WorkspaceEvent! @scope(needs: AUDIT_READ)
   "The import's state now, then after every chunk of rows; the last one when it ends."
   contactImportProgress(importId: ID!): ContactImport! @scope(needs: CONTACTS_READ)
+  """
+  The pairing of an account started by connectWhatsAppAccount: its current code first (QR_CODE or
+  PAIR_CODE), new codes as they replace it, and the outcome (SUCCESS, TIMEOUT or ERROR), after
+  which the subscription ends.
+  """
+  whatsAppPairing(accountId: ID!): WhatsAppPairingEvent! @scope(needs: ACCOUNTS_WRITE)
+  "The workspace's accounts: each one as it is after every change of its state."
+  whatsAppAccountStatus(workspaceId: ID!): WhatsAppAccount! @scope(needs: ACCOUNTS_READ)
 }
 `, BuiltIn: false},
 }
@@ -3346,6 +3718,64 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 }
 
+func (ec *executionContext) childFields_WhatsAppAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WhatsAppAccount_id(ctx, field)
+	case "label":
+		return ec.fieldContext_WhatsAppAccount_label(ctx, field)
+	case "phone":
+		return ec.fieldContext_WhatsAppAccount_phone(ctx, field)
+	case "jid":
+		return ec.fieldContext_WhatsAppAccount_jid(ctx, field)
+	case "lid":
+		return ec.fieldContext_WhatsAppAccount_lid(ctx, field)
+	case "pushName":
+		return ec.fieldContext_WhatsAppAccount_pushName(ctx, field)
+	case "status":
+		return ec.fieldContext_WhatsAppAccount_status(ctx, field)
+	case "statusReason":
+		return ec.fieldContext_WhatsAppAccount_statusReason(ctx, field)
+	case "bannedUntil":
+		return ec.fieldContext_WhatsAppAccount_bannedUntil(ctx, field)
+	case "reachOutTimelockedUntil":
+		return ec.fieldContext_WhatsAppAccount_reachOutTimelockedUntil(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_WhatsAppAccount_lastSeenAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_WhatsAppAccount_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WhatsAppAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_WhatsAppAccountPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "whatsAppAccount":
+		return ec.fieldContext_WhatsAppAccountPayload_whatsAppAccount(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_WhatsAppAccountPayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_WhatsAppAccountPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WhatsAppAccountPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_WhatsAppPairingEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_WhatsAppPairingEvent_kind(ctx, field)
+	case "code":
+		return ec.fieldContext_WhatsAppPairingEvent_code(ctx, field)
+	case "qrCodePng":
+		return ec.fieldContext_WhatsAppPairingEvent_qrCodePng(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_WhatsAppPairingEvent_expiresAt(ctx, field)
+	case "account":
+		return ec.fieldContext_WhatsAppPairingEvent_account(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WhatsAppPairingEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_Workspace(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3372,6 +3802,8 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_contactGroups(ctx, field)
 	case "accessLog":
 		return ec.fieldContext_Workspace_accessLog(ctx, field)
+	case "whatsAppAccounts":
+		return ec.fieldContext_Workspace_whatsAppAccounts(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Workspace_createdAt(ctx, field)
 	}
@@ -3648,6 +4080,20 @@ func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_connectWhatsAppAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ConnectWhatsAppAccountInput, error) {
+			return ec.unmarshalNConnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐConnectWhatsAppAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3732,6 +4178,20 @@ func (ec *executionContext) field_Mutation_deleteContact_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_disconnectWhatsAppAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DisconnectWhatsAppAccountInput, error) {
+			return ec.unmarshalNDisconnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐDisconnectWhatsAppAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_importContacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3766,6 +4226,34 @@ func (ec *executionContext) field_Mutation_leaveWorkspace_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.LeaveWorkspaceInput, error) {
 			return ec.unmarshalNLeaveWorkspaceInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLeaveWorkspaceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_logoutWhatsAppAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.LogoutWhatsAppAccountInput, error) {
+			return ec.unmarshalNLogoutWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLogoutWhatsAppAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reconnectWhatsAppAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReconnectWhatsAppAccountInput, error) {
+			return ec.unmarshalNReconnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐReconnectWhatsAppAccountInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4009,6 +4497,34 @@ func (ec *executionContext) field_Subscription_contactImportProgress_args(ctx co
 		return nil, err
 	}
 	args["importId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_whatsAppAccountStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_whatsAppPairing_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "accountId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accountId"] = arg0
 	return args, nil
 }
 
@@ -9078,6 +9594,254 @@ func (ec *executionContext) fieldContext_Mutation_removeContactsFromGroup(ctx co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_connectWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_connectWhatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConnectWhatsAppAccount(ctx, fc.Args["input"].(model.ConnectWhatsAppAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppAccountPayload) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_connectWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_connectWhatsAppAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reconnectWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reconnectWhatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReconnectWhatsAppAccount(ctx, fc.Args["input"].(model.ReconnectWhatsAppAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppAccountPayload) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reconnectWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reconnectWhatsAppAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disconnectWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disconnectWhatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisconnectWhatsAppAccount(ctx, fc.Args["input"].(model.DisconnectWhatsAppAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppAccountPayload) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disconnectWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disconnectWhatsAppAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_logoutWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logoutWhatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LogoutWhatsAppAccount(ctx, fc.Args["input"].(model.LogoutWhatsAppAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppAccountPayload) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logoutWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_logoutWhatsAppAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9878,6 +10642,130 @@ func (ec *executionContext) fieldContext_Subscription_contactImportProgress(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_whatsAppPairing(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_whatsAppPairing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().WhatsAppPairing(ctx, fc.Args["accountId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.WhatsAppPairingEvent
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppPairingEvent
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppPairingEvent) graphql.Marshaler {
+			return ec.marshalNWhatsAppPairingEvent2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppPairingEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_whatsAppPairing(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppPairingEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_whatsAppPairing_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_whatsAppAccountStatus(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_whatsAppAccountStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().WhatsAppAccountStatus(ctx, fc.Args["workspaceId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_READ")
+				if err != nil {
+					var zeroVal *projections.WhatsAppAccount
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *projections.WhatsAppAccount
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_whatsAppAccountStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_whatsAppAccountStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *projections.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10162,6 +11050,493 @@ func (ec *executionContext) fieldContext_Viewer_sessions(_ context.Context, fiel
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Session(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppAccount_id(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "ID")
+}
+
+func (ec *executionContext) _WhatsAppAccount_label(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppAccount_phone(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_phone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().Phone(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_phone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _WhatsAppAccount_jid(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_jid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().Jid(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_jid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _WhatsAppAccount_lid(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_lid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().Lid(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_lid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _WhatsAppAccount_pushName(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_pushName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().PushName(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_pushName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _WhatsAppAccount_status(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v whatsapp.Status) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "WhatsAppAccountStatus")
+}
+
+func (ec *executionContext) _WhatsAppAccount_statusReason(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_statusReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().StatusReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_statusReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "String")
+}
+
+func (ec *executionContext) _WhatsAppAccount_bannedUntil(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_bannedUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BannedUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_bannedUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WhatsAppAccount_reachOutTimelockedUntil(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_reachOutTimelockedUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppAccount().ReachOutTimelockedUntil(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_reachOutTimelockedUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, true, true, "Time")
+}
+
+func (ec *executionContext) _WhatsAppAccount_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WhatsAppAccount_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WhatsAppAccountPayload_whatsAppAccount(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccountPayload_whatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WhatsAppAccount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalOWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccountPayload_whatsAppAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppAccountPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppAccountPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccountPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccountPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppAccountPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppAccountPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppAccountPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccountPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccountPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccountPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppPairingEvent_kind(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppPairingEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppPairingEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v whatsapp.PairingKind) graphql.Marshaler {
+			return ec.marshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppPairingEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppPairingEvent", field, false, false, "WhatsAppPairingKind")
+}
+
+func (ec *executionContext) _WhatsAppPairingEvent_code(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppPairingEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppPairingEvent_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppPairingEvent_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppPairingEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppPairingEvent_qrCodePng(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppPairingEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppPairingEvent_qrCodePng(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QRCodePng, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppPairingEvent_qrCodePng(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppPairingEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppPairingEvent_expiresAt(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppPairingEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppPairingEvent_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppPairingEvent_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppPairingEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WhatsAppPairingEvent_account(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppPairingEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppPairingEvent_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Account, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppPairingEvent_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppPairingEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10709,6 +12084,56 @@ func (ec *executionContext) fieldContext_Workspace_accessLog(ctx context.Context
 	if fc.Args, err = ec.field_Workspace_accessLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_whatsAppAccounts(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_whatsAppAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Workspace().WhatsAppAccounts(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_READ")
+				if err != nil {
+					var zeroVal []projections.WhatsAppAccount
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal []projections.WhatsAppAccount
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccount2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_whatsAppAccounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -12396,6 +13821,69 @@ func UnmarshalChangePasswordInput(ctx context.Context, raw any) (model.ChangePas
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputConnectWhatsAppAccountInput(ctx context.Context, obj any) (model.ConnectWhatsAppAccountInput, error) {
+	var it model.ConnectWhatsAppAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceId", "label", "pairPhone", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "label":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Label = data
+		case "pairPhone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pairPhone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PairPhone = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalConnectWhatsAppAccountInput unmarshals raw into the ConnectWhatsAppAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalConnectWhatsAppAccountInput(ctx context.Context, raw any) (model.ConnectWhatsAppAccountInput, error) {
+	var out model.ConnectWhatsAppAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ConnectWhatsAppAccountInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputContactFilter(ctx context.Context, obj any) (model.ContactFilter, error) {
 	var it model.ContactFilter
 	if obj == nil {
@@ -12830,6 +14318,55 @@ func UnmarshalDeleteContactInput(ctx context.Context, raw any) (model.DeleteCont
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputDisconnectWhatsAppAccountInput(ctx context.Context, obj any) (model.DisconnectWhatsAppAccountInput, error) {
+	var it model.DisconnectWhatsAppAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalDisconnectWhatsAppAccountInput unmarshals raw into the DisconnectWhatsAppAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalDisconnectWhatsAppAccountInput(ctx context.Context, raw any) (model.DisconnectWhatsAppAccountInput, error) {
+	var out model.DisconnectWhatsAppAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "DisconnectWhatsAppAccountInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputImportContactsInput(ctx context.Context, obj any) (model.ImportContactsInput, error) {
 	var it model.ImportContactsInput
 	if obj == nil {
@@ -13009,6 +14546,104 @@ func (ec *executionContext) unmarshalInputLeaveWorkspaceInput(ctx context.Contex
 func UnmarshalLeaveWorkspaceInput(ctx context.Context, raw any) (model.LeaveWorkspaceInput, error) {
 	var out model.LeaveWorkspaceInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LeaveWorkspaceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLogoutWhatsAppAccountInput(ctx context.Context, obj any) (model.LogoutWhatsAppAccountInput, error) {
+	var it model.LogoutWhatsAppAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLogoutWhatsAppAccountInput unmarshals raw into the LogoutWhatsAppAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLogoutWhatsAppAccountInput(ctx context.Context, raw any) (model.LogoutWhatsAppAccountInput, error) {
+	var out model.LogoutWhatsAppAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LogoutWhatsAppAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReconnectWhatsAppAccountInput(ctx context.Context, obj any) (model.ReconnectWhatsAppAccountInput, error) {
+	var it model.ReconnectWhatsAppAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReconnectWhatsAppAccountInput unmarshals raw into the ReconnectWhatsAppAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReconnectWhatsAppAccountInput(ctx context.Context, raw any) (model.ReconnectWhatsAppAccountInput, error) {
+	var out model.ReconnectWhatsAppAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReconnectWhatsAppAccountInput", raw, &out)
 	return out, err
 }
 
@@ -13825,6 +15460,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Workspace(ctx, sel, obj)
+	case projections.WhatsAppAccount:
+		return ec._WhatsAppAccount(ctx, sel, &obj)
+	case *projections.WhatsAppAccount:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._WhatsAppAccount(ctx, sel, obj)
 	case projections.User:
 		return ec._User(ctx, sel, &obj)
 	case *projections.User:
@@ -15463,6 +17105,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "connectWhatsAppAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_connectWhatsAppAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reconnectWhatsAppAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reconnectWhatsAppAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disconnectWhatsAppAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disconnectWhatsAppAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logoutWhatsAppAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logoutWhatsAppAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15799,6 +17469,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_workspaceEvents(ctx, fields[0])
 	case "contactImportProgress":
 		return ec._Subscription_contactImportProgress(ctx, fields[0])
+	case "whatsAppPairing":
+		return ec._Subscription_whatsAppPairing(ctx, fields[0])
+	case "whatsAppAccountStatus":
+		return ec._Subscription_whatsAppAccountStatus(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -15945,6 +17619,197 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var whatsAppAccountImplementors = []string{"WhatsAppAccount", "Node"}
+
+func (ec *executionContext) _WhatsAppAccount(ctx context.Context, sel ast.SelectionSet, obj *projections.WhatsAppAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, whatsAppAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WhatsAppAccount")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_id(ctx, field, obj)
+				})
+		case "label":
+			out.Values[i] = ec._WhatsAppAccount_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "phone":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_phone(ctx, field, obj)
+				})
+		case "jid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_jid(ctx, field, obj)
+				})
+		case "lid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_lid(ctx, field, obj)
+				})
+		case "pushName":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_pushName(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._WhatsAppAccount_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "statusReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_statusReason(ctx, field, obj)
+				})
+		case "bannedUntil":
+			out.Values[i] = ec._WhatsAppAccount_bannedUntil(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reachOutTimelockedUntil":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppAccount_reachOutTimelockedUntil(ctx, field, obj)
+				})
+		case "lastSeenAt":
+			out.Values[i] = ec._WhatsAppAccount_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._WhatsAppAccount_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var whatsAppAccountPayloadImplementors = []string{"WhatsAppAccountPayload"}
+
+func (ec *executionContext) _WhatsAppAccountPayload(ctx context.Context, sel ast.SelectionSet, obj *model.WhatsAppAccountPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, whatsAppAccountPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WhatsAppAccountPayload")
+		case "whatsAppAccount":
+			out.Values[i] = ec._WhatsAppAccountPayload_whatsAppAccount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._WhatsAppAccountPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._WhatsAppAccountPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var whatsAppPairingEventImplementors = []string{"WhatsAppPairingEvent"}
+
+func (ec *executionContext) _WhatsAppPairingEvent(ctx context.Context, sel ast.SelectionSet, obj *model.WhatsAppPairingEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, whatsAppPairingEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WhatsAppPairingEvent")
+		case "kind":
+			out.Values[i] = ec._WhatsAppPairingEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "code":
+			out.Values[i] = ec._WhatsAppPairingEvent_code(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "qrCodePng":
+			out.Values[i] = ec._WhatsAppPairingEvent_qrCodePng(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._WhatsAppPairingEvent_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "account":
+			out.Values[i] = ec._WhatsAppPairingEvent_account(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var workspaceImplementors = []string{"Workspace", "Node"}
 
 func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet, obj *projections.Workspace) graphql.Marshaler {
@@ -16026,6 +17891,12 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_accessLog(ctx, field, obj)
+				})
+		case "whatsAppAccounts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_whatsAppAccounts(ctx, field, obj)
 				})
 		case "createdAt":
 			out.Values[i] = ec._Workspace_createdAt(ctx, field, obj)
@@ -16704,6 +18575,11 @@ func (ec *executionContext) marshalNChangePasswordPayload2ᚖgithubᚗcomᚋmydi
 	return ec._ChangePasswordPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNConnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐConnectWhatsAppAccountInput(ctx context.Context, v any) (model.ConnectWhatsAppAccountInput, error) {
+	res, err := ec.unmarshalInputConnectWhatsAppAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNContact2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContact(ctx context.Context, sel ast.SelectionSet, v projections.Contact) graphql.Marshaler {
 	return ec._Contact(ctx, sel, &v)
 }
@@ -16954,6 +18830,11 @@ func (ec *executionContext) marshalNDeleteContactPayload2ᚖgithubᚗcomᚋmydig
 	return ec._DeleteContactPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNDisconnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐDisconnectWhatsAppAccountInput(ctx context.Context, v any) (model.DisconnectWhatsAppAccountInput, error) {
+	res, err := ec.unmarshalInputDisconnectWhatsAppAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17114,6 +18995,11 @@ func (ec *executionContext) marshalNLeaveWorkspacePayload2ᚖgithubᚗcomᚋmydi
 	return ec._LeaveWorkspacePayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNLogoutWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLogoutWhatsAppAccountInput(ctx context.Context, v any) (model.LogoutWhatsAppAccountInput, error) {
+	res, err := ec.unmarshalInputLogoutWhatsAppAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNMember2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMember(ctx context.Context, sel ast.SelectionSet, v projections.Member) graphql.Marshaler {
 	return ec._Member(ctx, sel, &v)
 }
@@ -17148,6 +19034,11 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigib
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReconnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐReconnectWhatsAppAccountInput(ctx context.Context, v any) (model.ReconnectWhatsAppAccountInput, error) {
+	res, err := ec.unmarshalInputReconnectWhatsAppAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRemoveContactsFromGroupInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐRemoveContactsFromGroupInput(ctx context.Context, v any) (model.RemoveContactsFromGroupInput, error) {
@@ -17391,6 +19282,80 @@ func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋmydigibizᚋdigibiz
 		return graphql.Null
 	}
 	return ec._Viewer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWhatsAppAccount2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx context.Context, sel ast.SelectionSet, v projections.WhatsAppAccount) graphql.Marshaler {
+	return ec._WhatsAppAccount(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNWhatsAppAccount2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.WhatsAppAccount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWhatsAppAccount2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx context.Context, sel ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WhatsAppAccount!")
+		return graphql.Null
+	}
+	return ec._WhatsAppAccount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppAccountPayload(ctx context.Context, sel ast.SelectionSet, v *model.WhatsAppAccountPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WhatsAppAccountPayload!")
+		return graphql.Null
+	}
+	return ec._WhatsAppAccountPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx context.Context, v any) (whatsapp.Status, error) {
+	tmp, err := model.UnmarshalString(v)
+	res := whatsapp.Status(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx context.Context, sel ast.SelectionSet, v whatsapp.Status) graphql.Marshaler {
+	_ = sel
+	res := model.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "WhatsAppAccountStatus!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNWhatsAppPairingEvent2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppPairingEvent(ctx context.Context, sel ast.SelectionSet, v *model.WhatsAppPairingEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WhatsAppPairingEvent!")
+		return graphql.Null
+	}
+	return ec._WhatsAppPairingEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx context.Context, v any) (whatsapp.PairingKind, error) {
+	tmp, err := model.UnmarshalString(v)
+	res := whatsapp.PairingKind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx context.Context, sel ast.SelectionSet, v whatsapp.PairingKind) graphql.Marshaler {
+	_ = sel
+	res := model.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "WhatsAppPairingKind!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNWorkspace2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWorkspace(ctx context.Context, sel ast.SelectionSet, v projections.Workspace) graphql.Marshaler {
@@ -17876,6 +19841,13 @@ func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋmydigibizᚋdigibiz�
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx context.Context, sel ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WhatsAppAccount(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOWorkspace2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWorkspace(ctx context.Context, sel ast.SelectionSet, v *projections.Workspace) graphql.Marshaler {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -89,6 +90,15 @@ type ChangePasswordPayload struct {
 	EndedSessionIds  []string    `json:"endedSessionIds,omitempty"`
 	UserErrors       []UserError `json:"userErrors"`
 	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
+type ConnectWhatsAppAccountInput struct {
+	WorkspaceID string `json:"workspaceId"`
+	// A name for the number in this workspace (1 to 80 characters).
+	Label string `json:"label"`
+	// Pair with an 8-character code typed on this phone instead of a QR code (E.164 or local).
+	PairPhone        *string `json:"pairPhone,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
 type ContactConnection struct {
@@ -203,6 +213,11 @@ type DeleteContactPayload struct {
 	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
+type DisconnectWhatsAppAccountInput struct {
+	AccountID        string  `json:"accountId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type ImportContactsInput struct {
 	WorkspaceID string         `json:"workspaceId"`
 	File        graphql.Upload `json:"file"`
@@ -250,6 +265,11 @@ type LeaveWorkspacePayload struct {
 	ClientMutationID *string     `json:"clientMutationId,omitempty"`
 }
 
+type LogoutWhatsAppAccountInput struct {
+	AccountID        string  `json:"accountId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type MemberPayload struct {
 	Member           *projections.Member `json:"member,omitempty"`
 	UserErrors       []UserError         `json:"userErrors"`
@@ -265,6 +285,11 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+type ReconnectWhatsAppAccountInput struct {
+	AccountID        string  `json:"accountId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
 type RemoveContactsFromGroupInput struct {
@@ -400,6 +425,24 @@ type Viewer struct {
 	Workspaces []projections.Workspace `json:"workspaces"`
 	// The signed-in user's live sessions (neither ended nor expired), newest first; empty for API tokens.
 	Sessions []projections.Session `json:"sessions"`
+}
+
+type WhatsAppAccountPayload struct {
+	WhatsAppAccount  *projections.WhatsAppAccount `json:"whatsAppAccount,omitempty"`
+	UserErrors       []UserError                  `json:"userErrors"`
+	ClientMutationID *string                      `json:"clientMutationId,omitempty"`
+}
+
+// A step of a pairing: a code to show (a new QR code replaces the last), then how it ended.
+type WhatsAppPairingEvent struct {
+	Kind whatsapp.PairingKind `json:"kind"`
+	// QR_CODE: the QR code's content; PAIR_CODE: the code to type on the phone; ERROR: why.
+	Code *string `json:"code,omitempty"`
+	// QR_CODE: the QR code as a PNG image (a data: URL), ready for an <img>.
+	QRCodePng *string `json:"qrCodePng,omitempty"`
+	// When the code stops working.
+	ExpiresAt *time.Time                   `json:"expiresAt,omitempty"`
+	Account   *projections.WhatsAppAccount `json:"account"`
 }
 
 type WorkspaceEvent struct {

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
+	"github.com/mydigibiz/digibiz/projections"
+)
+
+// accountLister adapts the accounts read model to what the start-up needs.
+type accountLister struct {
+	q *projections.WhatsAppAccountQueries
+}
+
+func (l accountLister) AccountsToResume(ctx context.Context) ([]commands.ResumableAccount, error) {
+	as, err := l.q.AccountsToResume(ctx)
+	out := make([]commands.ResumableAccount, len(as))
+	for i, a := range as {
+		out[i] = commands.ResumableAccount{Ref: whatsapp.AccountRef{ID: a.ID, WorkspaceID: a.WorkspaceID}, Status: a.Status, AutoConnect: a.AutoConnect}
+	}
+	return out, err
+}
+
+func (l accountLister) LinkedAccounts(ctx context.Context, ws uuid.UUID) (int, error) {
+	return l.q.LinkedAccounts(ctx, ws)
+}
+
+// runAccounts is the WhatsApp accounts' service: at start it resumes what the last run left
+// (after the read model caught up with the log), and at stop it closes the gateway, whose
+// connections are recorded as down.
+func (a *App) runAccounts(ctx context.Context) error {
+	if err := a.Runner.CatchUp(ctx); err != nil {
+		return err
+	}
+	n, err := a.Resolver.Commands.ResumeWhatsAppAccounts(ctx)
+	if n > 0 {
+		a.Logger.Info("reconnecting WhatsApp accounts", "accounts", n)
+	}
+	if err != nil {
+		a.Logger.Error("resuming WhatsApp accounts", "err", err)
+	}
+	<-ctx.Done()
+	a.Gateway.Close()
+	return nil
+}

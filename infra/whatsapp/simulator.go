@@ -1,0 +1,310 @@
+package whatsapp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
+)
+
+// SimulatorOpts are the simulator's knobs (README, "The WhatsApp simulator"). The zero value
+// means the defaults.
+type SimulatorOpts struct {
+	// PairDelay is how long after the code is shown the phone "scans" it (default 1s).
+	PairDelay time.Duration
+	// ConnectDelay is how long a connection takes to come up (default 50ms).
+	ConnectDelay time.Duration
+	// Seed makes every random choice repeatable (0: a random seed).
+	Seed   uint64
+	Logger *slog.Logger
+}
+
+// Simulator plays WhatsApp's servers and the phones of the workspace's numbers, for tests, demos
+// and benchmarks. What WhatsApp's servers would remember (linked devices, accepted messages) is
+// kept in its own tables, which survive our crashes; what a connection is (up or down) lives in
+// this process, as a real connection would.
+type Simulator struct {
+	pool   *pgxpool.Pool
+	opts   SimulatorOpts
+	report ReportFunc
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	connected map[uuid.UUID]whatsapp.AccountRef
+	pairings  map[uuid.UUID]context.CancelFunc
+	bans      map[uuid.UUID]time.Time
+	closed    bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewSimulator returns a simulator on pool that tells report what happens to connections.
+func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, report ReportFunc) *Simulator {
+	if opts.PairDelay <= 0 {
+		opts.PairDelay = time.Second
+	}
+	if opts.ConnectDelay <= 0 {
+		opts.ConnectDelay = 50 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Simulator{pool: pool, opts: opts, report: report, logger: opts.Logger,
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		connected: map[uuid.UUID]whatsapp.AccountRef{}, pairings: map[uuid.UUID]context.CancelFunc{},
+		bans: map[uuid.UUID]time.Time{}, ctx: ctx, cancel: cancel}
+}
+
+// ErrClosed is returned by a gateway that was closed.
+var ErrClosed = errors.New("whatsapp: the gateway is closed")
+
+// SimulatedPhone is the number the simulator gives an account paired without a pair phone: a
+// fictitious +1 555 number derived from the account id, the same on every run.
+func SimulatedPhone(account uuid.UUID) string {
+	sum := sha256.Sum256(account[:])
+	return fmt.Sprintf("+1555%07d", binary.BigEndian.Uint32(sum[:4])%10_000_000)
+}
+
+// Pair shows a QR code (or, with pairPhone, a pair code), and about PairDelay later completes as
+// if the phone had scanned it: the device is linked, then connected.
+func (s *Simulator) Pair(ctx context.Context, account whatsapp.AccountRef, pairPhone string, updates func(whatsapp.PairingUpdate)) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if cancel := s.pairings[account.ID]; cancel != nil {
+		cancel()
+	}
+	pctx, cancel := context.WithCancel(s.ctx)
+	s.pairings[account.ID] = cancel
+	code := s.code()
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		now := time.Now()
+		if pairPhone != "" {
+			updates(whatsapp.PairingUpdate{Kind: whatsapp.PairingPairCode, Code: code[:4] + "-" + code[4:8], ExpiresAt: now.Add(160 * time.Second)})
+		} else {
+			updates(whatsapp.PairingUpdate{Kind: whatsapp.PairingQRCode, Code: "2@" + code + "," + account.ID.String(), ExpiresAt: now.Add(60 * time.Second)})
+		}
+		select {
+		case <-pctx.Done():
+			return
+		case <-time.After(s.opts.PairDelay):
+		}
+		phone := pairPhone
+		if phone == "" {
+			phone = SimulatedPhone(account.ID)
+		}
+		if _, err := s.pool.Exec(pctx, `INSERT INTO simulator_devices (account_id, workspace_id, phone) VALUES ($1, $2, $3)
+			ON CONFLICT (account_id) DO UPDATE SET phone = EXCLUDED.phone, linked_at = now()`, account.ID, account.WorkspaceID, phone); err != nil {
+			if pctx.Err() == nil {
+				updates(whatsapp.PairingUpdate{Kind: whatsapp.PairingError, Code: "INTERNAL"})
+				s.tell(account, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonPairingError})
+			}
+			return
+		}
+		digits := strings.TrimPrefix(phone, "+")
+		if err := s.tell(account, whatsapp.Report{Kind: whatsapp.ReportPaired, JID: digits + "@s.whatsapp.net",
+			LID: lidOf(account.ID) + "@lid", Phone: phone, Platform: "simulator"}); err != nil {
+			return
+		}
+		updates(whatsapp.PairingUpdate{Kind: whatsapp.PairingSuccess})
+		s.up(account)
+	}()
+	return nil
+}
+
+func lidOf(id uuid.UUID) string {
+	sum := sha256.Sum256(append([]byte("lid"), id[:]...))
+	return fmt.Sprintf("%d", binary.BigEndian.Uint64(sum[:8])%1_000_000_000_000_000)
+}
+
+// code is a random pairing code: 8 characters WhatsApp's pair codes use.
+func (s *Simulator) code() string {
+	const alphabet = "123456789ABCDEFGHJKLMNPQRSTVWXYZ"
+	b := make([]byte, 8)
+	for i := range b {
+		b[i] = alphabet[s.rng.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+// up marks the account connected and says so.
+func (s *Simulator) up(account whatsapp.AccountRef) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.connected[account.ID] = account
+	s.mu.Unlock()
+	_ = s.tell(account, whatsapp.Report{Kind: whatsapp.ReportConnected})
+}
+
+// tell reports r, retrying while our side fails (as a real connection redelivers what was not
+// acknowledged), until the simulator closes.
+func (s *Simulator) tell(account whatsapp.AccountRef, r whatsapp.Report) error {
+	for attempt := 0; ; attempt++ {
+		err := s.report(s.ctx, account, r)
+		if err == nil || s.ctx.Err() != nil {
+			return err
+		}
+		s.logger.Warn("simulator: recording a report failed; retrying", "account", account.ID, "kind", r.Kind, "err", err)
+		select {
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case <-time.After(min(time.Duration(1<<min(attempt, 6))*50*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// Connect brings a linked account's connection up, about ConnectDelay later. An account the
+// simulated WhatsApp has no device for is reported logged out; a banned one, banned.
+func (s *Simulator) Connect(ctx context.Context, account whatsapp.AccountRef) error {
+	var linked bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM simulator_devices WHERE account_id = $1)`, account.ID).Scan(&linked); err != nil {
+		return fmt.Errorf("simulator: reading the device: %w", err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	until, banned := s.bans[account.ID]
+	if banned && !time.Now().Before(until) {
+		delete(s.bans, account.ID)
+		banned = false
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(s.opts.ConnectDelay):
+		}
+		switch {
+		case !linked:
+			_ = s.tell(account, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout, Code: 401})
+		case banned:
+			_ = s.tell(account, whatsapp.Report{Kind: whatsapp.ReportTemporaryBan, Code: 101, Until: until})
+		default:
+			s.up(account)
+		}
+	}()
+	return nil
+}
+
+// Disconnect takes the account's connection down; the caller records it.
+func (s *Simulator) Disconnect(ctx context.Context, account whatsapp.AccountRef) error {
+	s.mu.Lock()
+	delete(s.connected, account.ID)
+	if cancel := s.pairings[account.ID]; cancel != nil {
+		cancel()
+		delete(s.pairings, account.ID)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Logout unlinks the device: the simulated WhatsApp forgets it.
+func (s *Simulator) Logout(ctx context.Context, account whatsapp.AccountRef) error {
+	if err := s.Disconnect(ctx, account); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM simulator_devices WHERE account_id = $1`, account.ID); err != nil {
+		return fmt.Errorf("simulator: unlinking the device: %w", err)
+	}
+	return nil
+}
+
+// Connected reports whether the account's simulated connection is up.
+func (s *Simulator) Connected(account uuid.UUID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.connected[account]
+	return ok
+}
+
+// Close takes every connection down (each reported disconnected, the server shutting down) and
+// waits for the simulator's work to end.
+func (s *Simulator) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	up := make([]whatsapp.AccountRef, 0, len(s.connected))
+	for _, a := range s.connected {
+		up = append(up, a)
+	}
+	s.connected = map[uuid.UUID]whatsapp.AccountRef{}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, a := range up {
+		if err := s.report(ctx, a, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: whatsapp.ReasonServerShutdown}); err != nil {
+			s.logger.Warn("simulator: recording a disconnect at shutdown", "account", a.ID, "err", err)
+		}
+	}
+	s.cancel()
+	s.wg.Wait()
+}
+
+// The simulated world's events, for tests and demos (simulateAccountEvent).
+
+// Drop breaks the account's connection as the network would.
+func (s *Simulator) Drop(account whatsapp.AccountRef, reason string) error {
+	s.mu.Lock()
+	delete(s.connected, account.ID)
+	s.mu.Unlock()
+	return s.tell(account, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: reason})
+}
+
+// Ban bans the number until until (code 101, as WhatsApp's temporary bans); the connection drops.
+func (s *Simulator) Ban(account whatsapp.AccountRef, until time.Time) error {
+	s.mu.Lock()
+	delete(s.connected, account.ID)
+	s.bans[account.ID] = until
+	s.mu.Unlock()
+	return s.tell(account, whatsapp.Report{Kind: whatsapp.ReportTemporaryBan, Code: 101, Until: until})
+}
+
+// Timelock puts the number under a reach-out timelock until until (zero lifts it).
+func (s *Simulator) Timelock(account whatsapp.AccountRef, until time.Time) error {
+	return s.tell(account, whatsapp.Report{Kind: whatsapp.ReportReachOutTimelock, Until: until})
+}
+
+// UnlinkFromPhone logs the device out as if from the phone's "Linked devices" screen.
+func (s *Simulator) UnlinkFromPhone(ctx context.Context, account whatsapp.AccountRef) error {
+	if err := s.Logout(ctx, account); err != nil {
+		return err
+	}
+	return s.tell(account, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout, Code: 401})
+}
