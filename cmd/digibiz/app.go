@@ -184,9 +184,16 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	case "simulator":
 		a.Simulator = wa.NewSimulator(a.Pool, cfg.Simulator, report)
 		a.Gateway = a.Simulator
+	case "whatsmeow":
+		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger}, report)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Gateway = meow
 	default:
 		a.Close()
-		return nil, fmt.Errorf("the %s WhatsApp gateway is not available yet; use simulator", cfg.WhatsApp)
+		return nil, fmt.Errorf("unknown WhatsApp gateway %q", cfg.WhatsApp)
 	}
 	a.Resolver = &graphql.Resolver{
 		Commands: commands.New(commands.Deps{

@@ -285,3 +285,17 @@ func TestWhatsAppAccountsPerWorkspaceAreBounded(t *testing.T) {
 	require.Empty(t, s.accountMutation(tok, "logoutWhatsAppAccount", `{"accountId": "`+first+`"}`, nil).UserErrors)
 	require.Empty(t, s.accountMutation(tok, "connectWhatsAppAccount", `{"workspaceId": "`+ws+`", "label": "Room again"}`, nil).UserErrors)
 }
+
+// With the whatsmeow gateway the server upgrades whatsmeow's store in its own database at start
+// and serves; the simulator's controls are absent.
+func TestServerStartsWithWhatsmeow(t *testing.T) {
+	t.Parallel()
+	s := startServerWith(t, &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t),
+		Bus: "postgres", WhatsApp: "whatsmeow"})
+	require.Nil(t, s.app.Simulator)
+	var n int
+	require.NoError(t, s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_tables WHERE tablename = 'whatsmeow_device'`).Scan(&n))
+	require.Equal(t, 1, n)
+	owner := s.signUp("Meow Owner", "meow@example.com", strongPassword, "Meow Shop")
+	require.Empty(t, s.accounts(*owner.Token, owner.Workspace.ID))
+}

@@ -1,0 +1,363 @@
+package whatsapp
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/store"
+	"go.mau.fi/whatsmeow/store/sqlstore"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	waLog "go.mau.fi/whatsmeow/util/log"
+
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
+)
+
+// Client is the part of a whatsmeow.Client the gateway uses; tests give a fake one.
+type Client interface {
+	Connect() error
+	Disconnect()
+	Logout(ctx context.Context) error
+	IsConnected() bool
+	GetQRChannel(ctx context.Context) (<-chan whatsmeow.QRChannelItem, error)
+	PairPhone(ctx context.Context, phone string, showPushNotification bool, clientType whatsmeow.PairClientType, clientDisplayName string) (string, error)
+	AddEventHandlerWithSuccessStatus(handler whatsmeow.EventHandlerWithSuccessStatus) uint32
+	SendMessage(ctx context.Context, to types.JID, message *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
+}
+
+// ClientFactory makes the client of a device.
+type ClientFactory func(device *store.Device, log waLog.Logger) Client
+
+// NewWhatsmeowClient is the real client: acknowledgements are sent only once our handlers
+// have stored what arrived (SynchronousAck, as mautrix-whatsapp does), and it reconnects by
+// itself after network drops.
+func NewWhatsmeowClient(device *store.Device, log waLog.Logger) Client {
+	c := whatsmeow.NewClient(device, log)
+	c.SynchronousAck = true
+	c.EnableAutoReconnect = true
+	return c
+}
+
+// WhatsmeowOpts configure the whatsmeow gateway; the zero value means the defaults.
+type WhatsmeowOpts struct {
+	// NewClient makes each account's client (default NewWhatsmeowClient).
+	NewClient ClientFactory
+	// DisplayName is how a pair-code pairing names the device on the phone (default "Chrome (Linux)").
+	DisplayName string
+	Logger      *slog.Logger
+}
+
+// Whatsmeow is the gateway of real numbers: one whatsmeow store (sqlstore.Container) on the
+// product's PostgreSQL through a single database/sql handle on the product's pool, however many
+// accounts; one client per account.
+type Whatsmeow struct {
+	db        *sql.DB
+	pool      *pgxpool.Pool
+	container *sqlstore.Container
+	opts      WhatsmeowOpts
+	report    ReportFunc
+	logger    *slog.Logger
+
+	mu      sync.Mutex
+	clients map[uuid.UUID]*meowAccount
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type meowAccount struct {
+	ref    whatsapp.AccountRef
+	client Client
+	device *store.Device
+	// ctx ends when the account's client is forgotten (a new pairing, a logout, the close).
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewWhatsmeow opens whatsmeow's store on pool and upgrades its tables.
+func NewWhatsmeow(ctx context.Context, pool *pgxpool.Pool, opts WhatsmeowOpts, report ReportFunc) (*Whatsmeow, error) {
+	if opts.NewClient == nil {
+		opts.NewClient = NewWhatsmeowClient
+	}
+	if opts.DisplayName == "" {
+		opts.DisplayName = "Chrome (Linux)"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	container := sqlstore.NewWithDB(db, "postgres", slogLogger{opts.Logger.With("component", "whatsmeow")})
+	if err := container.Upgrade(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("upgrading whatsmeow's store: %w", err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	return &Whatsmeow{db: db, pool: pool, container: container, opts: opts, report: report, logger: opts.Logger,
+		clients: map[uuid.UUID]*meowAccount{}, ctx: wctx, cancel: cancel}, nil
+}
+
+// DB is the one database/sql handle whatsmeow's store uses.
+func (w *Whatsmeow) DB() *sql.DB { return w.db }
+
+// client returns the account's client, making one on device when it has none.
+func (w *Whatsmeow) client(ref whatsapp.AccountRef, device *store.Device) (*meowAccount, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, ErrClosed
+	}
+	if a := w.clients[ref.ID]; a != nil {
+		return a, nil
+	}
+	a := &meowAccount{ref: ref, device: device}
+	a.ctx, a.cancel = context.WithCancel(w.ctx)
+	a.client = w.opts.NewClient(device, slogLogger{w.logger.With("account", ref.ID)})
+	a.client.AddEventHandlerWithSuccessStatus(func(evt any) bool { return w.handle(a, evt) })
+	w.clients[ref.ID] = a
+	return a, nil
+}
+
+// forget drops the account's client, disconnected.
+func (w *Whatsmeow) forget(id uuid.UUID) *meowAccount {
+	w.mu.Lock()
+	a := w.clients[id]
+	delete(w.clients, id)
+	w.mu.Unlock()
+	if a != nil {
+		a.cancel()
+		a.client.Disconnect()
+	}
+	return a
+}
+
+// Pair links a new device: a QR channel (or, with pairPhone, a pair code once the connection is
+// up) whose codes go to updates; PairSuccess is reported, then Connected.
+func (w *Whatsmeow) Pair(ctx context.Context, ref whatsapp.AccountRef, pairPhone string, updates func(whatsapp.PairingUpdate)) error {
+	w.forget(ref.ID) // a new pairing replaces whatever this account had in this process
+	a, err := w.client(ref, w.container.NewDevice())
+	if err != nil {
+		return err
+	}
+	qr, err := a.client.GetQRChannel(a.ctx)
+	if err != nil {
+		w.forget(ref.ID)
+		return fmt.Errorf("starting the pairing: %w", err)
+	}
+	if err := a.client.Connect(); err != nil {
+		w.forget(ref.ID)
+		return fmt.Errorf("connecting to pair: %w", err)
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		askedCode := false
+		for {
+			var item whatsmeow.QRChannelItem
+			select {
+			case <-a.ctx.Done():
+				return
+			case it, ok := <-qr:
+				if !ok {
+					return
+				}
+				item = it
+			}
+			u, final := pairingUpdate(item, time.Now())
+			if u.Kind == whatsapp.PairingQRCode && pairPhone != "" {
+				// The connection is up: ask for a pair code instead (once), as whatsmeow wants.
+				if !askedCode {
+					askedCode = true
+					code, err := a.client.PairPhone(a.ctx, pairPhone, true, whatsmeow.PairClientChrome, w.opts.DisplayName)
+					if err != nil {
+						updates(whatsapp.PairingUpdate{Kind: whatsapp.PairingError, Code: "PAIR_CODE_REFUSED"})
+						w.endPairing(a, whatsapp.ReasonPairingError)
+						return
+					}
+					updates(whatsapp.PairingUpdate{Kind: whatsapp.PairingPairCode, Code: code, ExpiresAt: time.Now().Add(160 * time.Second)})
+				}
+				continue
+			}
+			updates(u)
+			if final {
+				switch u.Kind {
+				case whatsapp.PairingTimeout:
+					w.endPairing(a, whatsapp.ReasonPairingTimeout)
+				case whatsapp.PairingError:
+					w.endPairing(a, whatsapp.ReasonPairingError)
+				}
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// endPairing forgets a pairing that failed and records it.
+func (w *Whatsmeow) endPairing(a *meowAccount, reason string) {
+	w.mu.Lock()
+	current := w.clients[a.ref.ID] == a
+	w.mu.Unlock()
+	if !current || a.ctx.Err() != nil {
+		return // replaced by a newer pairing, logged out or closed meanwhile
+	}
+	w.forget(a.ref.ID)
+	if err := w.report(w.ctx, a.ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: reason}); err != nil {
+		w.logger.Error("recording a failed pairing", "account", a.ref.ID, "err", err)
+	}
+}
+
+// pairingUpdate translates an item of whatsmeow's QR channel; final says the pairing ended.
+func pairingUpdate(item whatsmeow.QRChannelItem, now time.Time) (whatsapp.PairingUpdate, bool) {
+	switch item.Event {
+	case whatsmeow.QRChannelEventCode:
+		return whatsapp.PairingUpdate{Kind: whatsapp.PairingQRCode, Code: item.Code, ExpiresAt: now.Add(item.Timeout)}, false
+	case whatsmeow.QRChannelSuccess.Event:
+		return whatsapp.PairingUpdate{Kind: whatsapp.PairingSuccess}, true
+	case whatsmeow.QRChannelTimeout.Event:
+		return whatsapp.PairingUpdate{Kind: whatsapp.PairingTimeout}, true
+	case whatsmeow.QRChannelClientOutdated.Event:
+		return whatsapp.PairingUpdate{Kind: whatsapp.PairingError, Code: "CLIENT_OUTDATED"}, true
+	case whatsmeow.QRChannelScannedWithoutMultidevice.Event:
+		return whatsapp.PairingUpdate{Kind: whatsapp.PairingError, Code: "SCANNED_WITHOUT_MULTIDEVICE"}, true
+	case whatsmeow.QRChannelEventError:
+		return whatsapp.PairingUpdate{Kind: whatsapp.PairingError, Code: "PAIRING_FAILED"}, true
+	}
+	return whatsapp.PairingUpdate{Kind: whatsapp.PairingError, Code: "UNEXPECTED_STATE"}, true
+}
+
+// Connect connects a linked account's device; an account whose device whatsmeow's store no
+// longer has is reported logged out.
+func (w *Whatsmeow) Connect(ctx context.Context, ref whatsapp.AccountRef) error {
+	var jid string
+	err := w.pool.QueryRow(ctx, `SELECT jid FROM whatsapp_devices WHERE account_id = $1`, ref.ID).Scan(&jid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return w.report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout})
+	}
+	if err != nil {
+		return fmt.Errorf("reading the account's device: %w", err)
+	}
+	parsed, err := types.ParseJID(jid)
+	if err != nil {
+		return fmt.Errorf("reading the account's device: %w", err)
+	}
+	device, err := w.container.GetDevice(ctx, parsed)
+	if err != nil {
+		return fmt.Errorf("loading the account's device: %w", err)
+	}
+	if device == nil {
+		return w.report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout})
+	}
+	a, err := w.client(ref, device)
+	if err != nil {
+		return err
+	}
+	if a.client.IsConnected() {
+		return w.report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportConnected})
+	}
+	return a.client.Connect()
+}
+
+// Disconnect closes the account's connection; its device stays in the store.
+func (w *Whatsmeow) Disconnect(ctx context.Context, ref whatsapp.AccountRef) error {
+	w.forget(ref.ID)
+	return nil
+}
+
+// Logout unlinks the device (telling WhatsApp when connected) and deletes it from whatsmeow's
+// store, so nothing of its session stays behind.
+func (w *Whatsmeow) Logout(ctx context.Context, ref whatsapp.AccountRef) error {
+	w.mu.Lock()
+	a := w.clients[ref.ID]
+	w.mu.Unlock()
+	if a != nil && a.client.IsConnected() {
+		if err := a.client.Logout(ctx); err != nil {
+			w.logger.Warn("whatsmeow: logout refused; deleting the device locally", "account", ref.ID, "err", err)
+		}
+	}
+	w.forget(ref.ID)
+	var jid string
+	if err := w.pool.QueryRow(ctx, `DELETE FROM whatsapp_devices WHERE account_id = $1 RETURNING jid`, ref.ID).Scan(&jid); err == nil {
+		if parsed, perr := types.ParseJID(jid); perr == nil {
+			if device, gerr := w.container.GetDevice(ctx, parsed); gerr == nil && device != nil {
+				if err := w.container.DeleteDevice(ctx, device); err != nil {
+					return fmt.Errorf("deleting the device from whatsmeow's store: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// handle turns a whatsmeow event into a report; false (not acknowledged) when it could not be
+// recorded.
+func (w *Whatsmeow) handle(a *meowAccount, evt any) bool {
+	if ps, ok := evt.(*events.PairSuccess); ok {
+		if _, err := w.pool.Exec(w.ctx, `INSERT INTO whatsapp_devices (account_id, workspace_id, jid) VALUES ($1, $2, $3)
+			ON CONFLICT (account_id) DO UPDATE SET jid = EXCLUDED.jid, linked_at = now()`, a.ref.ID, a.ref.WorkspaceID, ps.ID.String()); err != nil {
+			w.logger.Error("whatsmeow: keeping the paired device", "account", a.ref.ID, "err", err)
+			return false
+		}
+	}
+	r, ok := Translate(evt, time.Now())
+	if !ok {
+		return true
+	}
+	if err := w.report(w.ctx, a.ref, r); err != nil {
+		w.logger.Error("whatsmeow: recording an event", "account", a.ref.ID, "kind", r.Kind, "err", err)
+		return false
+	}
+	return true
+}
+
+// Close disconnects every client, each reported disconnected (the server shutting down).
+func (w *Whatsmeow) Close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	all := w.clients
+	w.clients = map[uuid.UUID]*meowAccount{}
+	w.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, a := range all {
+		a.cancel()
+		connected := a.client.IsConnected()
+		a.client.Disconnect()
+		if connected {
+			if err := w.report(ctx, a.ref, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: whatsapp.ReasonServerShutdown}); err != nil {
+				w.logger.Warn("whatsmeow: recording a disconnect at shutdown", "account", a.ref.ID, "err", err)
+			}
+		}
+	}
+	w.cancel()
+	w.wg.Wait()
+	_ = w.db.Close()
+}
+
+// slogLogger is whatsmeow's logger on slog.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Warnf(msg string, args ...any)  { s.l.Warn(fmt.Sprintf(msg, args...)) }
+func (s slogLogger) Errorf(msg string, args ...any) { s.l.Error(fmt.Sprintf(msg, args...)) }
+func (s slogLogger) Infof(msg string, args ...any)  { s.l.Debug(fmt.Sprintf(msg, args...)) }
+func (s slogLogger) Debugf(msg string, args ...any) {
+	if s.l.Enabled(context.Background(), slog.LevelDebug-4) {
+		s.l.Debug(fmt.Sprintf(msg, args...))
+	}
+}
+func (s slogLogger) Sub(module string) waLog.Logger { return slogLogger{s.l.With("module", module)} }
