@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,8 @@ type App struct {
 	Gateway   gateway
 	Simulator *wa.Simulator
 	pairing   *wa.PairingHub
+	// accountsResumed: the start-up resume of the accounts is done.
+	accountsResumed atomic.Bool
 
 	services services
 	ready    chan struct{}
@@ -278,7 +281,7 @@ func (a *App) Start() {
 		{name: "contact importer", run: func(ctx context.Context) error {
 			return a.importer.Run(ctx, a.Store.Consumer(a.importer.Spec()))
 		}},
-		{name: "whatsapp accounts", run: a.runAccounts},
+		{name: "whatsapp accounts", run: a.runAccounts, ready: a.accountsReady},
 	})
 	close(a.ready)
 }

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mydigibiz/digibiz/commands"
@@ -298,4 +300,47 @@ func TestServerStartsWithWhatsmeow(t *testing.T) {
 	require.Equal(t, 1, n)
 	owner := s.signUp("Meow Owner", "meow@example.com", strongPassword, "Meow Shop")
 	require.Empty(t, s.accounts(*owner.Token, owner.Workspace.ID))
+}
+
+// A real server process is SIGKILLed with a connected account and started again: the account is
+// back to CONNECTED by itself, without pairing, its phone unchanged; a graceful stop records it
+// down (SERVER_SHUTDOWN) and the next start brings it back again.
+func TestWhatsAppAccountReconnectsAfterKill(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	db, key, dataDir := pgtest.NewDatabase(t), newMasterKey(t), t.TempDir()
+	proc, s := startProcess(t, bin, db, dataDir, key)
+	owner := s.signUp("Kill Owner", "kill@example.com", strongPassword, "Kill Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	acct := s.accountMutation(tok, "connectWhatsAppAccount", `{"workspaceId": "`+ws+`", "label": "Survivor"}`, nil).WhatsAppAccount
+	before := s.waitStatus(tok, ws, acct.ID, "CONNECTED")
+
+	require.NoError(t, proc.Process.Signal(syscall.SIGKILL))
+	_ = proc.Wait()
+
+	proc2, s2 := startProcess(t, bin, db, dataDir, key)
+	after := s2.waitStatus(tok, ws, acct.ID, "CONNECTED")
+	require.Equal(t, *before.Phone, *after.Phone)
+	require.Nil(t, after.StatusReason)
+
+	require.NoError(t, proc2.Process.Signal(syscall.SIGTERM))
+	_ = proc2.Wait()
+	conn, err := pgx.Connect(context.Background(), db)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var reasons []string // each event of the account, with its reason
+	rows, err := conn.Query(context.Background(), `SELECT event_type || coalesce(data->>'reason', '') FROM events WHERE stream_id LIKE 'whatsapp-account-%' ORDER BY global_position`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var r string
+		require.NoError(t, rows.Scan(&r))
+		reasons = append(reasons, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"whatsapp_account.created", "whatsapp_account.paired", "whatsapp_account.connected",
+		"whatsapp_account.disconnectedSERVER_SHUTDOWN", "whatsapp_account.connected", // the restart after the kill
+		"whatsapp_account.disconnectedSERVER_SHUTDOWN"}, reasons) // the graceful stop
+
+	_, s3 := startProcess(t, bin, db, dataDir, key)
+	s3.waitStatus(tok, ws, acct.ID, "CONNECTED")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 
 	"github.com/google/uuid"
 	"github.com/mydigibiz/digibiz/commands"
@@ -27,13 +28,27 @@ func (l accountLister) LinkedAccounts(ctx context.Context, ws uuid.UUID) (int, e
 	return l.q.LinkedAccounts(ctx, ws)
 }
 
+// accountsReady is the service's readiness: not before the accounts were resumed, so that a
+// status read once the server is ready is not the one the last run left.
+func (a *App) accountsReady() error {
+	if !a.accountsResumed.Load() {
+		return errors.New("resuming the accounts")
+	}
+	return nil
+}
+
 // runAccounts is the WhatsApp accounts' service: at start it resumes what the last run left
 // (after the read model caught up with the log), and at stop it closes the gateway, whose
 // connections are recorded as down.
 func (a *App) runAccounts(ctx context.Context) error {
-	if err := a.Runner.CatchUp(ctx); err != nil {
+	head, err := a.Store.CommittedHead(ctx)
+	if err != nil {
 		return err
 	}
+	if err := a.Runner.WaitFor(ctx, head); err != nil {
+		return err
+	}
+	a.Logger.Debug("resuming WhatsApp accounts", "head", head.String())
 	n, err := a.Resolver.Commands.ResumeWhatsAppAccounts(ctx)
 	if n > 0 {
 		a.Logger.Info("reconnecting WhatsApp accounts", "accounts", n)
@@ -41,6 +56,14 @@ func (a *App) runAccounts(ctx context.Context) error {
 	if err != nil {
 		a.Logger.Error("resuming WhatsApp accounts", "err", err)
 	}
+	// Ready once the read model shows what the resume recorded.
+	if head, err = a.Store.CommittedHead(ctx); err == nil {
+		err = a.Runner.WaitFor(ctx, head)
+	}
+	if err != nil {
+		return err
+	}
+	a.accountsResumed.Store(true)
 	<-ctx.Done()
 	a.Gateway.Close()
 	return nil
