@@ -143,12 +143,13 @@ type Deps struct {
 // New returns the handlers of every command.
 func New(d Deps) *Handlers {
 	c := core{Store: d.Store, Sealer: d.Sealer, Now: d.Now}
+	contacts := &Contacts{core: c, Lookup: d.Contacts}
 	return &Handlers{
 		Accounts: &Accounts{core: c, HashPassword: d.HashPassword, VerifyPassword: d.VerifyPassword, NewToken: d.NewToken, HashToken: d.HashToken},
 		Team:     &Team{core: c, NewInvitationCode: d.NewInvitationCode, HashToken: d.HashToken},
 		Tokens:   &Tokens{core: c, NewToken: d.NewToken, HashToken: d.HashToken},
-		Contacts: &Contacts{core: c, Lookup: d.Contacts},
-		WhatsApp: &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts},
+		Contacts: contacts,
+		WhatsApp: &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts, contacts: contacts},
 	}
 }
 

@@ -25,6 +25,9 @@ type Gateway interface {
 	Disconnect(ctx context.Context, account whatsapp.AccountRef) error
 	// Logout unlinks the device and forgets its session.
 	Logout(ctx context.Context, account whatsapp.AccountRef) error
+	// Send hands a message to WhatsApp; nil means WhatsApp accepted it. Receipts follow through
+	// RecordWhatsAppReceipt.
+	Send(ctx context.Context, account whatsapp.AccountRef, m whatsapp.Outgoing) error
 }
 
 // AccountLister reads the WhatsApp accounts read model.
@@ -56,6 +59,8 @@ type WhatsApp struct {
 	Pairing func(account uuid.UUID, u whatsapp.PairingUpdate)
 	// Accounts lists the accounts to resume at start-up.
 	Accounts AccountLister
+	// contacts finds and creates the contacts messages belong to.
+	contacts *Contacts
 }
 
 // AccountResult names the account a command created or changed.

@@ -83,6 +83,8 @@ var listSizes = map[string]listSize{
 	"Viewer.sessions":            {bound: 50},
 	"Workspace.invitations":      {bound: 100},
 	"Workspace.whatsAppAccounts": {bound: commands.MaxWhatsAppAccounts},
+	"Contact.messages":           {arg: "first", bound: 50},
+	"Query.simulatorMessages":    {arg: "first", bound: 50},
 }
 
 // fieldCosts are fields of a connection that cost more than 1 however large the page.

@@ -17,6 +17,7 @@ import (
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/graphql/generated"
 	"github.com/mydigibiz/digibiz/graphql/model"
+	"github.com/mydigibiz/digibiz/infra/whatsapp"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -62,6 +63,11 @@ func (r *contactResolver) CustomFields(ctx context.Context, obj *projections.Con
 	}
 	b, err := json.Marshal(obj.CustomFields)
 	return model.JSON(b), err
+}
+
+// Messages is the resolver for the messages field.
+func (r *contactResolver) Messages(ctx context.Context, obj *projections.Contact, first *int, after *string) (*model.MessageConnection, error) {
+	return r.contactMessages(ctx, obj, first, after)
 }
 
 // ID is the resolver for the id field.
@@ -120,6 +126,45 @@ func (r *invitationResolver) Status(ctx context.Context, obj *projections.Invita
 // InvitedBy is the resolver for the invitedBy field.
 func (r *invitationResolver) InvitedBy(ctx context.Context, obj *projections.Invitation) (*projections.User, error) {
 	return r.invitedBy(ctx, obj)
+}
+
+// ID is the resolver for the id field.
+func (r *messageResolver) ID(ctx context.Context, obj *projections.Message) (string, error) {
+	return obj.MessageID, nil
+}
+
+// Direction is the resolver for the direction field.
+func (r *messageResolver) Direction(ctx context.Context, obj *projections.Message) (model.MessageDirection, error) {
+	return model.MessageDirection(obj.Direction), nil
+}
+
+// Text is the resolver for the text field.
+func (r *messageResolver) Text(ctx context.Context, obj *projections.Message) (*string, error) {
+	return optString(obj.Text), nil
+}
+
+// MediaKind is the resolver for the mediaKind field.
+func (r *messageResolver) MediaKind(ctx context.Context, obj *projections.Message) (*string, error) {
+	return optString(obj.MediaKind), nil
+}
+
+// Status is the resolver for the status field.
+func (r *messageResolver) Status(ctx context.Context, obj *projections.Message) (model.MessageStatus, error) {
+	return model.MessageStatus(obj.Status), nil
+}
+
+// FailureCode is the resolver for the failureCode field.
+func (r *messageResolver) FailureCode(ctx context.Context, obj *projections.Message) (*string, error) {
+	return optString(obj.Failure), nil
+}
+
+// Account is the resolver for the account field.
+func (r *messageResolver) Account(ctx context.Context, obj *projections.Message) (*projections.WhatsAppAccount, error) {
+	a, err := r.WhatsAppAccounts.AccountByID(ctx, obj.AccountID)
+	if err != nil {
+		return nil, nil
+	}
+	return &a, nil
 }
 
 // SignUp is the resolver for the signUp field.
@@ -301,6 +346,16 @@ func (r *mutationResolver) LogoutWhatsAppAccount(ctx context.Context, input mode
 	return r.logoutWhatsAppAccount(ctx, input)
 }
 
+// SendWhatsAppMessage is the resolver for the sendWhatsAppMessage field.
+func (r *mutationResolver) SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error) {
+	return r.sendWhatsAppMessage(ctx, input)
+}
+
+// SimulateInboundMessage is the resolver for the simulateInboundMessage field.
+func (r *mutationResolver) SimulateInboundMessage(ctx context.Context, input model.SimulateInboundMessageInput) (*model.SimulatePayload, error) {
+	return r.simulateInboundMessage(ctx, input)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	p := PrincipalFrom(ctx)
@@ -345,6 +400,11 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*projections.
 	return &ws, nil
 }
 
+// SimulatorMessages is the resolver for the simulatorMessages field.
+func (r *queryResolver) SimulatorMessages(ctx context.Context, accountID string, first *int, after *string) (*model.SimulatorMessageConnection, error) {
+	return r.simulatorMessages(ctx, accountID, first, after)
+}
+
 // ID is the resolver for the id field.
 func (r *sessionResolver) ID(ctx context.Context, obj *projections.Session) (string, error) {
 	return encodeID(kindSession, obj.ID), nil
@@ -364,6 +424,11 @@ func (r *sessionResolver) UserAgent(ctx context.Context, obj *projections.Sessio
 func (r *sessionResolver) Current(ctx context.Context, obj *projections.Session) (bool, error) {
 	p := PrincipalFrom(ctx)
 	return p != nil && p.SessionID != uuid.Nil && p.SessionID == obj.ID, nil
+}
+
+// To is the resolver for the to field.
+func (r *simulatorMessageResolver) To(ctx context.Context, obj *whatsapp.SimulatorMessage) (string, error) {
+	return obj.To, nil
 }
 
 // WorkspaceEvents is the resolver for the workspaceEvents field.
@@ -535,6 +600,9 @@ func (r *Resolver) ContactImport() generated.ContactImportResolver { return &con
 // Invitation returns generated.InvitationResolver implementation.
 func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
 
+// Message returns generated.MessageResolver implementation.
+func (r *Resolver) Message() generated.MessageResolver { return &messageResolver{r} }
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -543,6 +611,11 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 // Session returns generated.SessionResolver implementation.
 func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
+
+// SimulatorMessage returns generated.SimulatorMessageResolver implementation.
+func (r *Resolver) SimulatorMessage() generated.SimulatorMessageResolver {
+	return &simulatorMessageResolver{r}
+}
 
 // Subscription returns generated.SubscriptionResolver implementation.
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
@@ -562,17 +635,19 @@ func (r *Resolver) WhatsAppAccount() generated.WhatsAppAccountResolver {
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
-	apiTokenResolver        struct{ *Resolver }
-	contactResolver         struct{ *Resolver }
-	contactGroupResolver    struct{ *Resolver }
-	contactImportResolver   struct{ *Resolver }
-	invitationResolver      struct{ *Resolver }
-	mutationResolver        struct{ *Resolver }
-	queryResolver           struct{ *Resolver }
-	sessionResolver         struct{ *Resolver }
-	subscriptionResolver    struct{ *Resolver }
-	userResolver            struct{ *Resolver }
-	viewerResolver          struct{ *Resolver }
-	whatsAppAccountResolver struct{ *Resolver }
-	workspaceResolver       struct{ *Resolver }
+	apiTokenResolver         struct{ *Resolver }
+	contactResolver          struct{ *Resolver }
+	contactGroupResolver     struct{ *Resolver }
+	contactImportResolver    struct{ *Resolver }
+	invitationResolver       struct{ *Resolver }
+	messageResolver          struct{ *Resolver }
+	mutationResolver         struct{ *Resolver }
+	queryResolver            struct{ *Resolver }
+	sessionResolver          struct{ *Resolver }
+	simulatorMessageResolver struct{ *Resolver }
+	subscriptionResolver     struct{ *Resolver }
+	userResolver             struct{ *Resolver }
+	viewerResolver           struct{ *Resolver }
+	whatsAppAccountResolver  struct{ *Resolver }
+	workspaceResolver        struct{ *Resolver }
 )

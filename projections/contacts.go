@@ -432,6 +432,16 @@ func (q *ContactQueries) ContactByID(ctx context.Context, id uuid.UUID) (Contact
 	return only(cs, err, "Contact")
 }
 
+// ContactByPhone returns the workspace's contact with the number (E.164); NotFound when none.
+func (q *ContactQueries) ContactByPhone(ctx context.Context, ws uuid.UUID, phone string) (Contact, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT `+contactCols+` FROM `+contactsSchema+`.contacts c WHERE c.workspace_id = $1 AND c.phone = $2`, ws, phone)
+	if err != nil {
+		return Contact{}, fmt.Errorf("reading contact: %w", err)
+	}
+	cs, err := scanContacts(rows)
+	return only(cs, err, "Contact")
+}
+
 // ExistingContacts returns those of ids that are contacts of the workspace.
 func (q *ContactQueries) ExistingContacts(ctx context.Context, ws uuid.UUID, ids []uuid.UUID) ([]uuid.UUID, error) {
 	rows, err := q.Pool.Query(ctx, `SELECT c.id FROM unnest($2::uuid[]) AS x(id)

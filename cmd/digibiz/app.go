@@ -92,6 +92,9 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range contact.ImportEvents() {
 		reg.Register(e)
 	}
+	for _, e := range contact.MessageEvents() {
+		reg.Register(e)
+	}
 	for _, e := range whatsapp.Events() {
 		reg.Register(e)
 	}
@@ -101,7 +104,7 @@ func newRegistry() *eventstore.Registry {
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
 	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}, projections.ContactImports{},
-		projections.WhatsAppAccounts{}}
+		projections.WhatsAppAccounts{}, projections.Messages{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -180,15 +183,25 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	_ = os.RemoveAll(spool)
 	accounts := &projections.WhatsAppAccountQueries{Pool: a.Pool}
 	a.pairing = wa.NewPairingHub()
-	report := func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Report) error {
-		return a.Resolver.Commands.RecordWhatsAppReport(ctx, account, r)
+	sink := wa.Sink{
+		Report: func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Report) error {
+			return a.Resolver.Commands.RecordWhatsAppReport(ctx, account, r)
+		},
+		Message: func(ctx context.Context, account whatsapp.AccountRef, m whatsapp.InboundMessage) error {
+			return a.Resolver.Commands.ReceiveWhatsAppMessage(ctx, account, m)
+		},
+		Receipt: func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Receipt) error {
+			return a.Resolver.Commands.RecordWhatsAppReceipt(ctx, account, r)
+		},
 	}
+	var simulator graphql.SimulatorControls // nil unless simulated: a nil *Simulator in it would not be nil
 	switch cfg.WhatsApp {
 	case "simulator":
-		a.Simulator = wa.NewSimulator(a.Pool, cfg.Simulator, report)
+		a.Simulator = wa.NewSimulator(a.Pool, cfg.Simulator, sink)
 		a.Gateway = a.Simulator
+		simulator = a.Simulator
 	case "whatsmeow":
-		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger}, report)
+		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger}, sink)
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -211,6 +224,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Contacts:          contacts,
 		WhatsAppAccounts:  accounts,
 		Pairing:           a.pairing,
+		Simulator:         simulator,
 		Credentials:       &projections.CredentialQueries{Pool: a.Pool},
 		Usage:             a.usage,
 		AccessLog:         accessLogAdapter{w: a.accessWriter, q: accesslog.Query{Pool: a.Pool}},

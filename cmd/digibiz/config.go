@@ -89,6 +89,14 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.StringVar(&c.WhatsApp, "whatsapp", env("DIGIBIZ_WHATSAPP", "simulator"), "WhatsApp gateway: whatsmeow or simulator (DIGIBIZ_WHATSAPP)")
 	fs.DurationVar(&c.Simulator.PairDelay, "sim-pair-delay", envDuration("DIGIBIZ_SIM_PAIR_DELAY", time.Second), "simulator: how long after the code is shown the phone links (DIGIBIZ_SIM_PAIR_DELAY)")
 	fs.DurationVar(&c.Simulator.ConnectDelay, "sim-connect-delay", envDuration("DIGIBIZ_SIM_CONNECT_DELAY", 50*time.Millisecond), "simulator: how long a connection takes to come up (DIGIBIZ_SIM_CONNECT_DELAY)")
+	fs.DurationVar(&c.Simulator.DeliverDelay, "sim-deliver-delay", envDuration("DIGIBIZ_SIM_DELIVER_DELAY", 200*time.Millisecond), "simulator: how long after WhatsApp accepts a message the recipient's phone confirms delivery; negative: never (DIGIBIZ_SIM_DELIVER_DELAY)")
+	fs.DurationVar(&c.Simulator.ReadDelay, "sim-read-delay", envDuration("DIGIBIZ_SIM_READ_DELAY", time.Second), "simulator: how long after WhatsApp accepts a message the recipient reads it; negative: never (DIGIBIZ_SIM_READ_DELAY)")
+	fs.Float64Var(&c.Simulator.FailureRate, "sim-failure-rate", envFloat("DIGIBIZ_SIM_FAILURE_RATE", 0), "simulator: share of sends refused with a server error, 0 to 1 (DIGIBIZ_SIM_FAILURE_RATE)")
+	fs.Func("sim-not-on-whatsapp", "simulator: comma-separated numbers or number prefixes (E.164) without WhatsApp (DIGIBIZ_SIM_NOT_ON_WHATSAPP)", func(v string) error {
+		c.Simulator.NotOnWhatsApp = splitList(v)
+		return nil
+	})
+	c.Simulator.NotOnWhatsApp = splitList(os.Getenv("DIGIBIZ_SIM_NOT_ON_WHATSAPP"))
 	fs.Uint64Var(&c.Simulator.Seed, "sim-seed", uint64(envInt("DIGIBIZ_SIM_SEED", 0)), "simulator: seed of its random choices, for repeatable runs; 0 picks one (DIGIBIZ_SIM_SEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
@@ -145,6 +153,14 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("whatsapp must be whatsmeow or simulator, not %q", c.WhatsApp)
 	}
+	if r := c.Simulator.FailureRate; r < 0 || r > 1 || r != r {
+		return fmt.Errorf("sim-failure-rate must be between 0 and 1, not %v", r)
+	}
+	for _, p := range c.Simulator.NotOnWhatsApp {
+		if !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789") != "" {
+			return fmt.Errorf("sim-not-on-whatsapp takes numbers or prefixes like +4930, not %q", p)
+		}
+	}
 	return nil
 }
 
@@ -158,4 +174,15 @@ func (c *Config) logger() *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -61,3 +61,26 @@ func TestSignInLimitsFromFlagsAndEnvironment(t *testing.T) {
 	require.True(t, blocked)
 	require.Equal(t, 15*time.Minute-14*time.Second, retry, "the ceiling: the first failure leaves the window")
 }
+
+// The simulator's knobs come from flags or DIGIBIZ_SIM_* variables; bad values are refused.
+func TestSimulatorKnobs(t *testing.T) {
+	t.Setenv("DIGIBIZ_SIM_NOT_ON_WHATSAPP", "+4930, +1555000")
+	t.Setenv("DIGIBIZ_SIM_READ_DELAY", "-1s")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfg := bindConfig(fs)
+	require.NoError(t, fs.Parse([]string{"--sim-failure-rate", "0.25", "--sim-deliver-delay", "3s", "--sim-seed", "42"}))
+	require.NoError(t, cfg.validate())
+	require.Equal(t, []string{"+4930", "+1555000"}, cfg.Simulator.NotOnWhatsApp)
+	require.Equal(t, 0.25, cfg.Simulator.FailureRate)
+	require.Equal(t, 3*time.Second, cfg.Simulator.DeliverDelay)
+	require.Equal(t, -time.Second, cfg.Simulator.ReadDelay, "never read")
+	require.Equal(t, uint64(42), cfg.Simulator.Seed)
+	require.Equal(t, time.Second, cfg.Simulator.PairDelay, "the default")
+
+	for _, bad := range [][]string{{"--sim-failure-rate", "1.5"}, {"--sim-not-on-whatsapp", "030123"}} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		cfg := bindConfig(fs)
+		require.NoError(t, fs.Parse(bad))
+		require.Error(t, cfg.validate(), "%v", bad)
+	}
+}

@@ -154,6 +154,15 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.logoutWhatsAppAccount": {
 		query: `mutation($id: ID!) { logoutWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Mutation.sendWhatsAppMessage": {
+		query: `mutation($a: ID!, $c: ID!) { sendWhatsAppMessage(input: { accountId: $a, contactId: $c, text: "hi" }) { message { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"a": w.aAccount, "c": w.aContact} }},
+	"Mutation.simulateInboundMessage": {
+		query: `mutation($a: ID!) { simulateInboundMessage(input: { accountId: $a, from: "+14155550177", text: "Tenant B here" }) { messageId } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"a": w.aAccount} }},
+	"Query.simulatorMessages": {
+		query: `query($a: ID!) { simulatorMessages(accountId: $a) { totalCount } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"a": w.aAccount} }},
 	"Subscription.whatsAppPairing": {
 		query: `subscription($id: ID!) { whatsAppPairing(accountId: $id) { kind } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},

@@ -34,3 +34,49 @@ type PairingUpdate struct {
 func (u PairingUpdate) Final() bool {
 	return u.Kind == PairingSuccess || u.Kind == PairingTimeout || u.Kind == PairingError
 }
+
+// InboundMessage is a message a person sent to one of the workspace's numbers.
+type InboundMessage struct {
+	// MessageID is WhatsApp's id of the message (unique per sender).
+	MessageID string
+	// From is the sender's number (E.164); FromJID and FromLID the JIDs it came with.
+	From, FromJID, FromLID string
+	// PushName is the name the sender's profile shows.
+	PushName string
+	Text     string
+	// MediaKind is IMAGE, VIDEO, AUDIO, DOCUMENT or STICKER when the message carries media.
+	MediaKind string
+	SentAt    time.Time
+}
+
+// ReceiptKind is what a receipt says of messages we sent.
+type ReceiptKind string
+
+const (
+	ReceiptDelivered ReceiptKind = "DELIVERED"
+	ReceiptRead      ReceiptKind = "READ"
+)
+
+// Receipt says that messages we sent reached the recipient's phone, or were read.
+type Receipt struct {
+	Kind       ReceiptKind
+	MessageIDs []string
+	At         time.Time
+}
+
+// Outgoing is a message to send: its id is ours, chosen before sending, so that a send repeated
+// after a crash is the same message (WhatsApp drops an id it has already seen).
+type Outgoing struct {
+	MessageID string
+	To        string // E.164
+	Text      string
+}
+
+// SendError is WhatsApp's refusal of a message, with a stable code (NOT_ON_WHATSAPP,
+// REACH_OUT_TIMELOCK, RATE_LIMITED, ...).
+type SendError struct {
+	Code    string
+	Message string
+}
+
+func (e *SendError) Error() string { return e.Code + ": " + e.Message }

@@ -15,8 +15,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/mydigibiz/digibiz/domain/identity"
-	"github.com/mydigibiz/digibiz/domain/whatsapp"
+	whatsapp1 "github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/graphql/model"
+	"github.com/mydigibiz/digibiz/infra/whatsapp"
 	"github.com/mydigibiz/digibiz/projections"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -37,9 +38,11 @@ type ResolverRoot interface {
 	ContactGroup() ContactGroupResolver
 	ContactImport() ContactImportResolver
 	Invitation() InvitationResolver
+	Message() MessageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Session() SessionResolver
+	SimulatorMessage() SimulatorMessageResolver
 	Subscription() SubscriptionResolver
 	User() UserResolver
 	Viewer() ViewerResolver
@@ -119,6 +122,7 @@ type ComplexityRoot struct {
 		Email        func(childComplexity int) int
 		Groups       func(childComplexity int) int
 		ID           func(childComplexity int) int
+		Messages     func(childComplexity int, first *int, after *string) int
 		Name         func(childComplexity int) int
 		OptedOut     func(childComplexity int) int
 		Phone        func(childComplexity int) int
@@ -257,6 +261,33 @@ type ComplexityRoot struct {
 		UserErrors       func(childComplexity int) int
 	}
 
+	Message struct {
+		Account     func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		DeliveredAt func(childComplexity int) int
+		Direction   func(childComplexity int) int
+		FailureCode func(childComplexity int) int
+		ID          func(childComplexity int) int
+		MediaKind   func(childComplexity int) int
+		ReadAt      func(childComplexity int) int
+		ReceivedAt  func(childComplexity int) int
+		SentAt      func(childComplexity int) int
+		Status      func(childComplexity int) int
+		Text        func(childComplexity int) int
+	}
+
+	MessageConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	MessageEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AcceptInvitation          func(childComplexity int, input model.AcceptInvitationInput) int
 		AssignContactsToGroup     func(childComplexity int, input model.AssignContactsToGroupInput) int
@@ -281,10 +312,12 @@ type ComplexityRoot struct {
 		RevokeInvitation          func(childComplexity int, input model.RevokeInvitationInput) int
 		RevokeSession             func(childComplexity int, input model.RevokeSessionInput) int
 		RotateAPIToken            func(childComplexity int, input model.RotateAPITokenInput) int
+		SendWhatsAppMessage       func(childComplexity int, input model.SendWhatsAppMessageInput) int
 		SetContactOptOut          func(childComplexity int, input model.SetContactOptOutInput) int
 		SignIn                    func(childComplexity int, input model.SignInInput) int
 		SignOut                   func(childComplexity int, input model.SignOutInput) int
 		SignUp                    func(childComplexity int, input model.SignUpInput) int
+		SimulateInboundMessage    func(childComplexity int, input model.SimulateInboundMessageInput) int
 		UpdateContact             func(childComplexity int, input model.UpdateContactInput) int
 		UpdateContactGroup        func(childComplexity int, input model.UpdateContactGroupInput) int
 		UpdateWorkspaceSettings   func(childComplexity int, input model.UpdateWorkspaceSettingsInput) int
@@ -296,9 +329,10 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Node      func(childComplexity int, id string) int
-		Viewer    func(childComplexity int) int
-		Workspace func(childComplexity int, id string) int
+		Node              func(childComplexity int, id string) int
+		SimulatorMessages func(childComplexity int, accountID string, first *int, after *string) int
+		Viewer            func(childComplexity int) int
+		Workspace         func(childComplexity int, id string) int
 	}
 
 	RemoveMemberPayload struct {
@@ -310,6 +344,12 @@ type ComplexityRoot struct {
 	RevokeSessionPayload struct {
 		ClientMutationID func(childComplexity int) int
 		RevokedSessionID func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	SendWhatsAppMessagePayload struct {
+		ClientMutationID func(childComplexity int) int
+		Message          func(childComplexity int) int
 		UserErrors       func(childComplexity int) int
 	}
 
@@ -327,6 +367,33 @@ type ComplexityRoot struct {
 		ClientMutationID func(childComplexity int) int
 		EndedSessionID   func(childComplexity int) int
 		UserErrors       func(childComplexity int) int
+	}
+
+	SimulatePayload struct {
+		ClientMutationID func(childComplexity int) int
+		Contact          func(childComplexity int) int
+		MessageID        func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	SimulatorMessage struct {
+		AcceptedAt func(childComplexity int) int
+		MediaID    func(childComplexity int) int
+		MessageID  func(childComplexity int) int
+		Text       func(childComplexity int) int
+		To         func(childComplexity int) int
+	}
+
+	SimulatorMessageConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	SimulatorMessageEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -442,6 +509,7 @@ type ContactResolver interface {
 
 	Groups(ctx context.Context, obj *projections.Contact) ([]projections.ContactGroup, error)
 	CustomFields(ctx context.Context, obj *projections.Contact) (model.JSON, error)
+	Messages(ctx context.Context, obj *projections.Contact, first *int, after *string) (*model.MessageConnection, error)
 }
 type ContactGroupResolver interface {
 	ID(ctx context.Context, obj *projections.ContactGroup) (string, error)
@@ -461,6 +529,15 @@ type InvitationResolver interface {
 	Status(ctx context.Context, obj *projections.Invitation) (model.InvitationStatus, error)
 
 	InvitedBy(ctx context.Context, obj *projections.Invitation) (*projections.User, error)
+}
+type MessageResolver interface {
+	ID(ctx context.Context, obj *projections.Message) (string, error)
+	Direction(ctx context.Context, obj *projections.Message) (model.MessageDirection, error)
+	Text(ctx context.Context, obj *projections.Message) (*string, error)
+	MediaKind(ctx context.Context, obj *projections.Message) (*string, error)
+	Status(ctx context.Context, obj *projections.Message) (model.MessageStatus, error)
+	FailureCode(ctx context.Context, obj *projections.Message) (*string, error)
+	Account(ctx context.Context, obj *projections.Message) (*projections.WhatsAppAccount, error)
 }
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
@@ -493,11 +570,14 @@ type MutationResolver interface {
 	ReconnectWhatsAppAccount(ctx context.Context, input model.ReconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	DisconnectWhatsAppAccount(ctx context.Context, input model.DisconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	LogoutWhatsAppAccount(ctx context.Context, input model.LogoutWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
+	SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error)
+	SimulateInboundMessage(ctx context.Context, input model.SimulateInboundMessageInput) (*model.SimulatePayload, error)
 }
 type QueryResolver interface {
 	Viewer(ctx context.Context) (*model.Viewer, error)
 	Node(ctx context.Context, id string) (model.Node, error)
 	Workspace(ctx context.Context, id string) (*projections.Workspace, error)
+	SimulatorMessages(ctx context.Context, accountID string, first *int, after *string) (*model.SimulatorMessageConnection, error)
 }
 type SessionResolver interface {
 	ID(ctx context.Context, obj *projections.Session) (string, error)
@@ -506,6 +586,9 @@ type SessionResolver interface {
 	UserAgent(ctx context.Context, obj *projections.Session) (*string, error)
 
 	Current(ctx context.Context, obj *projections.Session) (bool, error)
+}
+type SimulatorMessageResolver interface {
+	To(ctx context.Context, obj *whatsapp.SimulatorMessage) (string, error)
 }
 type SubscriptionResolver interface {
 	WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error)
@@ -824,6 +907,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contact.ID(childComplexity), true
+	case "Contact.messages":
+		if e.ComplexityRoot.Contact.Messages == nil {
+			break
+		}
+
+		args, err := ec.field_Contact_messages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Contact.Messages(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Contact.name":
 		if e.ComplexityRoot.Contact.Name == nil {
 			break
@@ -1328,6 +1422,117 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MemberPayload.UserErrors(childComplexity), true
 
+	case "Message.account":
+		if e.ComplexityRoot.Message.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Account(childComplexity), true
+	case "Message.createdAt":
+		if e.ComplexityRoot.Message.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.CreatedAt(childComplexity), true
+	case "Message.deliveredAt":
+		if e.ComplexityRoot.Message.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.DeliveredAt(childComplexity), true
+	case "Message.direction":
+		if e.ComplexityRoot.Message.Direction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Direction(childComplexity), true
+	case "Message.failureCode":
+		if e.ComplexityRoot.Message.FailureCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.FailureCode(childComplexity), true
+	case "Message.id":
+		if e.ComplexityRoot.Message.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.ID(childComplexity), true
+	case "Message.mediaKind":
+		if e.ComplexityRoot.Message.MediaKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.MediaKind(childComplexity), true
+	case "Message.readAt":
+		if e.ComplexityRoot.Message.ReadAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.ReadAt(childComplexity), true
+	case "Message.receivedAt":
+		if e.ComplexityRoot.Message.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.ReceivedAt(childComplexity), true
+	case "Message.sentAt":
+		if e.ComplexityRoot.Message.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.SentAt(childComplexity), true
+	case "Message.status":
+		if e.ComplexityRoot.Message.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Status(childComplexity), true
+	case "Message.text":
+		if e.ComplexityRoot.Message.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Text(childComplexity), true
+
+	case "MessageConnection.edges":
+		if e.ComplexityRoot.MessageConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageConnection.Edges(childComplexity), true
+	case "MessageConnection.nodes":
+		if e.ComplexityRoot.MessageConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageConnection.Nodes(childComplexity), true
+	case "MessageConnection.pageInfo":
+		if e.ComplexityRoot.MessageConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageConnection.PageInfo(childComplexity), true
+	case "MessageConnection.totalCount":
+		if e.ComplexityRoot.MessageConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageConnection.TotalCount(childComplexity), true
+
+	case "MessageEdge.cursor":
+		if e.ComplexityRoot.MessageEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageEdge.Cursor(childComplexity), true
+	case "MessageEdge.node":
+		if e.ComplexityRoot.MessageEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MessageEdge.Node(childComplexity), true
+
 	case "Mutation.acceptInvitation":
 		if e.ComplexityRoot.Mutation.AcceptInvitation == nil {
 			break
@@ -1581,6 +1786,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RotateAPIToken(childComplexity, args["input"].(model.RotateAPITokenInput)), true
+	case "Mutation.sendWhatsAppMessage":
+		if e.ComplexityRoot.Mutation.SendWhatsAppMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendWhatsAppMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendWhatsAppMessage(childComplexity, args["input"].(model.SendWhatsAppMessageInput)), true
 	case "Mutation.setContactOptOut":
 		if e.ComplexityRoot.Mutation.SetContactOptOut == nil {
 			break
@@ -1625,6 +1841,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SignUp(childComplexity, args["input"].(model.SignUpInput)), true
+	case "Mutation.simulateInboundMessage":
+		if e.ComplexityRoot.Mutation.SimulateInboundMessage == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_simulateInboundMessage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SimulateInboundMessage(childComplexity, args["input"].(model.SimulateInboundMessageInput)), true
 	case "Mutation.updateContact":
 		if e.ComplexityRoot.Mutation.UpdateContact == nil {
 			break
@@ -1683,6 +1910,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.simulatorMessages":
+		if e.ComplexityRoot.Query.SimulatorMessages == nil {
+			break
+		}
+
+		args, err := ec.field_Query_simulatorMessages_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SimulatorMessages(childComplexity, args["accountId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1738,6 +1976,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RevokeSessionPayload.UserErrors(childComplexity), true
+
+	case "SendWhatsAppMessagePayload.clientMutationId":
+		if e.ComplexityRoot.SendWhatsAppMessagePayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendWhatsAppMessagePayload.ClientMutationID(childComplexity), true
+	case "SendWhatsAppMessagePayload.message":
+		if e.ComplexityRoot.SendWhatsAppMessagePayload.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendWhatsAppMessagePayload.Message(childComplexity), true
+	case "SendWhatsAppMessagePayload.userErrors":
+		if e.ComplexityRoot.SendWhatsAppMessagePayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendWhatsAppMessagePayload.UserErrors(childComplexity), true
 
 	case "Session.createdAt":
 		if e.ComplexityRoot.Session.CreatedAt == nil {
@@ -1800,6 +2057,100 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SignOutPayload.UserErrors(childComplexity), true
+
+	case "SimulatePayload.clientMutationId":
+		if e.ComplexityRoot.SimulatePayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatePayload.ClientMutationID(childComplexity), true
+	case "SimulatePayload.contact":
+		if e.ComplexityRoot.SimulatePayload.Contact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatePayload.Contact(childComplexity), true
+	case "SimulatePayload.messageId":
+		if e.ComplexityRoot.SimulatePayload.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatePayload.MessageID(childComplexity), true
+	case "SimulatePayload.userErrors":
+		if e.ComplexityRoot.SimulatePayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatePayload.UserErrors(childComplexity), true
+
+	case "SimulatorMessage.acceptedAt":
+		if e.ComplexityRoot.SimulatorMessage.AcceptedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessage.AcceptedAt(childComplexity), true
+	case "SimulatorMessage.mediaId":
+		if e.ComplexityRoot.SimulatorMessage.MediaID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessage.MediaID(childComplexity), true
+	case "SimulatorMessage.messageId":
+		if e.ComplexityRoot.SimulatorMessage.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessage.MessageID(childComplexity), true
+	case "SimulatorMessage.text":
+		if e.ComplexityRoot.SimulatorMessage.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessage.Text(childComplexity), true
+	case "SimulatorMessage.to":
+		if e.ComplexityRoot.SimulatorMessage.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessage.To(childComplexity), true
+
+	case "SimulatorMessageConnection.edges":
+		if e.ComplexityRoot.SimulatorMessageConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessageConnection.Edges(childComplexity), true
+	case "SimulatorMessageConnection.nodes":
+		if e.ComplexityRoot.SimulatorMessageConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessageConnection.Nodes(childComplexity), true
+	case "SimulatorMessageConnection.pageInfo":
+		if e.ComplexityRoot.SimulatorMessageConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessageConnection.PageInfo(childComplexity), true
+	case "SimulatorMessageConnection.totalCount":
+		if e.ComplexityRoot.SimulatorMessageConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessageConnection.TotalCount(childComplexity), true
+
+	case "SimulatorMessageEdge.cursor":
+		if e.ComplexityRoot.SimulatorMessageEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessageEdge.Cursor(childComplexity), true
+	case "SimulatorMessageEdge.node":
+		if e.ComplexityRoot.SimulatorMessageEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SimulatorMessageEdge.Node(childComplexity), true
 
 	case "Subscription.contactImportProgress":
 		if e.ComplexityRoot.Subscription.ContactImportProgress == nil {
@@ -2274,10 +2625,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RevokeInvitationInput", ec.unmarshalInputRevokeInvitationInput),
 			graphql.NewInputUnmarshaler("RevokeSessionInput", ec.unmarshalInputRevokeSessionInput),
 			graphql.NewInputUnmarshaler("RotateApiTokenInput", ec.unmarshalInputRotateApiTokenInput),
+			graphql.NewInputUnmarshaler("SendWhatsAppMessageInput", ec.unmarshalInputSendWhatsAppMessageInput),
 			graphql.NewInputUnmarshaler("SetContactOptOutInput", ec.unmarshalInputSetContactOptOutInput),
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
+			graphql.NewInputUnmarshaler("SimulateInboundMessageInput", ec.unmarshalInputSimulateInboundMessageInput),
 			graphql.NewInputUnmarshaler("UpdateContactGroupInput", ec.unmarshalInputUpdateContactGroupInput),
 			graphql.NewInputUnmarshaler("UpdateContactInput", ec.unmarshalInputUpdateContactInput),
 			graphql.NewInputUnmarshaler("UpdateWorkspaceSettingsInput", ec.unmarshalInputUpdateWorkspaceSettingsInput),
@@ -2432,6 +2785,11 @@ type Query {
   node(id: ID!): Node @open
   "A workspace the caller is a member of (or the API token's own); null with NOT_FOUND otherwise."
   workspace(id: ID!): Workspace @open
+  """
+  Every message the simulated WhatsApp accepted from the account, oldest first; one record per
+  message id. Only with the simulator gateway: with whatsmeow it is refused (FORBIDDEN).
+  """
+  simulatorMessages(accountId: ID!, first: Int = 50, after: String): SimulatorMessageConnection! @scope(needs: ACCOUNTS_READ)
 }
 
 type Viewer {
@@ -2617,8 +2975,110 @@ type Contact implements Node {
   groups: [ContactGroup!]!
   "Extra columns of imports and API calls, as a JSON object of strings."
   customFields: JSON @scope(needs: CONTACTS_READ)
+  "The conversation with the contact on the workspace's WhatsApp numbers, newest first."
+  messages(first: Int = 50, after: String): MessageConnection! @scope(needs: CONTACTS_READ)
   createdAt: Time!
   updatedAt: Time!
+}
+
+"A message of a conversation; its text is sealed in the log with the contact's key."
+type Message {
+  "WhatsApp's id of the message (ours, for messages we send)."
+  id: ID!
+  direction: MessageDirection!
+  text: String
+  "IMAGE, VIDEO, AUDIO, DOCUMENT or STICKER when the message carried media."
+  mediaKind: String
+  status: MessageStatus!
+  "Why it failed (status FAILED): NOT_CONNECTED, NOT_ON_WHATSAPP, REACH_OUT_TIMELOCK, SERVER_ERROR, SEND_FAILED."
+  failureCode: String
+  "The workspace's number it was exchanged on."
+  account: WhatsAppAccount
+  sentAt: Time
+  deliveredAt: Time
+  readAt: Time
+  receivedAt: Time
+  createdAt: Time!
+}
+
+enum MessageDirection {
+  INBOUND
+  OUTBOUND
+}
+
+enum MessageStatus {
+  QUEUED
+  SENT
+  DELIVERED
+  READ
+  FAILED
+  RECEIVED
+}
+
+type MessageEdge {
+  cursor: String!
+  node: Message!
+}
+
+type MessageConnection {
+  edges: [MessageEdge!]!
+  nodes: [Message!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+input SendWhatsAppMessageInput {
+  "The number to send from; it must be CONNECTED."
+  accountId: ID!
+  contactId: ID!
+  "1 to 4,096 characters."
+  text: String!
+  clientMutationId: String
+}
+
+type SendWhatsAppMessagePayload {
+  "The message as it stands once WhatsApp answered: SENT, or FAILED with its failureCode."
+  message: Message
+  userErrors: [UserError!]!
+  clientMutationId: String
+}
+
+input SimulateInboundMessageInput {
+  accountId: ID!
+  "The sender's number (E.164)."
+  from: String!
+  text: String!
+  clientMutationId: String
+}
+
+type SimulatePayload {
+  "The simulated message's WhatsApp id."
+  messageId: String
+  "The contact the message now belongs to (created with source INBOUND for a new number)."
+  contact: Contact
+  userErrors: [UserError!]!
+  clientMutationId: String
+}
+
+"A message the simulated WhatsApp accepted from an account: the simulated world's record, not ours."
+type SimulatorMessage {
+  messageId: String!
+  to: String!
+  text: String!
+  mediaId: String
+  acceptedAt: Time!
+}
+
+type SimulatorMessageEdge {
+  cursor: String!
+  node: SimulatorMessage!
+}
+
+type SimulatorMessageConnection {
+  edges: [SimulatorMessageEdge!]!
+  nodes: [SimulatorMessage!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
 }
 
 input ContactFilter {
@@ -2887,6 +3347,13 @@ type Mutation {
   disconnectWhatsAppAccount(input: DisconnectWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
   "Unlink the device from the number; nothing of its session is kept. Only a new pairing brings the number back."
   logoutWhatsAppAccount(input: LogoutWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
+  "Send a text message to a contact from a connected number; it is recorded QUEUED before it is sent."
+  sendWhatsAppMessage(input: SendWhatsAppMessageInput!): SendWhatsAppMessagePayload! @scope(needs: CAMPAIGNS_WRITE)
+  """
+  A message from ` + "`" + `from` + "`" + ` arrives on the account as if sent from a phone. Only with the simulator
+  gateway: with whatsmeow it is refused (FORBIDDEN), whatever the caller.
+  """
+  simulateInboundMessage(input: SimulateInboundMessageInput!): SimulatePayload! @scope(needs: ACCOUNTS_WRITE)
 }
 
 input ImportContactsInput {
@@ -3344,6 +3811,8 @@ func (ec *executionContext) childFields_Contact(ctx context.Context, field graph
 		return ec.fieldContext_Contact_groups(ctx, field)
 	case "customFields":
 		return ec.fieldContext_Contact_customFields(ctx, field)
+	case "messages":
+		return ec.fieldContext_Contact_messages(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Contact_createdAt(ctx, field)
 	case "updatedAt":
@@ -3612,6 +4081,60 @@ func (ec *executionContext) childFields_MemberPayload(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type MemberPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_Message(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Message_id(ctx, field)
+	case "direction":
+		return ec.fieldContext_Message_direction(ctx, field)
+	case "text":
+		return ec.fieldContext_Message_text(ctx, field)
+	case "mediaKind":
+		return ec.fieldContext_Message_mediaKind(ctx, field)
+	case "status":
+		return ec.fieldContext_Message_status(ctx, field)
+	case "failureCode":
+		return ec.fieldContext_Message_failureCode(ctx, field)
+	case "account":
+		return ec.fieldContext_Message_account(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_Message_sentAt(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_Message_deliveredAt(ctx, field)
+	case "readAt":
+		return ec.fieldContext_Message_readAt(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_Message_receivedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Message_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Message", field.Name)
+}
+
+func (ec *executionContext) childFields_MessageConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_MessageConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_MessageConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_MessageConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_MessageConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MessageConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_MessageEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_MessageEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_MessageEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MessageEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -3646,6 +4169,18 @@ func (ec *executionContext) childFields_RevokeSessionPayload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type RevokeSessionPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SendWhatsAppMessagePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "message":
+		return ec.fieldContext_SendWhatsAppMessagePayload_message(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SendWhatsAppMessagePayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_SendWhatsAppMessagePayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SendWhatsAppMessagePayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Session(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3676,6 +4211,60 @@ func (ec *executionContext) childFields_SignOutPayload(ctx context.Context, fiel
 		return ec.fieldContext_SignOutPayload_clientMutationId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SignOutPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulatePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "messageId":
+		return ec.fieldContext_SimulatePayload_messageId(ctx, field)
+	case "contact":
+		return ec.fieldContext_SimulatePayload_contact(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SimulatePayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_SimulatePayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulatePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulatorMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "messageId":
+		return ec.fieldContext_SimulatorMessage_messageId(ctx, field)
+	case "to":
+		return ec.fieldContext_SimulatorMessage_to(ctx, field)
+	case "text":
+		return ec.fieldContext_SimulatorMessage_text(ctx, field)
+	case "mediaId":
+		return ec.fieldContext_SimulatorMessage_mediaId(ctx, field)
+	case "acceptedAt":
+		return ec.fieldContext_SimulatorMessage_acceptedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulatorMessage", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulatorMessageConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SimulatorMessageConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SimulatorMessageConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SimulatorMessageConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SimulatorMessageConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulatorMessageConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SimulatorMessageEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SimulatorMessageEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_SimulatorMessageEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SimulatorMessageEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4024,6 +4613,28 @@ func (ec *executionContext) field_ContactImport_errors_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Contact_messages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_acceptInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4346,6 +4957,20 @@ func (ec *executionContext) field_Mutation_rotateApiToken_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_sendWhatsAppMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SendWhatsAppMessageInput, error) {
+			return ec.unmarshalNSendWhatsAppMessageInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSendWhatsAppMessageInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setContactOptOut_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4394,6 +5019,20 @@ func (ec *executionContext) field_Mutation_signUp_args(ctx context.Context, rawA
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SignUpInput, error) {
 			return ec.unmarshalNSignUpInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSignUpInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_simulateInboundMessage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SimulateInboundMessageInput, error) {
+			return ec.unmarshalNSimulateInboundMessageInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulateInboundMessageInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4469,6 +5108,36 @@ func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_simulatorMessages_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "accountId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accountId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -5996,6 +6665,68 @@ func (ec *executionContext) _Contact_customFields(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_Contact_customFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Contact", field, true, true, "JSON")
+}
+
+func (ec *executionContext) _Contact_messages(ctx context.Context, field graphql.CollectedField, obj *projections.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_messages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Contact().Messages(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *model.MessageConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.MessageConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MessageConnection) graphql.Marshaler {
+			return ec.marshalNMessageConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_messages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Contact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MessageConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Contact_messages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Contact_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.Contact) (ret graphql.Marshaler) {
@@ -8062,6 +8793,465 @@ func (ec *executionContext) fieldContext_MemberPayload_clientMutationId(_ contex
 	return graphql.NewScalarFieldContext("MemberPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _Message_id(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Message_direction(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_direction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Direction(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MessageDirection) graphql.Marshaler {
+			return ec.marshalNMessageDirection2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageDirection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_direction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "MessageDirection")
+}
+
+func (ec *executionContext) _Message_text(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Text(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "String")
+}
+
+func (ec *executionContext) _Message_mediaKind(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_mediaKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().MediaKind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_mediaKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "String")
+}
+
+func (ec *executionContext) _Message_status(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MessageStatus) graphql.Marshaler {
+			return ec.marshalNMessageStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "MessageStatus")
+}
+
+func (ec *executionContext) _Message_failureCode(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_failureCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().FailureCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_failureCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, true, true, "String")
+}
+
+func (ec *executionContext) _Message_account(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Account(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalOWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Message",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Message_sentAt(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_sentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SentAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_sentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Message_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_deliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Message_readAt(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_readAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReadAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_readAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Message_receivedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Message_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Message_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Message", field, false, false, "Time")
+}
+
+func (ec *executionContext) _MessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.MessageEdge) graphql.Marshaler {
+			return ec.marshalNMessageEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MessageEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MessageConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MessageConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MessageConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.MessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MessageConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MessageEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MessageEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MessageEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _MessageEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MessageEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MessageEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Message) graphql.Marshaler {
+			return ec.marshalNMessage2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MessageEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MessageEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_signUp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9842,6 +11032,130 @@ func (ec *executionContext) fieldContext_Mutation_logoutWhatsAppAccount(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_sendWhatsAppMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_sendWhatsAppMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SendWhatsAppMessage(ctx, fc.Args["input"].(model.SendWhatsAppMessageInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_WRITE")
+				if err != nil {
+					var zeroVal *model.SendWhatsAppMessagePayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SendWhatsAppMessagePayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SendWhatsAppMessagePayload) graphql.Marshaler {
+			return ec.marshalNSendWhatsAppMessagePayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSendWhatsAppMessagePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_sendWhatsAppMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SendWhatsAppMessagePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_sendWhatsAppMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_simulateInboundMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_simulateInboundMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SimulateInboundMessage(ctx, fc.Args["input"].(model.SimulateInboundMessageInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.SimulatePayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SimulatePayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulatePayload) graphql.Marshaler {
+			return ec.marshalNSimulatePayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_simulateInboundMessage(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulatePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_simulateInboundMessage_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10041,6 +11355,68 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_workspace_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_simulatorMessages(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_simulatorMessages(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SimulatorMessages(ctx, fc.Args["accountId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_READ")
+				if err != nil {
+					var zeroVal *model.SimulatorMessageConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SimulatorMessageConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SimulatorMessageConnection) graphql.Marshaler {
+			return ec.marshalNSimulatorMessageConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatorMessageConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_simulatorMessages(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulatorMessageConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_simulatorMessages_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10277,6 +11653,93 @@ func (ec *executionContext) _RevokeSessionPayload_clientMutationId(ctx context.C
 }
 func (ec *executionContext) fieldContext_RevokeSessionPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RevokeSessionPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _SendWhatsAppMessagePayload_message(ctx context.Context, field graphql.CollectedField, obj *model.SendWhatsAppMessagePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendWhatsAppMessagePayload_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Message) graphql.Marshaler {
+			return ec.marshalOMessage2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SendWhatsAppMessagePayload_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SendWhatsAppMessagePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SendWhatsAppMessagePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SendWhatsAppMessagePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendWhatsAppMessagePayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SendWhatsAppMessagePayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SendWhatsAppMessagePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SendWhatsAppMessagePayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SendWhatsAppMessagePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SendWhatsAppMessagePayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SendWhatsAppMessagePayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SendWhatsAppMessagePayload", field, false, false, "String")
 }
 
 func (ec *executionContext) _Session_id(ctx context.Context, field graphql.CollectedField, obj *projections.Session) (ret graphql.Marshaler) {
@@ -10516,6 +11979,405 @@ func (ec *executionContext) _SignOutPayload_clientMutationId(ctx context.Context
 }
 func (ec *executionContext) fieldContext_SignOutPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SignOutPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatePayload_messageId(ctx context.Context, field graphql.CollectedField, obj *model.SimulatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatePayload_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatePayload_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatePayload_contact(ctx context.Context, field graphql.CollectedField, obj *model.SimulatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatePayload_contact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContact(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatePayload_contact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulatePayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SimulatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatePayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatePayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulatePayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulatePayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SimulatePayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatePayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatePayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatePayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatorMessage_messageId(ctx context.Context, field graphql.CollectedField, obj *whatsapp.SimulatorMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessage_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessage_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatorMessage_to(ctx context.Context, field graphql.CollectedField, obj *whatsapp.SimulatorMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessage_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SimulatorMessage().To(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessage_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessage", field, true, true, "String")
+}
+
+func (ec *executionContext) _SimulatorMessage_text(ctx context.Context, field graphql.CollectedField, obj *whatsapp.SimulatorMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessage_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessage_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatorMessage_mediaId(ctx context.Context, field graphql.CollectedField, obj *whatsapp.SimulatorMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessage_mediaId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MediaID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessage_mediaId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatorMessage_acceptedAt(ctx context.Context, field graphql.CollectedField, obj *whatsapp.SimulatorMessage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessage_acceptedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessage_acceptedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SimulatorMessageConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.SimulatorMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessageConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.SimulatorMessageEdge) graphql.Marshaler {
+			return ec.marshalNSimulatorMessageEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatorMessageEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessageConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulatorMessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulatorMessageEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulatorMessageConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SimulatorMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessageConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []whatsapp.SimulatorMessage) graphql.Marshaler {
+			return ec.marshalNSimulatorMessage2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋinfraᚋwhatsappᚐSimulatorMessageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessageConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulatorMessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulatorMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulatorMessageConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.SimulatorMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessageConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessageConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulatorMessageConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SimulatorMessageConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SimulatorMessageConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessageConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessageConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessageConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SimulatorMessageEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SimulatorMessageEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessageEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessageEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SimulatorMessageEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _SimulatorMessageEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.SimulatorMessageEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SimulatorMessageEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *whatsapp.SimulatorMessage) graphql.Marshaler {
+			return ec.marshalNSimulatorMessage2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋinfraᚋwhatsappᚐSimulatorMessage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SimulatorMessageEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SimulatorMessageEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SimulatorMessage(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Subscription_workspaceEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -11205,7 +13067,7 @@ func (ec *executionContext) _WhatsAppAccount_status(ctx context.Context, field g
 			return obj.Status, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v whatsapp.Status) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v whatsapp1.Status) graphql.Marshaler {
 			return ec.marshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx, selections, v)
 		},
 		true,
@@ -11430,7 +13292,7 @@ func (ec *executionContext) _WhatsAppPairingEvent_kind(ctx context.Context, fiel
 			return obj.Kind, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v whatsapp.PairingKind) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v whatsapp1.PairingKind) graphql.Marshaler {
 			return ec.marshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx, selections, v)
 		},
 		true,
@@ -14962,6 +16824,69 @@ func UnmarshalRotateApiTokenInput(ctx context.Context, raw any) (model.RotateAPI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSendWhatsAppMessageInput(ctx context.Context, obj any) (model.SendWhatsAppMessageInput, error) {
+	var it model.SendWhatsAppMessageInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "contactId", "text", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "contactId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactID = data
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSendWhatsAppMessageInput unmarshals raw into the SendWhatsAppMessageInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSendWhatsAppMessageInput(ctx context.Context, raw any) (model.SendWhatsAppMessageInput, error) {
+	var out model.SendWhatsAppMessageInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SendWhatsAppMessageInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSetContactOptOutInput(ctx context.Context, obj any) (model.SetContactOptOutInput, error) {
 	var it model.SetContactOptOutInput
 	if obj == nil {
@@ -15190,6 +17115,69 @@ func (ec *executionContext) unmarshalInputSignUpInput(ctx context.Context, obj a
 func UnmarshalSignUpInput(ctx context.Context, raw any) (model.SignUpInput, error) {
 	var out model.SignUpInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SignUpInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSimulateInboundMessageInput(ctx context.Context, obj any) (model.SimulateInboundMessageInput, error) {
+	var it model.SimulateInboundMessageInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "from", "text", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "text":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("text"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Text = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSimulateInboundMessageInput unmarshals raw into the SimulateInboundMessageInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSimulateInboundMessageInput(ctx context.Context, raw any) (model.SimulateInboundMessageInput, error) {
+	var out model.SimulateInboundMessageInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SimulateInboundMessageInput", raw, &out)
 	return out, err
 }
 
@@ -15971,6 +17959,12 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Contact_customFields(ctx, field, obj)
+				})
+		case "messages":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Contact_messages(ctx, field, obj)
 				})
 		case "createdAt":
 			out.Values[i] = ec._Contact_createdAt(ctx, field, obj)
@@ -16904,6 +18898,187 @@ func (ec *executionContext) _MemberPayload(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var messageImplementors = []string{"Message"}
+
+func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, obj *projections.Message) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, messageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Message")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_id(ctx, field, obj)
+				})
+		case "direction":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_direction(ctx, field, obj)
+				})
+		case "text":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_text(ctx, field, obj)
+				})
+		case "mediaKind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_mediaKind(ctx, field, obj)
+				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_status(ctx, field, obj)
+				})
+		case "failureCode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_failureCode(ctx, field, obj)
+				})
+		case "account":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_account(ctx, field, obj)
+				})
+		case "sentAt":
+			out.Values[i] = ec._Message_sentAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deliveredAt":
+			out.Values[i] = ec._Message_deliveredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "readAt":
+			out.Values[i] = ec._Message_readAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._Message_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Message_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var messageConnectionImplementors = []string{"MessageConnection"}
+
+func (ec *executionContext) _MessageConnection(ctx context.Context, sel ast.SelectionSet, obj *model.MessageConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, messageConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MessageConnection")
+		case "edges":
+			out.Values[i] = ec._MessageConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._MessageConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._MessageConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._MessageConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var messageEdgeImplementors = []string{"MessageEdge"}
+
+func (ec *executionContext) _MessageEdge(ctx context.Context, sel ast.SelectionSet, obj *model.MessageEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, messageEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MessageEdge")
+		case "cursor":
+			out.Values[i] = ec._MessageEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._MessageEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -17133,6 +19308,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "sendWhatsAppMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_sendWhatsAppMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "simulateInboundMessage":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_simulateInboundMessage(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17224,6 +19413,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_workspace(ctx, field)
+				})
+		case "simulatorMessages":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_simulatorMessages(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -17342,6 +19537,49 @@ func (ec *executionContext) _RevokeSessionPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var sendWhatsAppMessagePayloadImplementors = []string{"SendWhatsAppMessagePayload"}
+
+func (ec *executionContext) _SendWhatsAppMessagePayload(ctx context.Context, sel ast.SelectionSet, obj *model.SendWhatsAppMessagePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sendWhatsAppMessagePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SendWhatsAppMessagePayload")
+		case "message":
+			out.Values[i] = ec._SendWhatsAppMessagePayload_message(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SendWhatsAppMessagePayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._SendWhatsAppMessagePayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var sessionImplementors = []string{"Session", "Node"}
 
 func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, obj *projections.Session) graphql.Marshaler {
@@ -17433,6 +19671,194 @@ func (ec *executionContext) _SignOutPayload(ctx context.Context, sel ast.Selecti
 		case "clientMutationId":
 			out.Values[i] = ec._SignOutPayload_clientMutationId(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulatePayloadImplementors = []string{"SimulatePayload"}
+
+func (ec *executionContext) _SimulatePayload(ctx context.Context, sel ast.SelectionSet, obj *model.SimulatePayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulatePayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulatePayload")
+		case "messageId":
+			out.Values[i] = ec._SimulatePayload_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contact":
+			out.Values[i] = ec._SimulatePayload_contact(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SimulatePayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._SimulatePayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulatorMessageImplementors = []string{"SimulatorMessage"}
+
+func (ec *executionContext) _SimulatorMessage(ctx context.Context, sel ast.SelectionSet, obj *whatsapp.SimulatorMessage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulatorMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulatorMessage")
+		case "messageId":
+			out.Values[i] = ec._SimulatorMessage_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "to":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SimulatorMessage_to(ctx, field, obj)
+				})
+		case "text":
+			out.Values[i] = ec._SimulatorMessage_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mediaId":
+			out.Values[i] = ec._SimulatorMessage_mediaId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "acceptedAt":
+			out.Values[i] = ec._SimulatorMessage_acceptedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulatorMessageConnectionImplementors = []string{"SimulatorMessageConnection"}
+
+func (ec *executionContext) _SimulatorMessageConnection(ctx context.Context, sel ast.SelectionSet, obj *model.SimulatorMessageConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulatorMessageConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulatorMessageConnection")
+		case "edges":
+			out.Values[i] = ec._SimulatorMessageConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._SimulatorMessageConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SimulatorMessageConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._SimulatorMessageConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var simulatorMessageEdgeImplementors = []string{"SimulatorMessageEdge"}
+
+func (ec *executionContext) _SimulatorMessageEdge(ctx context.Context, sel ast.SelectionSet, obj *model.SimulatorMessageEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, simulatorMessageEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SimulatorMessageEdge")
+		case "cursor":
+			out.Values[i] = ec._SimulatorMessageEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SimulatorMessageEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -19028,6 +21454,82 @@ func (ec *executionContext) marshalNMemberPayload2ᚖgithubᚗcomᚋmydigibizᚋ
 	return ec._MemberPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNMessage2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessage(ctx context.Context, sel ast.SelectionSet, v projections.Message) graphql.Marshaler {
+	return ec._Message(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMessage2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.Message) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMessage2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMessage2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessage(ctx context.Context, sel ast.SelectionSet, v *projections.Message) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Message!")
+		return graphql.Null
+	}
+	return ec._Message(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMessageConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageConnection(ctx context.Context, sel ast.SelectionSet, v *model.MessageConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MessageConnection!")
+		return graphql.Null
+	}
+	return ec._MessageConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNMessageDirection2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageDirection(ctx context.Context, v any) (model.MessageDirection, error) {
+	var res model.MessageDirection
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMessageDirection2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageDirection(ctx context.Context, sel ast.SelectionSet, v model.MessageDirection) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNMessageEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageEdge(ctx context.Context, sel ast.SelectionSet, v model.MessageEdge) graphql.Marshaler {
+	return ec._MessageEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMessageEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MessageEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMessageEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNMessageStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageStatus(ctx context.Context, v any) (model.MessageStatus, error) {
+	var res model.MessageStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMessageStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMessageStatus(ctx context.Context, sel ast.SelectionSet, v model.MessageStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
@@ -19147,6 +21649,19 @@ func (ec *executionContext) marshalNScope2ᚕgithubᚗcomᚋmydigibizᚋdigibiz�
 	return ret
 }
 
+func (ec *executionContext) unmarshalNSendWhatsAppMessageInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSendWhatsAppMessageInput(ctx context.Context, v any) (model.SendWhatsAppMessageInput, error) {
+	res, err := ec.unmarshalInputSendWhatsAppMessageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSendWhatsAppMessagePayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSendWhatsAppMessagePayload(ctx context.Context, sel ast.SelectionSet, v *model.SendWhatsAppMessagePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SendWhatsAppMessagePayload!")
+		return graphql.Null
+	}
+	return ec._SendWhatsAppMessagePayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSession2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐSession(ctx context.Context, sel ast.SelectionSet, v projections.Session) graphql.Marshaler {
 	return ec._Session(ctx, sel, &v)
 }
@@ -19193,6 +21708,75 @@ func (ec *executionContext) marshalNSignOutPayload2ᚖgithubᚗcomᚋmydigibiz�
 func (ec *executionContext) unmarshalNSignUpInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSignUpInput(ctx context.Context, v any) (model.SignUpInput, error) {
 	res, err := ec.unmarshalInputSignUpInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSimulateInboundMessageInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulateInboundMessageInput(ctx context.Context, v any) (model.SimulateInboundMessageInput, error) {
+	res, err := ec.unmarshalInputSimulateInboundMessageInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSimulatePayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatePayload(ctx context.Context, sel ast.SelectionSet, v *model.SimulatePayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulatePayload!")
+		return graphql.Null
+	}
+	return ec._SimulatePayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSimulatorMessage2githubᚗcomᚋmydigibizᚋdigibizᚋinfraᚋwhatsappᚐSimulatorMessage(ctx context.Context, sel ast.SelectionSet, v whatsapp.SimulatorMessage) graphql.Marshaler {
+	return ec._SimulatorMessage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSimulatorMessage2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋinfraᚋwhatsappᚐSimulatorMessageᚄ(ctx context.Context, sel ast.SelectionSet, v []whatsapp.SimulatorMessage) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSimulatorMessage2githubᚗcomᚋmydigibizᚋdigibizᚋinfraᚋwhatsappᚐSimulatorMessage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSimulatorMessage2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋinfraᚋwhatsappᚐSimulatorMessage(ctx context.Context, sel ast.SelectionSet, v *whatsapp.SimulatorMessage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulatorMessage!")
+		return graphql.Null
+	}
+	return ec._SimulatorMessage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSimulatorMessageConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatorMessageConnection(ctx context.Context, sel ast.SelectionSet, v *model.SimulatorMessageConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SimulatorMessageConnection!")
+		return graphql.Null
+	}
+	return ec._SimulatorMessageConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSimulatorMessageEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatorMessageEdge(ctx context.Context, sel ast.SelectionSet, v model.SimulatorMessageEdge) graphql.Marshaler {
+	return ec._SimulatorMessageEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSimulatorMessageEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatorMessageEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SimulatorMessageEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSimulatorMessageEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSimulatorMessageEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -19320,13 +21904,13 @@ func (ec *executionContext) marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmyd
 	return ec._WhatsAppAccountPayload(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx context.Context, v any) (whatsapp.Status, error) {
+func (ec *executionContext) unmarshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx context.Context, v any) (whatsapp1.Status, error) {
 	tmp, err := model.UnmarshalString(v)
-	res := whatsapp.Status(tmp)
+	res := whatsapp1.Status(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx context.Context, sel ast.SelectionSet, v whatsapp.Status) graphql.Marshaler {
+func (ec *executionContext) marshalNWhatsAppAccountStatus2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐStatus(ctx context.Context, sel ast.SelectionSet, v whatsapp1.Status) graphql.Marshaler {
 	_ = sel
 	res := model.MarshalString(string(v))
 	if res == graphql.Null {
@@ -19343,13 +21927,13 @@ func (ec *executionContext) marshalNWhatsAppPairingEvent2ᚖgithubᚗcomᚋmydig
 	return ec._WhatsAppPairingEvent(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx context.Context, v any) (whatsapp.PairingKind, error) {
+func (ec *executionContext) unmarshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx context.Context, v any) (whatsapp1.PairingKind, error) {
 	tmp, err := model.UnmarshalString(v)
-	res := whatsapp.PairingKind(tmp)
+	res := whatsapp1.PairingKind(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx context.Context, sel ast.SelectionSet, v whatsapp.PairingKind) graphql.Marshaler {
+func (ec *executionContext) marshalNWhatsAppPairingKind2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋwhatsappᚐPairingKind(ctx context.Context, sel ast.SelectionSet, v whatsapp1.PairingKind) graphql.Marshaler {
 	_ = sel
 	res := model.MarshalString(string(v))
 	if res == graphql.Null {
@@ -19725,6 +22309,13 @@ func (ec *executionContext) marshalOMember2ᚖgithubᚗcomᚋmydigibizᚋdigibiz
 		return graphql.Null
 	}
 	return ec._Member(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOMessage2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMessage(ctx context.Context, sel ast.SelectionSet, v *projections.Message) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Message(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {

@@ -11,7 +11,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/mydigibiz/digibiz/domain/identity"
-	"github.com/mydigibiz/digibiz/domain/whatsapp"
+	whatsapp1 "github.com/mydigibiz/digibiz/domain/whatsapp"
+	"github.com/mydigibiz/digibiz/infra/whatsapp"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -276,6 +277,18 @@ type MemberPayload struct {
 	ClientMutationID *string             `json:"clientMutationId,omitempty"`
 }
 
+type MessageConnection struct {
+	Edges      []MessageEdge         `json:"edges"`
+	Nodes      []projections.Message `json:"nodes"`
+	PageInfo   *PageInfo             `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+type MessageEdge struct {
+	Cursor string               `json:"cursor"`
+	Node   *projections.Message `json:"node"`
+}
+
 type Mutation struct {
 }
 
@@ -339,6 +352,22 @@ type RotateAPITokenInput struct {
 	ClientMutationID   *string `json:"clientMutationId,omitempty"`
 }
 
+type SendWhatsAppMessageInput struct {
+	// The number to send from; it must be CONNECTED.
+	AccountID string `json:"accountId"`
+	ContactID string `json:"contactId"`
+	// 1 to 4,096 characters.
+	Text             string  `json:"text"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type SendWhatsAppMessagePayload struct {
+	// The message as it stands once WhatsApp answered: SENT, or FAILED with its failureCode.
+	Message          *projections.Message `json:"message,omitempty"`
+	UserErrors       []UserError          `json:"userErrors"`
+	ClientMutationID *string              `json:"clientMutationId,omitempty"`
+}
+
 type SetContactOptOutInput struct {
 	ContactID        string  `json:"contactId"`
 	OptedOut         bool    `json:"optedOut"`
@@ -372,6 +401,35 @@ type SignUpInput struct {
 	WorkspaceName string `json:"workspaceName"`
 	// Makes a retry idempotent: the same id and input return the first result.
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type SimulateInboundMessageInput struct {
+	AccountID string `json:"accountId"`
+	// The sender's number (E.164).
+	From             string  `json:"from"`
+	Text             string  `json:"text"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type SimulatePayload struct {
+	// The simulated message's WhatsApp id.
+	MessageID *string `json:"messageId,omitempty"`
+	// The contact the message now belongs to (created with source INBOUND for a new number).
+	Contact          *projections.Contact `json:"contact,omitempty"`
+	UserErrors       []UserError          `json:"userErrors"`
+	ClientMutationID *string              `json:"clientMutationId,omitempty"`
+}
+
+type SimulatorMessageConnection struct {
+	Edges      []SimulatorMessageEdge      `json:"edges"`
+	Nodes      []whatsapp.SimulatorMessage `json:"nodes"`
+	PageInfo   *PageInfo                   `json:"pageInfo"`
+	TotalCount int                         `json:"totalCount"`
+}
+
+type SimulatorMessageEdge struct {
+	Cursor string                     `json:"cursor"`
+	Node   *whatsapp.SimulatorMessage `json:"node"`
 }
 
 type Subscription struct {
@@ -435,7 +493,7 @@ type WhatsAppAccountPayload struct {
 
 // A step of a pairing: a code to show (a new QR code replaces the last), then how it ended.
 type WhatsAppPairingEvent struct {
-	Kind whatsapp.PairingKind `json:"kind"`
+	Kind whatsapp1.PairingKind `json:"kind"`
 	// QR_CODE: the QR code's content; PAIR_CODE: the code to type on the phone; ERROR: why.
 	Code *string `json:"code,omitempty"`
 	// QR_CODE: the QR code as a PNG image (a data: URL), ready for an <img>.
@@ -645,6 +703,124 @@ func (e *InvitationStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e InvitationStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MessageDirection string
+
+const (
+	MessageDirectionInbound  MessageDirection = "INBOUND"
+	MessageDirectionOutbound MessageDirection = "OUTBOUND"
+)
+
+var AllMessageDirection = []MessageDirection{
+	MessageDirectionInbound,
+	MessageDirectionOutbound,
+}
+
+func (e MessageDirection) IsValid() bool {
+	switch e {
+	case MessageDirectionInbound, MessageDirectionOutbound:
+		return true
+	}
+	return false
+}
+
+func (e MessageDirection) String() string {
+	return string(e)
+}
+
+func (e *MessageDirection) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MessageDirection(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MessageDirection", str)
+	}
+	return nil
+}
+
+func (e MessageDirection) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MessageDirection) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MessageDirection) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type MessageStatus string
+
+const (
+	MessageStatusQueued    MessageStatus = "QUEUED"
+	MessageStatusSent      MessageStatus = "SENT"
+	MessageStatusDelivered MessageStatus = "DELIVERED"
+	MessageStatusRead      MessageStatus = "READ"
+	MessageStatusFailed    MessageStatus = "FAILED"
+	MessageStatusReceived  MessageStatus = "RECEIVED"
+)
+
+var AllMessageStatus = []MessageStatus{
+	MessageStatusQueued,
+	MessageStatusSent,
+	MessageStatusDelivered,
+	MessageStatusRead,
+	MessageStatusFailed,
+	MessageStatusReceived,
+}
+
+func (e MessageStatus) IsValid() bool {
+	switch e {
+	case MessageStatusQueued, MessageStatusSent, MessageStatusDelivered, MessageStatusRead, MessageStatusFailed, MessageStatusReceived:
+		return true
+	}
+	return false
+}
+
+func (e MessageStatus) String() string {
+	return string(e)
+}
+
+func (e *MessageStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MessageStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MessageStatus", str)
+	}
+	return nil
+}
+
+func (e MessageStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MessageStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MessageStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -17,6 +17,14 @@ import (
 // synchronously and counts the report as handled only when it returns nil.
 type ReportFunc func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Report) error
 
+// Sink is where a gateway hands what arrives: connection reports, inbound messages and receipts.
+// Each is acknowledged (to WhatsApp) only once its function returned nil.
+type Sink struct {
+	Report  ReportFunc
+	Message func(ctx context.Context, account whatsapp.AccountRef, m whatsapp.InboundMessage) error
+	Receipt func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Receipt) error
+}
+
 // PairingHub passes each pairing's updates to its watchers. A watcher that arrives late gets the
 // latest update first (a QR code shown before the subscription started is not lost); a pairing's
 // updates are forgotten once it ended and its last update was offered.

@@ -25,6 +25,13 @@ type SimulatorOpts struct {
 	PairDelay time.Duration
 	// ConnectDelay is how long a connection takes to come up (default 50ms).
 	ConnectDelay time.Duration
+	// DeliverDelay and ReadDelay are how long after WhatsApp accepted a message the recipient's
+	// phone confirms delivery, and the recipient reads it (defaults 200ms and 1s; negative: never).
+	DeliverDelay, ReadDelay time.Duration
+	// FailureRate is the share of sends WhatsApp refuses with a server error (0 to 1).
+	FailureRate float64
+	// NotOnWhatsApp lists numbers (E.164) or prefixes of numbers that have no WhatsApp.
+	NotOnWhatsApp []string
 	// Seed makes every random choice repeatable (0: a random seed).
 	Seed   uint64
 	Logger *slog.Logger
@@ -37,7 +44,7 @@ type SimulatorOpts struct {
 type Simulator struct {
 	pool   *pgxpool.Pool
 	opts   SimulatorOpts
-	report ReportFunc
+	sink   Sink
 	logger *slog.Logger
 
 	mu        sync.Mutex
@@ -45,7 +52,10 @@ type Simulator struct {
 	connected map[uuid.UUID]whatsapp.AccountRef
 	pairings  map[uuid.UUID]context.CancelFunc
 	bans      map[uuid.UUID]time.Time
-	closed    bool
+	timelocks map[uuid.UUID]time.Time
+	// wrote are the numbers that wrote to each account: a timelock does not stop replies to them.
+	wrote  map[uuid.UUID]map[string]bool
+	closed bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -53,7 +63,7 @@ type Simulator struct {
 }
 
 // NewSimulator returns a simulator on pool that tells report what happens to connections.
-func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, report ReportFunc) *Simulator {
+func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, sink Sink) *Simulator {
 	if opts.PairDelay <= 0 {
 		opts.PairDelay = time.Second
 	}
@@ -63,15 +73,22 @@ func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, report ReportFunc) *Si
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.DeliverDelay == 0 {
+		opts.DeliverDelay = 200 * time.Millisecond
+	}
+	if opts.ReadDelay == 0 {
+		opts.ReadDelay = time.Second
+	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Simulator{pool: pool, opts: opts, report: report, logger: opts.Logger,
+	return &Simulator{pool: pool, opts: opts, sink: sink, logger: opts.Logger,
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		connected: map[uuid.UUID]whatsapp.AccountRef{}, pairings: map[uuid.UUID]context.CancelFunc{},
-		bans: map[uuid.UUID]time.Time{}, ctx: ctx, cancel: cancel}
+		bans: map[uuid.UUID]time.Time{}, timelocks: map[uuid.UUID]time.Time{}, wrote: map[uuid.UUID]map[string]bool{},
+		ctx: ctx, cancel: cancel}
 }
 
 // ErrClosed is returned by a gateway that was closed.
@@ -169,7 +186,7 @@ func (s *Simulator) up(account whatsapp.AccountRef) {
 // acknowledged), until the simulator closes.
 func (s *Simulator) tell(account whatsapp.AccountRef, r whatsapp.Report) error {
 	for attempt := 0; ; attempt++ {
-		err := s.report(s.ctx, account, r)
+		err := s.sink.Report(s.ctx, account, r)
 		if err == nil || s.ctx.Err() != nil {
 			return err
 		}
@@ -269,7 +286,7 @@ func (s *Simulator) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, a := range up {
-		if err := s.report(ctx, a, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: whatsapp.ReasonServerShutdown}); err != nil {
+		if err := s.sink.Report(ctx, a, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: whatsapp.ReasonServerShutdown}); err != nil {
 			s.logger.Warn("simulator: recording a disconnect at shutdown", "account", a.ID, "err", err)
 		}
 	}
@@ -298,6 +315,9 @@ func (s *Simulator) Ban(account whatsapp.AccountRef, until time.Time) error {
 
 // Timelock puts the number under a reach-out timelock until until (zero lifts it).
 func (s *Simulator) Timelock(account whatsapp.AccountRef, until time.Time) error {
+	s.mu.Lock()
+	s.timelocks[account.ID] = until
+	s.mu.Unlock()
 	return s.tell(account, whatsapp.Report{Kind: whatsapp.ReportReachOutTimelock, Until: until})
 }
 
@@ -307,4 +327,158 @@ func (s *Simulator) UnlinkFromPhone(ctx context.Context, account whatsapp.Accoun
 		return err
 	}
 	return s.tell(account, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout, Code: 401})
+}
+
+// Send accepts a message as WhatsApp would: refused when the account is not connected, the
+// number has no WhatsApp, a timelock forbids starting the conversation, or (at FailureRate) a
+// server error; otherwise recorded once per message id (a repeated id is dropped, as WhatsApp
+// drops it) and followed by the recipient's receipts.
+func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m whatsapp.Outgoing) error {
+	s.mu.Lock()
+	_, connected := s.connected[account.ID]
+	locked := time.Now().Before(s.timelocks[account.ID]) && !s.wrote[account.ID][m.To]
+	fail := s.opts.FailureRate > 0 && s.rng.Float64() < s.opts.FailureRate
+	s.mu.Unlock()
+	switch {
+	case !connected:
+		return &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	case s.notOnWhatsApp(m.To):
+		return &whatsapp.SendError{Code: "NOT_ON_WHATSAPP", Message: m.To + " has no WhatsApp"}
+	case locked:
+		return &whatsapp.SendError{Code: "REACH_OUT_TIMELOCK", Message: "server returned error 463"}
+	case fail:
+		return &whatsapp.SendError{Code: "SERVER_ERROR", Message: "server returned error 500"}
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO simulator_messages (account_id, message_id, recipient, body) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (account_id, message_id) DO NOTHING`, account.ID, m.MessageID, m.To, m.Text)
+	if err != nil {
+		return fmt.Errorf("simulator: accepting the message: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // seen before: accepted, and dropped
+	}
+	s.receipts(account, m.MessageID)
+	return nil
+}
+
+func (s *Simulator) notOnWhatsApp(phone string) bool {
+	for _, p := range s.opts.NotOnWhatsApp {
+		if p != "" && strings.HasPrefix(phone, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// receipts sends the delivery and read receipts of an accepted message after their delays.
+func (s *Simulator) receipts(account whatsapp.AccountRef, id string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		start := time.Now()
+		for _, step := range []struct {
+			kind  whatsapp.ReceiptKind
+			delay time.Duration
+		}{{whatsapp.ReceiptDelivered, s.opts.DeliverDelay}, {whatsapp.ReceiptRead, s.opts.ReadDelay}} {
+			if step.delay < 0 {
+				return
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(time.Until(start.Add(step.delay))):
+			}
+			r := whatsapp.Receipt{Kind: step.kind, MessageIDs: []string{id}, At: time.Now()}
+			s.retry(func(ctx context.Context) error {
+				if s.sink.Receipt == nil {
+					return nil
+				}
+				return s.sink.Receipt(ctx, account, r)
+			})
+		}
+	}()
+}
+
+// retry calls f until it succeeds or the simulator closes, as WhatsApp redelivers what was not
+// acknowledged.
+func (s *Simulator) retry(f func(ctx context.Context) error) {
+	for attempt := 0; ; attempt++ {
+		err := f(s.ctx)
+		if err == nil || s.ctx.Err() != nil {
+			return
+		}
+		s.logger.Warn("simulator: our side refused a delivery; retrying", "err", err)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(min(time.Duration(1<<min(attempt, 6))*50*time.Millisecond, 5*time.Second)):
+		}
+	}
+}
+
+// SimulateInbound delivers a text message from the number from to the account, as if sent from
+// a phone, and returns its message id once our side stored it.
+func (s *Simulator) SimulateInbound(ctx context.Context, account whatsapp.AccountRef, from, text string) (string, error) {
+	s.mu.Lock()
+	_, connected := s.connected[account.ID]
+	id := "SIM" + s.code() + s.code()
+	s.mu.Unlock()
+	if !connected {
+		return "", &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	}
+	m := whatsapp.InboundMessage{MessageID: id, From: from, FromJID: strings.TrimPrefix(from, "+") + "@s.whatsapp.net",
+		Text: text, SentAt: time.Now()}
+	if err := s.sink.Message(ctx, account, m); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.wrote[account.ID] == nil {
+		s.wrote[account.ID] = map[string]bool{}
+	}
+	s.wrote[account.ID][from] = true
+	s.mu.Unlock()
+	return id, nil
+}
+
+// SimulatorMessage is a message the simulated WhatsApp accepted.
+type SimulatorMessage struct {
+	MessageID, To, Text string
+	MediaID             *string
+	AcceptedAt          time.Time
+	Seq                 int64
+}
+
+// Messages lists what the simulated WhatsApp accepted from the account, oldest first, after seq.
+func (s *Simulator) Messages(ctx context.Context, account uuid.UUID, afterSeq int64, first int) ([]SimulatorMessage, bool, int, error) {
+	var total int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM simulator_messages WHERE account_id = $1`, account).Scan(&total); err != nil {
+		return nil, false, 0, fmt.Errorf("simulator: counting messages: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT message_id, recipient, body, media_id, accepted_at, seq FROM simulator_messages
+		WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, account, afterSeq, first+1)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("simulator: listing messages: %w", err)
+	}
+	defer rows.Close()
+	var out []SimulatorMessage
+	for rows.Next() {
+		var m SimulatorMessage
+		if err := rows.Scan(&m.MessageID, &m.To, &m.Text, &m.MediaID, &m.AcceptedAt, &m.Seq); err != nil {
+			return nil, false, 0, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, 0, err
+	}
+	if len(out) > first {
+		return out[:first], true, total, nil
+	}
+	return out, false, total, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,7 +67,7 @@ type Whatsmeow struct {
 	pool      *pgxpool.Pool
 	container *sqlstore.Container
 	opts      WhatsmeowOpts
-	report    ReportFunc
+	sink      Sink
 	logger    *slog.Logger
 
 	mu      sync.Mutex
@@ -87,7 +88,7 @@ type meowAccount struct {
 }
 
 // NewWhatsmeow opens whatsmeow's store on pool and upgrades its tables.
-func NewWhatsmeow(ctx context.Context, pool *pgxpool.Pool, opts WhatsmeowOpts, report ReportFunc) (*Whatsmeow, error) {
+func NewWhatsmeow(ctx context.Context, pool *pgxpool.Pool, opts WhatsmeowOpts, sink Sink) (*Whatsmeow, error) {
 	if opts.NewClient == nil {
 		opts.NewClient = NewWhatsmeowClient
 	}
@@ -104,7 +105,7 @@ func NewWhatsmeow(ctx context.Context, pool *pgxpool.Pool, opts WhatsmeowOpts, r
 		return nil, fmt.Errorf("upgrading whatsmeow's store: %w", err)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	return &Whatsmeow{db: db, pool: pool, container: container, opts: opts, report: report, logger: opts.Logger,
+	return &Whatsmeow{db: db, pool: pool, container: container, opts: opts, sink: sink, logger: opts.Logger,
 		clients: map[uuid.UUID]*meowAccount{}, ctx: wctx, cancel: cancel}, nil
 }
 
@@ -213,7 +214,7 @@ func (w *Whatsmeow) endPairing(a *meowAccount, reason string) {
 		return // replaced by a newer pairing, logged out or closed meanwhile
 	}
 	w.forget(a.ref.ID)
-	if err := w.report(w.ctx, a.ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: reason}); err != nil {
+	if err := w.sink.Report(w.ctx, a.ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: reason}); err != nil {
 		w.logger.Error("recording a failed pairing", "account", a.ref.ID, "err", err)
 	}
 }
@@ -243,7 +244,7 @@ func (w *Whatsmeow) Connect(ctx context.Context, ref whatsapp.AccountRef) error 
 	var jid string
 	err := w.pool.QueryRow(ctx, `SELECT jid FROM whatsapp_devices WHERE account_id = $1`, ref.ID).Scan(&jid)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return w.report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout})
+		return w.sink.Report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout})
 	}
 	if err != nil {
 		return fmt.Errorf("reading the account's device: %w", err)
@@ -257,14 +258,14 @@ func (w *Whatsmeow) Connect(ctx context.Context, ref whatsapp.AccountRef) error 
 		return fmt.Errorf("loading the account's device: %w", err)
 	}
 	if device == nil {
-		return w.report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout})
+		return w.sink.Report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportLoggedOut, Reason: whatsapp.ReasonRemoteLogout})
 	}
 	a, err := w.client(ref, device)
 	if err != nil {
 		return err
 	}
 	if a.client.IsConnected() {
-		return w.report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportConnected})
+		return w.sink.Report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportConnected})
 	}
 	return a.client.Connect()
 }
@@ -314,7 +315,7 @@ func (w *Whatsmeow) handle(a *meowAccount, evt any) bool {
 	if !ok {
 		return true
 	}
-	if err := w.report(w.ctx, a.ref, r); err != nil {
+	if err := w.sink.Report(w.ctx, a.ref, r); err != nil {
 		w.logger.Error("whatsmeow: recording an event", "account", a.ref.ID, "kind", r.Kind, "err", err)
 		return false
 	}
@@ -339,7 +340,7 @@ func (w *Whatsmeow) Close() {
 		connected := a.client.IsConnected()
 		a.client.Disconnect()
 		if connected {
-			if err := w.report(ctx, a.ref, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: whatsapp.ReasonServerShutdown}); err != nil {
+			if err := w.sink.Report(ctx, a.ref, whatsapp.Report{Kind: whatsapp.ReportDisconnected, Reason: whatsapp.ReasonServerShutdown}); err != nil {
 				w.logger.Warn("whatsmeow: recording a disconnect at shutdown", "account", a.ref.ID, "err", err)
 			}
 		}
@@ -361,3 +362,28 @@ func (s slogLogger) Debugf(msg string, args ...any) {
 	}
 }
 func (s slogLogger) Sub(module string) waLog.Logger { return slogLogger{s.l.With("module", module)} }
+
+// Send sends a text message with our own message id. WhatsApp's error 463 (reach-out timelock)
+// is reported as such, so campaigns can pause.
+func (w *Whatsmeow) Send(ctx context.Context, ref whatsapp.AccountRef, m whatsapp.Outgoing) error {
+	w.mu.Lock()
+	a := w.clients[ref.ID]
+	w.mu.Unlock()
+	if a == nil || !a.client.IsConnected() {
+		return &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	}
+	msg, err := BuildMessage(m.Text, nil)
+	if err != nil {
+		return &whatsapp.SendError{Code: "INVALID_MESSAGE", Message: err.Error()}
+	}
+	to := types.NewJID(strings.TrimPrefix(m.To, "+"), types.DefaultUserServer)
+	_, err = a.client.SendMessage(ctx, to, msg, whatsmeow.SendRequestExtra{ID: types.MessageID(m.MessageID)})
+	if err != nil {
+		if errors.Is(err, whatsmeow.ErrServerReturnedError) && strings.HasSuffix(err.Error(), fmt.Sprint(ReachOutTimelockCode)) {
+			_ = w.sink.Report(ctx, ref, whatsapp.Report{Kind: whatsapp.ReportReachOutTimelock, Until: time.Now().Add(24 * time.Hour)})
+			return &whatsapp.SendError{Code: "REACH_OUT_TIMELOCK", Message: err.Error()}
+		}
+		return &whatsapp.SendError{Code: "SEND_FAILED", Message: err.Error()}
+	}
+	return nil
+}

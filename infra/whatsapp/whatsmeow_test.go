@@ -116,7 +116,7 @@ func TestWhatsmeowStoreUpgrades(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	var rep reports
-	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{}, rep.record)
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{}, Sink{Report: rep.record})
 	require.NoError(t, err)
 	w.Close()
 	var tables []string
@@ -131,7 +131,7 @@ func TestWhatsmeowStoreUpgrades(t *testing.T) {
 	require.Contains(t, tables, "whatsmeow_device")
 	require.Contains(t, tables, "whatsmeow_sessions")
 	require.Contains(t, tables, "whatsmeow_lid_map")
-	w2, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{}, rep.record)
+	w2, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{}, Sink{Report: rep.record})
 	require.NoError(t, err)
 	w2.Close()
 }
@@ -205,7 +205,7 @@ func TestWhatsmeowPairReconnectAndLogout(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	var rep reports
 	var f fakes
-	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory}, rep.record)
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory}, Sink{Report: rep.record})
 	require.NoError(t, err)
 
 	ref := whatsapp.AccountRef{ID: uuid.New(), WorkspaceID: uuid.New()}
@@ -252,7 +252,7 @@ func TestWhatsmeowPairReconnectAndLogout(t *testing.T) {
 	rep.got = nil
 
 	// A restart: a new gateway on the same store reconnects the account by its device.
-	w, err = NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory}, rep.record)
+	w, err = NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory}, Sink{Report: rep.record})
 	require.NoError(t, err)
 	defer w.Close()
 	require.NoError(t, w.Connect(ctx, ref))

@@ -1,0 +1,67 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// messageKey is the claim key of a WhatsApp message id on an account.
+func (h *WhatsApp) messageKey(account uuid.UUID, messageID string) string {
+	return h.Sealer.Blind(contact.MessageClaimScope, contact.MessageBlindInput(account, messageID))
+}
+
+// errNoSender is a message whose sender has no phone number we can read (a LID not yet mapped):
+// it is not stored, and not redelivered.
+var errNoSender = errors.New("no sender number")
+
+// ReceiveWhatsAppMessage stores a message a person sent to one of the workspace's numbers as an
+// event of their contact; a sender who is no contact yet becomes one (source INBOUND, named after
+// their profile). A message WhatsApp delivers again is stored once.
+func (h *WhatsApp) ReceiveWhatsAppMessage(ctx context.Context, account whatsapp.AccountRef, m whatsapp.InboundMessage) error {
+	_, _, err := execute(ctx, h.Store, Idempotency{}, func(ctx context.Context) (decision[ContactResult], error) {
+		key := h.messageKey(account.ID, m.MessageID)
+		if owner, err := h.Store.ClaimOwner(ctx, contact.MessageClaimScope, key); err != nil || owner != uuid.Nil {
+			return decision[ContactResult]{}, err // stored already
+		}
+		phone, err := contact.NormalizePhone(m.From, "")
+		if err != nil {
+			return decision[ContactResult]{}, errNoSender
+		}
+		ws := account.WorkspaceID
+		pkey, owner, err := h.contacts.phoneOwner(ctx, ws, phone)
+		if err != nil {
+			return decision[ContactResult]{}, err
+		}
+		id, expected, claims := owner, eventstore.Any, []eventstore.Claim{}
+		var evs []any
+		if owner == uuid.Nil {
+			id, expected = uuid.New(), eventstore.NoStream
+			f, ferr := contact.NewFields(contact.FieldsInput{Phone: phone, Name: m.PushName})
+			if ferr != nil { // a profile name we cannot keep: the contact has none
+				f, ferr = contact.NewFields(contact.FieldsInput{Phone: phone})
+				if ferr != nil {
+					return decision[ContactResult]{}, errNoSender
+				}
+			}
+			evs = contact.Create(id, ws, f, contact.SourceInbound, nil)
+			claims = append(claims, phoneClaim(pkey, ws, id, false))
+		}
+		evs = append(evs, contact.MessageReceived{ContactID: id, WorkspaceID: ws, AccountID: account.ID, MessageID: m.MessageID,
+			Text: m.Text, MediaKind: m.MediaKind, SentAt: m.SentAt.UTC()})
+		claims = append(claims, eventstore.Claim{Scope: contact.MessageClaimScope, Key: key, Owner: id, WorkspaceID: ws})
+		return decision[ContactResult]{
+			appends: []eventstore.Append{{StreamID: contact.Stream(id), Expected: expected, WorkspaceID: ws, Events: newEvents(gatewayCaller, evs...)}},
+			claims:  claims, result: ContactResult{ContactID: id},
+		}, nil
+	}, nil)
+	if errors.Is(err, errNoSender) {
+		return nil
+	}
+	return err
+}

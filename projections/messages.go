@@ -1,0 +1,149 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mydigibiz/digibiz/domain/contact"
+	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/infra/eventstore"
+)
+
+// Messages is the read model of conversations: every message exchanged with a contact, with
+// its status. A contact's deletion deletes its messages.
+type Messages struct{}
+
+const messagesSchema = "proj_messages"
+
+func (Messages) Name() string { return "messages" }
+func (Messages) Version() int { return 1 }
+func (Messages) EventTypes() []string {
+	return []string{contact.EventMessageReceived, contact.EventMessageQueued, contact.EventMessageSent, contact.EventMessageFailed,
+		contact.EventMessageDelivered, contact.EventMessageRead, contact.EventDeleted}
+}
+
+func (Messages) Setup(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, `
+CREATE TABLE messages (
+    row_id        uuid PRIMARY KEY,
+    contact_id    uuid NOT NULL,
+    workspace_id  uuid NOT NULL,
+    account_id    uuid NOT NULL,
+    message_id    text NOT NULL,
+    direction     text NOT NULL,
+    text          text NOT NULL DEFAULT '',
+    media_kind    text NOT NULL DEFAULT '',
+    status        text NOT NULL,
+    failure       text NOT NULL DEFAULT '',
+    campaign_id   uuid,
+    created_at    timestamptz NOT NULL,
+    sent_at       timestamptz,
+    delivered_at  timestamptz,
+    read_at       timestamptz,
+    received_at   timestamptz,
+    UNIQUE (contact_id, message_id)
+);
+CREATE INDEX messages_contact_idx ON messages (contact_id, created_at DESC, row_id DESC);`)
+	return err
+}
+
+func (Messages) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.RecordedEvent) error {
+	for _, e := range events {
+		ev, err := e.Decode(ctx)
+		if err != nil {
+			return err
+		}
+		switch ev := ev.(type) {
+		case contact.MessageReceived:
+			_, err = tx.Exec(ctx, `INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
+				media_kind, status, created_at, received_at) VALUES ($1, $2, $3, $4, $5, 'INBOUND', $6, $7, 'RECEIVED', $8, $9)
+				ON CONFLICT DO NOTHING`, e.ID, ev.ContactID, ev.WorkspaceID, ev.AccountID, ev.MessageID, ev.Text, ev.MediaKind, e.RecordedAt, ev.SentAt)
+		case contact.MessageQueued:
+			_, err = tx.Exec(ctx, `INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
+				status, campaign_id, created_at) VALUES ($1, $2, $3, $4, $5, 'OUTBOUND', $6, 'QUEUED', $7, $8) ON CONFLICT DO NOTHING`,
+				e.ID, ev.ContactID, ev.WorkspaceID, ev.AccountID, ev.MessageID, ev.Text, ev.CampaignID, e.RecordedAt)
+		case contact.MessageSent:
+			_, err = tx.Exec(ctx, `UPDATE messages SET sent_at = $3, status = CASE WHEN status = 'QUEUED' THEN 'SENT' ELSE status END
+				WHERE contact_id = $1 AND message_id = $2`, ev.ContactID, ev.MessageID, ev.At)
+		case contact.MessageFailed:
+			_, err = tx.Exec(ctx, `UPDATE messages SET status = 'FAILED', failure = $3 WHERE contact_id = $1 AND message_id = $2`,
+				ev.ContactID, ev.MessageID, ev.Code)
+		case contact.MessageDelivered:
+			_, err = tx.Exec(ctx, `UPDATE messages SET delivered_at = coalesce(delivered_at, $3),
+				status = CASE WHEN status IN ('QUEUED', 'SENT') THEN 'DELIVERED' ELSE status END
+				WHERE contact_id = $1 AND message_id = $2`, ev.ContactID, ev.MessageID, ev.At)
+		case contact.MessageRead:
+			// A read message was delivered, whatever order the receipts came in.
+			_, err = tx.Exec(ctx, `UPDATE messages SET read_at = coalesce(read_at, $3), delivered_at = coalesce(delivered_at, $3),
+				status = CASE WHEN status IN ('QUEUED', 'SENT', 'DELIVERED') THEN 'READ' ELSE status END
+				WHERE contact_id = $1 AND message_id = $2`, ev.ContactID, ev.MessageID, ev.At)
+		case contact.Deleted:
+			_, err = tx.Exec(ctx, `DELETE FROM messages WHERE contact_id = $1`, ev.ContactID)
+		}
+		if err != nil {
+			return fmt.Errorf("applying %s at %d: %w", e.Type, e.Position, err)
+		}
+	}
+	return nil
+}
+
+// Message is a message of a conversation.
+type Message struct {
+	RowID, ContactID, WorkspaceID, AccountID uuid.UUID
+	MessageID                                string
+	Direction, Text, MediaKind, Status       string
+	Failure                                  string
+	CampaignID                               *uuid.UUID
+	CreatedAt                                time.Time
+	SentAt, DeliveredAt, ReadAt, ReceivedAt  *time.Time
+}
+
+// Cursor is the message's position in its conversation.
+func (m Message) Cursor() ContactCursor {
+	return ContactCursor{Key: m.CreatedAt.UTC().Format(time.RFC3339Nano), ID: m.RowID}
+}
+
+// MessagesOfContact is a page of a contact's conversation, newest first, and its size.
+func (q *ContactQueries) MessagesOfContact(ctx context.Context, contactID uuid.UUID, first int, after *ContactCursor) ([]Message, bool, int, error) {
+	var total int
+	if err := q.Pool.QueryRow(ctx, `SELECT count(*) FROM `+messagesSchema+`.messages WHERE contact_id = $1`, contactID).Scan(&total); err != nil {
+		return nil, false, 0, fmt.Errorf("counting messages: %w", err)
+	}
+	var afterAt *time.Time
+	var afterID uuid.UUID
+	if after != nil {
+		at, err := time.Parse(time.RFC3339Nano, after.Key)
+		if err != nil {
+			return nil, false, 0, fault.InvalidField("after", "INVALID_CURSOR", "after is not a cursor of this list.")
+		}
+		afterAt, afterID = &at, after.ID
+	}
+	rows, err := q.Pool.Query(ctx, `SELECT row_id, contact_id, workspace_id, account_id, message_id, direction, text, media_kind,
+		status, failure, campaign_id, created_at, sent_at, delivered_at, read_at, received_at FROM `+messagesSchema+`.messages
+		WHERE contact_id = $1 AND ($2::timestamptz IS NULL OR (created_at, row_id) < ($2, $3))
+		ORDER BY created_at DESC, row_id DESC LIMIT $4`, contactID, afterAt, afterID, first+1)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("listing messages: %w", err)
+	}
+	defer rows.Close()
+	out := []Message{}
+	for rows.Next() {
+		var m Message
+		if err := rows.Scan(&m.RowID, &m.ContactID, &m.WorkspaceID, &m.AccountID, &m.MessageID, &m.Direction, &m.Text, &m.MediaKind,
+			&m.Status, &m.Failure, &m.CampaignID, &m.CreatedAt, &m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.ReceivedAt); err != nil {
+			return nil, false, 0, err
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, 0, err
+	}
+	if len(out) > first {
+		return out[:first], true, total, nil
+	}
+	return out, false, total, nil
+}
