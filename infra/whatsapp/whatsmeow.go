@@ -311,6 +311,28 @@ func (w *Whatsmeow) handle(a *meowAccount, evt any) bool {
 			return false
 		}
 	}
+	switch e := evt.(type) {
+	case *events.Message:
+		m, ok := TranslateMessage(e)
+		if !ok || w.sink.Message == nil {
+			return true
+		}
+		if err := w.sink.Message(w.ctx, a.ref, m); err != nil {
+			w.logger.Error("whatsmeow: storing an inbound message", "account", a.ref.ID, "err", err)
+			return false // not acknowledged: WhatsApp delivers it again
+		}
+		return true
+	case *events.Receipt:
+		r, ok := TranslateReceipt(e)
+		if !ok || w.sink.Receipt == nil {
+			return true
+		}
+		if err := w.sink.Receipt(w.ctx, a.ref, r); err != nil {
+			w.logger.Error("whatsmeow: recording a receipt", "account", a.ref.ID, "err", err)
+			return false
+		}
+		return true
+	}
 	r, ok := Translate(evt, time.Now())
 	if !ok {
 		return true

@@ -61,3 +61,64 @@ func nonEmptyJID(j types.JID) string {
 	}
 	return j.ToNonAD().String()
 }
+
+// TranslateMessage turns a whatsmeow message into an inbound message of a conversation: a
+// direct message from someone else, with its sender's number (from the phone-number JID, or
+// the alternative address when it came by LID). false for what is not one (our own messages,
+// groups, broadcasts, status updates, protocol messages, a LID sender without a number).
+func TranslateMessage(e *events.Message) (whatsapp.InboundMessage, bool) {
+	info := e.Info
+	if info.IsFromMe || info.IsGroup || info.Chat.IsBroadcastList() || info.Chat.Server == types.BroadcastServer {
+		return whatsapp.InboundMessage{}, false
+	}
+	pn, lid := info.Sender.ToNonAD(), types.EmptyJID
+	if pn.Server == types.HiddenUserServer {
+		pn, lid = info.SenderAlt.ToNonAD(), info.Sender.ToNonAD()
+	} else if info.SenderAlt.Server == types.HiddenUserServer {
+		lid = info.SenderAlt.ToNonAD()
+	}
+	if pn.Server != types.DefaultUserServer || pn.User == "" {
+		return whatsapp.InboundMessage{}, false
+	}
+	m := whatsapp.InboundMessage{MessageID: string(info.ID), From: "+" + pn.User, FromJID: pn.String(), FromLID: nonEmptyJID(lid),
+		PushName: info.PushName, SentAt: info.Timestamp}
+	msg := e.Message
+	switch {
+	case msg.GetConversation() != "":
+		m.Text = msg.GetConversation()
+	case msg.GetExtendedTextMessage() != nil:
+		m.Text = msg.GetExtendedTextMessage().GetText()
+	case msg.GetImageMessage() != nil:
+		m.MediaKind, m.Text = string(MediaImage), msg.GetImageMessage().GetCaption()
+	case msg.GetVideoMessage() != nil:
+		m.MediaKind, m.Text = string(MediaVideo), msg.GetVideoMessage().GetCaption()
+	case msg.GetAudioMessage() != nil:
+		m.MediaKind = string(MediaAudio)
+	case msg.GetDocumentMessage() != nil:
+		m.MediaKind, m.Text = string(MediaDocument), msg.GetDocumentMessage().GetCaption()
+	case msg.GetStickerMessage() != nil:
+		m.MediaKind = "STICKER"
+	default:
+		return whatsapp.InboundMessage{}, false // reactions, edits, protocol messages: not conversation lines yet
+	}
+	return m, true
+}
+
+// TranslateReceipt turns a recipient's receipt of our messages into a receipt of ours; false
+// for receipts that say nothing of delivery or reading (our own devices', retries, errors).
+func TranslateReceipt(e *events.Receipt) (whatsapp.Receipt, bool) {
+	if e.IsFromMe {
+		return whatsapp.Receipt{}, false
+	}
+	ids := make([]string, len(e.MessageIDs))
+	for i, id := range e.MessageIDs {
+		ids[i] = string(id)
+	}
+	switch e.Type {
+	case types.ReceiptTypeDelivered:
+		return whatsapp.Receipt{Kind: whatsapp.ReceiptDelivered, MessageIDs: ids, At: e.Timestamp}, true
+	case types.ReceiptTypeRead, types.ReceiptTypePlayed:
+		return whatsapp.Receipt{Kind: whatsapp.ReceiptRead, MessageIDs: ids, At: e.Timestamp}, true
+	}
+	return whatsapp.Receipt{}, false
+}

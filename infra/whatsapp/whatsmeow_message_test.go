@@ -3,9 +3,15 @@ package whatsapp
 import (
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/stretchr/testify/require"
 	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
+	"go.mau.fi/whatsmeow/types"
+	"go.mau.fi/whatsmeow/types/events"
+	"google.golang.org/protobuf/proto"
 )
 
 // Text goes as a plain conversation message; each media kind as its own message with the
@@ -48,4 +54,70 @@ func TestBuildMessage(t *testing.T) {
 	require.Error(t, err)
 	_, err = BuildMessage(strings.Repeat("x", maxTextLength+1), nil)
 	require.Error(t, err)
+}
+
+// Inbound direct messages become conversation lines with the sender's number, also when they
+// came by LID; what is not a line of a conversation with a person is left out.
+func TestTranslateInboundMessages(t *testing.T) {
+	at := time.Date(2027, 3, 4, 5, 6, 7, 0, time.UTC)
+	pn := types.NewJID("4915112345678", types.DefaultUserServer)
+	lid := types.NewJID("987654321012345", types.HiddenUserServer)
+	direct := func(sender, alt types.JID, msg *waE2E.Message) *events.Message {
+		return &events.Message{Info: types.MessageInfo{MessageSource: types.MessageSource{Chat: sender, Sender: sender, SenderAlt: alt},
+			ID: "3EB0ABC", PushName: "Ann", Timestamp: at}, Message: msg}
+	}
+	m, ok := TranslateMessage(direct(pn, lid, &waE2E.Message{Conversation: proto.String("Hi there")}))
+	require.True(t, ok)
+	require.Equal(t, whatsapp.InboundMessage{MessageID: "3EB0ABC", From: "+4915112345678", FromJID: "4915112345678@s.whatsapp.net",
+		FromLID: "987654321012345@lid", PushName: "Ann", Text: "Hi there", SentAt: at}, m)
+
+	m, ok = TranslateMessage(direct(lid, pn, &waE2E.Message{ExtendedTextMessage: &waE2E.ExtendedTextMessage{Text: proto.String("via LID")}}))
+	require.True(t, ok, "a LID sender with its number")
+	require.Equal(t, "+4915112345678", m.From)
+	require.Equal(t, "via LID", m.Text)
+
+	m, ok = TranslateMessage(direct(pn, types.EmptyJID, &waE2E.Message{ImageMessage: &waE2E.ImageMessage{Caption: proto.String("photo")}}))
+	require.True(t, ok)
+	require.Equal(t, "IMAGE", m.MediaKind)
+	require.Equal(t, "photo", m.Text)
+	for kind, msg := range map[string]*waE2E.Message{
+		"VIDEO": {VideoMessage: &waE2E.VideoMessage{}}, "AUDIO": {AudioMessage: &waE2E.AudioMessage{}},
+		"DOCUMENT": {DocumentMessage: &waE2E.DocumentMessage{}}, "STICKER": {StickerMessage: &waE2E.StickerMessage{}},
+	} {
+		m, ok := TranslateMessage(direct(pn, types.EmptyJID, msg))
+		require.True(t, ok, kind)
+		require.Equal(t, kind, m.MediaKind)
+	}
+
+	_, ok = TranslateMessage(direct(lid, types.EmptyJID, &waE2E.Message{Conversation: proto.String("no number")}))
+	require.False(t, ok, "a LID sender without its number")
+	mine := direct(pn, types.EmptyJID, &waE2E.Message{Conversation: proto.String("from me")})
+	mine.Info.IsFromMe = true
+	_, ok = TranslateMessage(mine)
+	require.False(t, ok)
+	group := direct(pn, types.EmptyJID, &waE2E.Message{Conversation: proto.String("in a group")})
+	group.Info.IsGroup, group.Info.Chat = true, types.NewJID("12036304", types.GroupServer)
+	_, ok = TranslateMessage(group)
+	require.False(t, ok)
+	_, ok = TranslateMessage(direct(pn, types.EmptyJID, &waE2E.Message{ReactionMessage: &waE2E.ReactionMessage{}}))
+	require.False(t, ok, "a reaction")
+}
+
+func TestTranslateReceipts(t *testing.T) {
+	at := time.Date(2027, 3, 4, 5, 6, 7, 0, time.UTC)
+	r, ok := TranslateReceipt(&events.Receipt{MessageIDs: []types.MessageID{"A", "B"}, Timestamp: at, Type: types.ReceiptTypeDelivered})
+	require.True(t, ok)
+	require.Equal(t, whatsapp.Receipt{Kind: whatsapp.ReceiptDelivered, MessageIDs: []string{"A", "B"}, At: at}, r)
+	for _, typ := range []types.ReceiptType{types.ReceiptTypeRead, types.ReceiptTypePlayed} {
+		r, ok := TranslateReceipt(&events.Receipt{MessageIDs: []types.MessageID{"A"}, Timestamp: at, Type: typ})
+		require.True(t, ok)
+		require.Equal(t, whatsapp.ReceiptRead, r.Kind)
+	}
+	for _, typ := range []types.ReceiptType{types.ReceiptTypeRetry, types.ReceiptTypeReadSelf, types.ReceiptTypeServerError, types.ReceiptTypeSender} {
+		_, ok := TranslateReceipt(&events.Receipt{MessageIDs: []types.MessageID{"A"}, Type: typ})
+		require.False(t, ok, typ)
+	}
+	own := &events.Receipt{MessageSource: types.MessageSource{IsFromMe: true}, Type: types.ReceiptTypeRead}
+	_, ok = TranslateReceipt(own)
+	require.False(t, ok)
 }

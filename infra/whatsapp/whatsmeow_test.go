@@ -15,6 +15,7 @@ import (
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
 	waLog "go.mau.fi/whatsmeow/util/log"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
@@ -279,4 +280,48 @@ func TestWhatsmeowPairReconnectAndLogout(t *testing.T) {
 	require.Zero(t, n)
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM whatsapp_devices WHERE account_id = $1`, ref.ID).Scan(&n))
 	require.Zero(t, n)
+}
+
+// An inbound message or receipt is acknowledged to WhatsApp only once our side stored it.
+func TestWhatsmeowAcknowledgesOnlyWhatWasStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	var f fakes
+	var mu sync.Mutex
+	stored, receipts, failNext := []whatsapp.InboundMessage{}, []whatsapp.Receipt{}, true
+	sink := Sink{
+		Report: func(context.Context, whatsapp.AccountRef, whatsapp.Report) error { return nil },
+		Message: func(_ context.Context, _ whatsapp.AccountRef, m whatsapp.InboundMessage) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if failNext {
+				failNext = false
+				return context.DeadlineExceeded
+			}
+			stored = append(stored, m)
+			return nil
+		},
+		Receipt: func(_ context.Context, _ whatsapp.AccountRef, r whatsapp.Receipt) error {
+			mu.Lock()
+			defer mu.Unlock()
+			receipts = append(receipts, r)
+			return nil
+		},
+	}
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory}, sink)
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Pair(ctx, whatsapp.AccountRef{ID: uuid.New(), WorkspaceID: uuid.New()}, "", func(whatsapp.PairingUpdate) {}))
+	c := f.last()
+	sender := types.NewJID("4915112345678", types.DefaultUserServer)
+	msg := &events.Message{Info: types.MessageInfo{MessageSource: types.MessageSource{Chat: sender, Sender: sender}, ID: "X1"},
+		Message: &waE2E.Message{Conversation: proto.String("hello")}}
+	require.False(t, c.handler(msg), "not stored: not acknowledged")
+	require.True(t, c.handler(msg), "stored on redelivery: acknowledged")
+	require.True(t, c.handler(&events.Receipt{MessageIDs: []types.MessageID{"3EB0X"}, Type: types.ReceiptTypeRead}))
+	require.True(t, c.handler(&events.Presence{}), "nothing to store")
+	require.Len(t, stored, 1)
+	require.Equal(t, "hello", stored[0].Text)
+	require.Equal(t, []string{"3EB0X"}, receipts[0].MessageIDs)
 }
