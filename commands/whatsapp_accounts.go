@@ -28,6 +28,9 @@ type Gateway interface {
 	// Send hands a message to WhatsApp; nil means WhatsApp accepted it. Receipts follow through
 	// RecordWhatsAppReceipt.
 	Send(ctx context.Context, account whatsapp.AccountRef, m whatsapp.Outgoing) error
+	// JoinedGroups lists the groups the number belongs to; AddressBook the phone's contacts.
+	JoinedGroups(ctx context.Context, account whatsapp.AccountRef) ([]whatsapp.Group, error)
+	AddressBook(ctx context.Context, account whatsapp.AccountRef) ([]whatsapp.AddressBookContact, error)
 }
 
 // AccountLister reads the WhatsApp accounts read model.

@@ -115,11 +115,18 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 		}
 		return &t, nil
 	case kindWhatsAppAccount:
-		a, err := r.accountOf(ctx, id)
+		a, err := r.accountOf(withRequirement(ctx, requirement{scope: "ACCOUNTS_READ"}), id)
 		if err != nil {
 			return nil, nil
 		}
 		return &a, nil
+	case kindWhatsAppGroup:
+		g, err := owned(withRequirement(ctx, requirement{scope: "ACCOUNTS_READ"}), r, kindWhatsAppGroup, id, "WhatsApp group",
+			r.WhatsAppAccounts.GroupByID, func(g projections.WhatsAppGroup) uuid.UUID { return g.WorkspaceID })
+		if err != nil {
+			return nil, nil
+		}
+		return &g, nil
 	case kindSession:
 		return r.sessionNode(ctx, uid)
 	case kindInvitation:

@@ -84,6 +84,7 @@ var listSizes = map[string]listSize{
 	"Workspace.invitations":      {bound: 100},
 	"Workspace.whatsAppAccounts": {bound: commands.MaxWhatsAppAccounts},
 	"Contact.messages":           {arg: "first", bound: 50},
+	"Workspace.whatsAppGroups":   {arg: "first", bound: 50},
 	"Query.simulatorMessages":    {arg: "first", bound: 50},
 }
 

@@ -346,6 +346,11 @@ func (r *mutationResolver) LogoutWhatsAppAccount(ctx context.Context, input mode
 	return r.logoutWhatsAppAccount(ctx, input)
 }
 
+// SyncWhatsAppAccount is the resolver for the syncWhatsAppAccount field.
+func (r *mutationResolver) SyncWhatsAppAccount(ctx context.Context, input model.SyncWhatsAppAccountInput) (*model.SyncPayload, error) {
+	return r.syncWhatsAppAccount(ctx, input)
+}
+
 // SendWhatsAppMessage is the resolver for the sendWhatsAppMessage field.
 func (r *mutationResolver) SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error) {
 	return r.sendWhatsAppMessage(ctx, input)
@@ -500,6 +505,25 @@ func (r *whatsAppAccountResolver) ReachOutTimelockedUntil(ctx context.Context, o
 }
 
 // ID is the resolver for the id field.
+func (r *whatsAppGroupResolver) ID(ctx context.Context, obj *projections.WhatsAppGroup) (string, error) {
+	return encodeID(kindWhatsAppGroup, obj.ID), nil
+}
+
+// Topic is the resolver for the topic field.
+func (r *whatsAppGroupResolver) Topic(ctx context.Context, obj *projections.WhatsAppGroup) (*string, error) {
+	return optString(obj.Topic), nil
+}
+
+// Account is the resolver for the account field.
+func (r *whatsAppGroupResolver) Account(ctx context.Context, obj *projections.WhatsAppGroup) (*projections.WhatsAppAccount, error) {
+	a, err := r.WhatsAppAccounts.AccountByID(ctx, obj.AccountID)
+	if err != nil {
+		return nil, nil
+	}
+	return &a, nil
+}
+
+// ID is the resolver for the id field.
 func (r *workspaceResolver) ID(ctx context.Context, obj *projections.Workspace) (string, error) {
 	return encodeID(kindWorkspace, obj.ID), nil
 }
@@ -585,6 +609,11 @@ func (r *workspaceResolver) WhatsAppAccounts(ctx context.Context, obj *projectio
 	return r.whatsAppAccounts(ctx, obj)
 }
 
+// WhatsAppGroups is the resolver for the whatsAppGroups field.
+func (r *workspaceResolver) WhatsAppGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string, accountID *string) (*model.WhatsAppGroupConnection, error) {
+	return r.whatsAppGroups(ctx, obj, first, after, accountID)
+}
+
 // ApiToken returns generated.ApiTokenResolver implementation.
 func (r *Resolver) ApiToken() generated.ApiTokenResolver { return &apiTokenResolver{r} }
 
@@ -631,6 +660,9 @@ func (r *Resolver) WhatsAppAccount() generated.WhatsAppAccountResolver {
 	return &whatsAppAccountResolver{r}
 }
 
+// WhatsAppGroup returns generated.WhatsAppGroupResolver implementation.
+func (r *Resolver) WhatsAppGroup() generated.WhatsAppGroupResolver { return &whatsAppGroupResolver{r} }
+
 // Workspace returns generated.WorkspaceResolver implementation.
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
@@ -649,5 +681,6 @@ type (
 	userResolver             struct{ *Resolver }
 	viewerResolver           struct{ *Resolver }
 	whatsAppAccountResolver  struct{ *Resolver }
+	whatsAppGroupResolver    struct{ *Resolver }
 	workspaceResolver        struct{ *Resolver }
 )

@@ -10,6 +10,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/projections"
@@ -235,4 +236,64 @@ func optString(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+const kindWhatsAppGroup = "WhatsAppGroup"
+
+func (r *Resolver) syncWhatsAppAccount(ctx context.Context, in model.SyncWhatsAppAccountInput) (*model.SyncPayload, error) {
+	a, err := r.accountOf(ctx, in.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	res, last, err := r.Commands.SyncWhatsAppAccount(ctx, caller(ctx), commands.SyncWhatsAppAccount{WorkspaceID: a.WorkspaceID, AccountID: a.ID})
+	ue, acct, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.WhatsAppAccount, error) {
+		return r.WhatsAppAccounts.AccountByID(ctx, a.ID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &model.SyncPayload{WhatsAppAccount: acct, UserErrors: ue, ClientMutationID: in.ClientMutationID}
+	if len(ue) == 0 {
+		out.GroupsSynced, out.ContactsSynced, out.ContactsCreated = &res.GroupsSynced, &res.ContactsSynced, &res.ContactsCreated
+	}
+	return out, nil
+}
+
+func (r *Resolver) whatsAppGroups(ctx context.Context, ws *projections.Workspace, first *int, after, accountID *string) (*model.WhatsAppGroupConnection, error) {
+	if _, err := r.requireWorkspace(ctx, ws.ID); err != nil {
+		return nil, err
+	}
+	var account *uuid.UUID
+	if accountID != nil {
+		a, err := r.accountOf(ctx, *accountID)
+		if err != nil {
+			return nil, err
+		}
+		if a.WorkspaceID != ws.ID {
+			return nil, fault.New(fault.NotFound, "WhatsApp account not found.")
+		}
+		account = &a.ID
+	}
+	n, err := pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := contactCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	gs, hasNext, total, err := r.WhatsAppAccounts.GroupsPage(ctx, ws.ID, account, n, cursor)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.WhatsAppGroupConnection{Edges: []model.WhatsAppGroupEdge{}, Nodes: []projections.WhatsAppGroup{},
+		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
+	for i := range gs {
+		g := gs[i]
+		c := g.Cursor().Encode()
+		out.Edges = append(out.Edges, model.WhatsAppGroupEdge{Cursor: c, Node: &g})
+		out.Nodes = append(out.Nodes, g)
+		out.PageInfo.EndCursor = &c
+	}
+	return out, nil
 }

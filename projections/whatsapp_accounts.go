@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,10 +20,12 @@ type WhatsAppAccounts struct{}
 const whatsAppAccountsSchema = "proj_whatsapp_accounts"
 
 func (WhatsAppAccounts) Name() string { return "whatsapp_accounts" }
-func (WhatsAppAccounts) Version() int { return 1 }
+
+// Version 2: the accounts' groups.
+func (WhatsAppAccounts) Version() int { return 2 }
 func (WhatsAppAccounts) EventTypes() []string {
 	return []string{whatsapp.EventAccountCreated, whatsapp.EventPaired, whatsapp.EventConnected, whatsapp.EventDisconnected,
-		whatsapp.EventLoggedOut, whatsapp.EventTemporarilyBanned, whatsapp.EventReachOutTimelocked, whatsapp.EventReconnectRequested}
+		whatsapp.EventLoggedOut, whatsapp.EventTemporarilyBanned, whatsapp.EventReachOutTimelocked, whatsapp.EventReconnectRequested, whatsapp.EventGroupsSynced}
 }
 
 func (WhatsAppAccounts) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -45,7 +48,20 @@ CREATE TABLE accounts (
     updated_at      timestamptz NOT NULL
 );
 CREATE INDEX accounts_workspace_idx ON accounts (workspace_id, created_at, id);
-CREATE INDEX accounts_resume_idx ON accounts (id) WHERE status = 'PAIRING' OR auto_connect;`)
+CREATE INDEX accounts_resume_idx ON accounts (id) WHERE status = 'PAIRING' OR auto_connect;
+CREATE TABLE groups (
+    id                uuid PRIMARY KEY,
+    account_id        uuid NOT NULL,
+    workspace_id      uuid NOT NULL,
+    jid               text NOT NULL,
+    name              text NOT NULL,
+    topic             text NOT NULL DEFAULT '',
+    participant_count integer NOT NULL,
+    is_admin          boolean NOT NULL,
+    synced_at         timestamptz NOT NULL,
+    UNIQUE (account_id, jid)
+);
+CREATE INDEX groups_workspace_idx ON groups (workspace_id, lower(name), id);`)
 	return err
 }
 
@@ -84,6 +100,8 @@ func (WhatsAppAccounts) Apply(ctx context.Context, tx pgx.Tx, events []*eventsto
 				until = &ev.Until
 			}
 			_, err = tx.Exec(ctx, `UPDATE accounts SET timelocked_until = $2, updated_at = $3 WHERE id = $1`, ev.AccountID, until, at)
+		case whatsapp.GroupsSynced:
+			err = applyGroupsSynced(ctx, tx, ev, at)
 		case whatsapp.ReconnectRequested:
 			_, err = tx.Exec(ctx, `UPDATE accounts SET auto_connect = true, updated_at = $2 WHERE id = $1`, ev.AccountID, at)
 		}
@@ -92,6 +110,88 @@ func (WhatsAppAccounts) Apply(ctx context.Context, tx pgx.Tx, events []*eventsto
 		}
 	}
 	return nil
+}
+
+// applyGroupsSynced makes the account's groups those of the sync: groups left are deleted, the
+// others written as they are now.
+func applyGroupsSynced(ctx context.Context, tx pgx.Tx, ev whatsapp.GroupsSynced, at time.Time) error {
+	ids := make([]uuid.UUID, len(ev.Groups))
+	jids, names, topics := make([]string, len(ev.Groups)), make([]string, len(ev.Groups)), make([]string, len(ev.Groups))
+	counts, admins := make([]int32, len(ev.Groups)), make([]bool, len(ev.Groups))
+	for i, g := range ev.Groups {
+		ids[i], jids[i], names[i], topics[i] = whatsapp.GroupRowID(ev.AccountID, g.JID), g.JID, g.Name, g.Topic
+		counts[i], admins[i] = int32(min(g.ParticipantCount, 1<<30)), g.IsAdmin
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM groups WHERE account_id = $1 AND NOT (jid = ANY($2))`, ev.AccountID, jids); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO groups (id, account_id, workspace_id, jid, name, topic, participant_count, is_admin, synced_at)
+		SELECT u.id, $1, $2, u.jid, u.name, u.topic, u.n, u.admin, $9
+		FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bool[]) AS u(id, jid, name, topic, n, admin)
+		ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, topic = EXCLUDED.topic, participant_count = EXCLUDED.participant_count,
+			is_admin = EXCLUDED.is_admin, synced_at = EXCLUDED.synced_at`,
+		ev.AccountID, ev.WorkspaceID, ids, jids, names, topics, counts, admins, at)
+	return err
+}
+
+// WhatsAppGroup is a group one of the workspace's numbers belongs to.
+type WhatsAppGroup struct {
+	ID, AccountID, WorkspaceID uuid.UUID
+	JID, Name, Topic           string
+	ParticipantCount           int
+	IsAdmin                    bool
+	SyncedAt                   time.Time
+}
+
+// Cursor is the group's position in its workspace's list.
+func (g WhatsAppGroup) Cursor() ContactCursor {
+	return ContactCursor{Key: strings.ToLower(g.Name), ID: g.ID}
+}
+
+// GroupsPage is a page of the workspace's groups (of one account when account is not nil), by
+// name, and how many there are.
+func (q *WhatsAppAccountQueries) GroupsPage(ctx context.Context, ws uuid.UUID, account *uuid.UUID, first int, after *ContactCursor) ([]WhatsAppGroup, bool, int, error) {
+	var total int
+	if err := q.Pool.QueryRow(ctx, `SELECT count(*) FROM `+whatsAppAccountsSchema+`.groups
+		WHERE workspace_id = $1 AND ($2::uuid IS NULL OR account_id = $2)`, ws, account).Scan(&total); err != nil {
+		return nil, false, 0, fmt.Errorf("counting groups: %w", err)
+	}
+	var afterKey *string
+	var afterID uuid.UUID
+	if after != nil {
+		afterKey, afterID = &after.Key, after.ID
+	}
+	rows, err := q.Pool.Query(ctx, `SELECT id, account_id, workspace_id, jid, name, topic, participant_count, is_admin, synced_at
+		FROM `+whatsAppAccountsSchema+`.groups WHERE workspace_id = $1 AND ($2::uuid IS NULL OR account_id = $2)
+		AND ($3::text IS NULL OR (lower(name), id) > ($3, $4)) ORDER BY lower(name), id LIMIT $5`, ws, account, afterKey, afterID, first+1)
+	if err != nil {
+		return nil, false, 0, fmt.Errorf("listing groups: %w", err)
+	}
+	defer rows.Close()
+	out := []WhatsAppGroup{}
+	for rows.Next() {
+		var g WhatsAppGroup
+		if err := rows.Scan(&g.ID, &g.AccountID, &g.WorkspaceID, &g.JID, &g.Name, &g.Topic, &g.ParticipantCount, &g.IsAdmin, &g.SyncedAt); err != nil {
+			return nil, false, 0, err
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, 0, err
+	}
+	if len(out) > first {
+		return out[:first], true, total, nil
+	}
+	return out, false, total, nil
+}
+
+// GroupByID returns one group; NotFound when none.
+func (q *WhatsAppAccountQueries) GroupByID(ctx context.Context, id uuid.UUID) (WhatsAppGroup, error) {
+	var g WhatsAppGroup
+	err := q.Pool.QueryRow(ctx, `SELECT id, account_id, workspace_id, jid, name, topic, participant_count, is_admin, synced_at
+		FROM `+whatsAppAccountsSchema+`.groups WHERE id = $1`, id).Scan(&g.ID, &g.AccountID, &g.WorkspaceID, &g.JID, &g.Name, &g.Topic,
+		&g.ParticipantCount, &g.IsAdmin, &g.SyncedAt)
+	return g, noRow(err, "WhatsApp group")
 }
 
 // WhatsAppAccountQueries reads the WhatsApp accounts read model.

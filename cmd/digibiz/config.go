@@ -97,6 +97,8 @@ func bindConfig(fs *flag.FlagSet) *Config {
 		return nil
 	})
 	c.Simulator.NotOnWhatsApp = splitList(os.Getenv("DIGIBIZ_SIM_NOT_ON_WHATSAPP"))
+	fs.IntVar(&c.Simulator.Groups, "sim-groups", envInt("DIGIBIZ_SIM_GROUPS", 3), "simulator: groups each number belongs to, for syncs (DIGIBIZ_SIM_GROUPS)")
+	fs.IntVar(&c.Simulator.Contacts, "sim-contacts", envInt("DIGIBIZ_SIM_CONTACTS", 10), "simulator: contacts in each number's address book, for syncs; at most 9,800 (DIGIBIZ_SIM_CONTACTS)")
 	fs.Uint64Var(&c.Simulator.Seed, "sim-seed", uint64(envInt("DIGIBIZ_SIM_SEED", 0)), "simulator: seed of its random choices, for repeatable runs; 0 picks one (DIGIBIZ_SIM_SEED)")
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")

@@ -154,6 +154,12 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.logoutWhatsAppAccount": {
 		query: `mutation($id: ID!) { logoutWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Mutation.syncWhatsAppAccount": {
+		query: `mutation($a: ID!) { syncWhatsAppAccount(input: { accountId: $a }) { groupsSynced } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"a": w.aAccount} }},
+	"Workspace.whatsAppGroups": {
+		query: `query($ws: ID!, $a: ID) { workspace(id: $ws) { whatsAppGroups(accountId: $a) { totalCount } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "a": w.aAccount} }},
 	"Mutation.sendWhatsAppMessage": {
 		query: `mutation($a: ID!, $c: ID!) { sendWhatsAppMessage(input: { accountId: $a, contactId: $c, text: "hi" }) { message { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"a": w.aAccount, "c": w.aContact} }},

@@ -237,7 +237,7 @@ func TestWhatsAppQRPairingAndLogout(t *testing.T) {
 	require.True(t, strings.HasPrefix(first.Data.WhatsAppPairing.QRCodePng, "data:image/png;base64,iVBOR"), "a PNG")
 	require.True(t, strings.HasPrefix(first.Data.WhatsAppPairing.Code, "2@"))
 	a := s.waitStatus(tok, ws, acct.ID, "CONNECTED")
-	require.Regexp(t, `^\+1555\d{7}$`, *a.Phone)
+	require.Regexp(t, `^\+1\d{3}55501\d{2}$`, *a.Phone, "a fictional number")
 
 	devices := func() int {
 		var n int
@@ -343,4 +343,96 @@ func TestWhatsAppAccountReconnectsAfterKill(t *testing.T) {
 
 	_, s3 := startProcess(t, bin, db, dataDir, key)
 	s3.waitStatus(tok, ws, acct.ID, "CONNECTED")
+}
+
+// A sync of 200 groups and 5,000 address-book contacts, twice: the groups are listed once each,
+// every book contact is a contact (SYNC) once, a number imported before stays the imported
+// contact, and the second sync creates nothing.
+func TestWhatsAppSyncTwiceDuplicatesNothing(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t), Bus: "postgres", WhatsApp: "simulator"}
+	cfg.Simulator.Groups, cfg.Simulator.Contacts = 200, 5000
+	s := startServerWith(t, cfg)
+	owner := s.signUp("Sync Owner", "sync@example.com", strongPassword, "Sync Shop")
+	tok, ws := *owner.Token, owner.Workspace.ID
+	acct := s.accountMutation(tok, "connectWhatsAppAccount", `{"workspaceId": "`+ws+`", "label": "Sync line"}`, nil).WhatsAppAccount
+
+	// Not connected yet: a clear userError, nothing synced.
+	type syncOut struct {
+		SyncWhatsAppAccount struct {
+			GroupsSynced, ContactsSynced, ContactsCreated *int
+			UserErrors                                    []userErr
+		}
+	}
+	sync := func() syncOut {
+		var out syncOut
+		s.must(tok, `mutation($id: ID!) { syncWhatsAppAccount(input: { accountId: $id }) { groupsSynced contactsSynced contactsCreated userErrors { field code message } } }`,
+			map[string]any{"id": acct.ID}, &out)
+		return out
+	}
+	early := sync()
+	if len(early.SyncWhatsAppAccount.UserErrors) > 0 { // the pairing may already have completed
+		require.Equal(t, "NOT_CONNECTED", early.SyncWhatsAppAccount.UserErrors[0].Code)
+	}
+	s.waitStatus(tok, ws, acct.ID, "CONNECTED")
+
+	ref := whatsapp.AccountRef{ID: decodeTestID(t, acct.ID), WorkspaceID: decodeTestID(t, ws)}
+	book, err := s.app.Simulator.AddressBook(context.Background(), ref)
+	require.NoError(t, err)
+	imported, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": book[0].Phone, "name": "Imported Before"})
+	require.Empty(t, ue)
+
+	for round := 1; round <= 2; round++ {
+		out := sync().SyncWhatsAppAccount
+		require.Empty(t, out.UserErrors)
+		require.Equal(t, 200, *out.GroupsSynced, "round %d", round)
+		require.Equal(t, 5000, *out.ContactsSynced, "round %d", round)
+		if round == 1 && early.SyncWhatsAppAccount.ContactsCreated == nil {
+			require.Equal(t, 4999, *out.ContactsCreated, "all but the imported number")
+		} else {
+			require.Zero(t, *out.ContactsCreated, "round %d creates nothing", round)
+		}
+		var groups struct {
+			Workspace struct {
+				WhatsAppGroups struct {
+					TotalCount int
+					Nodes      []struct {
+						ID, Jid, Name string
+						IsAdmin       bool
+						Account       struct{ ID string }
+					}
+				}
+			}
+		}
+		s.must(tok, `query($ws: ID!, $a: ID) { workspace(id: $ws) { whatsAppGroups(first: 500, accountId: $a) { totalCount nodes { id jid name isAdmin account { id } } } } }`,
+			map[string]any{"ws": ws, "a": acct.ID}, &groups)
+		require.Equal(t, 200, groups.Workspace.WhatsAppGroups.TotalCount)
+		jids := map[string]bool{}
+		for _, g := range groups.Workspace.WhatsAppGroups.Nodes {
+			jids[g.Jid] = true
+			require.Equal(t, acct.ID, g.Account.ID)
+		}
+		require.Len(t, jids, 200)
+
+		var contacts struct {
+			Workspace struct{ Contacts struct{ TotalCount int } }
+		}
+		s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } } }`, map[string]any{"ws": ws}, &contacts)
+		require.Equal(t, 5000, contacts.Workspace.Contacts.TotalCount, "round %d", round)
+		var synced struct {
+			Workspace struct{ Contacts struct{ TotalCount int } }
+		}
+		s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts(filter: { source: SYNC }) { totalCount } } }`, map[string]any{"ws": ws}, &synced)
+		require.Equal(t, 4999, synced.Workspace.Contacts.TotalCount)
+	}
+	var kept struct {
+		Workspace struct{ Contact struct{ Name, Source string } }
+	}
+	s.must(tok, `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { name source } } }`, map[string]any{"ws": ws, "id": imported.ID}, &kept)
+	require.Equal(t, "Imported Before", kept.Workspace.Contact.Name)
+	require.Equal(t, "MANUAL", kept.Workspace.Contact.Source)
+
+	var n int
+	require.NoError(t, s.app.Pool.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE event_type = 'whatsapp_account.groups_synced'`).Scan(&n))
+	require.Equal(t, 1, n, "an unchanged second sync appends no groups event")
 }

@@ -143,7 +143,7 @@ func (ReconnectRequested) EventType() string { return EventReconnectRequested }
 func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
 		AccountCreated{}, Paired{}, Connected{}, Disconnected{}, LoggedOut{}, TemporarilyBanned{},
-		ReachOutTimelocked{}, ReconnectRequested{},
+		ReachOutTimelocked{}, ReconnectRequested{}, GroupsSynced{},
 	}
 }
 
@@ -166,6 +166,9 @@ type Account struct {
 	// autoConnect: the account should be connected whenever the server runs (paired and not
 	// disconnected or logged out on request).
 	autoConnect bool
+	// groups are those of the last sync (groupsKnown: there was one).
+	groups      []Group
+	groupsKnown bool
 }
 
 // Exists reports whether the account was created.
@@ -202,6 +205,8 @@ func (a *Account) Evolve(ev any) {
 		a.timelockUntil = e.Until
 	case ReconnectRequested:
 		a.autoConnect = true
+	case GroupsSynced:
+		a.groups, a.groupsKnown = e.Groups, true
 	}
 }
 

@@ -47,6 +47,7 @@ type ResolverRoot interface {
 	User() UserResolver
 	Viewer() ViewerResolver
 	WhatsAppAccount() WhatsAppAccountResolver
+	WhatsAppGroup() WhatsAppGroupResolver
 	Workspace() WorkspaceResolver
 }
 
@@ -318,6 +319,7 @@ type ComplexityRoot struct {
 		SignOut                   func(childComplexity int, input model.SignOutInput) int
 		SignUp                    func(childComplexity int, input model.SignUpInput) int
 		SimulateInboundMessage    func(childComplexity int, input model.SimulateInboundMessageInput) int
+		SyncWhatsAppAccount       func(childComplexity int, input model.SyncWhatsAppAccountInput) int
 		UpdateContact             func(childComplexity int, input model.UpdateContactInput) int
 		UpdateContactGroup        func(childComplexity int, input model.UpdateContactGroupInput) int
 		UpdateWorkspaceSettings   func(childComplexity int, input model.UpdateWorkspaceSettingsInput) int
@@ -403,6 +405,15 @@ type ComplexityRoot struct {
 		WorkspaceEvents       func(childComplexity int, workspaceID string, eventTypes []string, after *string) int
 	}
 
+	SyncPayload struct {
+		ClientMutationID func(childComplexity int) int
+		ContactsCreated  func(childComplexity int) int
+		ContactsSynced   func(childComplexity int) int
+		GroupsSynced     func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+		WhatsAppAccount  func(childComplexity int) int
+	}
+
 	User struct {
 		CreatedAt func(childComplexity int) int
 		Email     func(childComplexity int) int
@@ -444,6 +455,29 @@ type ComplexityRoot struct {
 		WhatsAppAccount  func(childComplexity int) int
 	}
 
+	WhatsAppGroup struct {
+		Account          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		IsAdmin          func(childComplexity int) int
+		JID              func(childComplexity int) int
+		Name             func(childComplexity int) int
+		ParticipantCount func(childComplexity int) int
+		SyncedAt         func(childComplexity int) int
+		Topic            func(childComplexity int) int
+	}
+
+	WhatsAppGroupConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	WhatsAppGroupEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	WhatsAppPairingEvent struct {
 		Account   func(childComplexity int) int
 		Code      func(childComplexity int) int
@@ -467,6 +501,7 @@ type ComplexityRoot struct {
 		Settings         func(childComplexity int) int
 		ViewerRole       func(childComplexity int) int
 		WhatsAppAccounts func(childComplexity int) int
+		WhatsAppGroups   func(childComplexity int, first *int, after *string, accountID *string) int
 	}
 
 	WorkspaceEvent struct {
@@ -570,6 +605,7 @@ type MutationResolver interface {
 	ReconnectWhatsAppAccount(ctx context.Context, input model.ReconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	DisconnectWhatsAppAccount(ctx context.Context, input model.DisconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	LogoutWhatsAppAccount(ctx context.Context, input model.LogoutWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
+	SyncWhatsAppAccount(ctx context.Context, input model.SyncWhatsAppAccountInput) (*model.SyncPayload, error)
 	SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error)
 	SimulateInboundMessage(ctx context.Context, input model.SimulateInboundMessageInput) (*model.SimulatePayload, error)
 }
@@ -614,6 +650,13 @@ type WhatsAppAccountResolver interface {
 
 	ReachOutTimelockedUntil(ctx context.Context, obj *projections.WhatsAppAccount) (*time.Time, error)
 }
+type WhatsAppGroupResolver interface {
+	ID(ctx context.Context, obj *projections.WhatsAppGroup) (string, error)
+
+	Topic(ctx context.Context, obj *projections.WhatsAppGroup) (*string, error)
+
+	Account(ctx context.Context, obj *projections.WhatsAppGroup) (*projections.WhatsAppAccount, error)
+}
 type WorkspaceResolver interface {
 	ID(ctx context.Context, obj *projections.Workspace) (string, error)
 
@@ -628,6 +671,7 @@ type WorkspaceResolver interface {
 	ContactGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactGroupConnection, error)
 	AccessLog(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.AccessLogConnection, error)
 	WhatsAppAccounts(ctx context.Context, obj *projections.Workspace) ([]projections.WhatsAppAccount, error)
+	WhatsAppGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string, accountID *string) (*model.WhatsAppGroupConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1852,6 +1896,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SimulateInboundMessage(childComplexity, args["input"].(model.SimulateInboundMessageInput)), true
+	case "Mutation.syncWhatsAppAccount":
+		if e.ComplexityRoot.Mutation.SyncWhatsAppAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncWhatsAppAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncWhatsAppAccount(childComplexity, args["input"].(model.SyncWhatsAppAccountInput)), true
 	case "Mutation.updateContact":
 		if e.ComplexityRoot.Mutation.UpdateContact == nil {
 			break
@@ -2197,6 +2252,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.WorkspaceEvents(childComplexity, args["workspaceId"].(string), args["eventTypes"].([]string), args["after"].(*string)), true
 
+	case "SyncPayload.clientMutationId":
+		if e.ComplexityRoot.SyncPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPayload.ClientMutationID(childComplexity), true
+	case "SyncPayload.contactsCreated":
+		if e.ComplexityRoot.SyncPayload.ContactsCreated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPayload.ContactsCreated(childComplexity), true
+	case "SyncPayload.contactsSynced":
+		if e.ComplexityRoot.SyncPayload.ContactsSynced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPayload.ContactsSynced(childComplexity), true
+	case "SyncPayload.groupsSynced":
+		if e.ComplexityRoot.SyncPayload.GroupsSynced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPayload.GroupsSynced(childComplexity), true
+	case "SyncPayload.userErrors":
+		if e.ComplexityRoot.SyncPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPayload.UserErrors(childComplexity), true
+	case "SyncPayload.whatsAppAccount":
+		if e.ComplexityRoot.SyncPayload.WhatsAppAccount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SyncPayload.WhatsAppAccount(childComplexity), true
+
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
 			break
@@ -2358,6 +2450,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WhatsAppAccountPayload.WhatsAppAccount(childComplexity), true
 
+	case "WhatsAppGroup.account":
+		if e.ComplexityRoot.WhatsAppGroup.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.Account(childComplexity), true
+	case "WhatsAppGroup.id":
+		if e.ComplexityRoot.WhatsAppGroup.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.ID(childComplexity), true
+	case "WhatsAppGroup.isAdmin":
+		if e.ComplexityRoot.WhatsAppGroup.IsAdmin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.IsAdmin(childComplexity), true
+	case "WhatsAppGroup.jid":
+		if e.ComplexityRoot.WhatsAppGroup.JID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.JID(childComplexity), true
+	case "WhatsAppGroup.name":
+		if e.ComplexityRoot.WhatsAppGroup.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.Name(childComplexity), true
+	case "WhatsAppGroup.participantCount":
+		if e.ComplexityRoot.WhatsAppGroup.ParticipantCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.ParticipantCount(childComplexity), true
+	case "WhatsAppGroup.syncedAt":
+		if e.ComplexityRoot.WhatsAppGroup.SyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.SyncedAt(childComplexity), true
+	case "WhatsAppGroup.topic":
+		if e.ComplexityRoot.WhatsAppGroup.Topic == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroup.Topic(childComplexity), true
+
+	case "WhatsAppGroupConnection.edges":
+		if e.ComplexityRoot.WhatsAppGroupConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroupConnection.Edges(childComplexity), true
+	case "WhatsAppGroupConnection.nodes":
+		if e.ComplexityRoot.WhatsAppGroupConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroupConnection.Nodes(childComplexity), true
+	case "WhatsAppGroupConnection.pageInfo":
+		if e.ComplexityRoot.WhatsAppGroupConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroupConnection.PageInfo(childComplexity), true
+	case "WhatsAppGroupConnection.totalCount":
+		if e.ComplexityRoot.WhatsAppGroupConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroupConnection.TotalCount(childComplexity), true
+
+	case "WhatsAppGroupEdge.cursor":
+		if e.ComplexityRoot.WhatsAppGroupEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroupEdge.Cursor(childComplexity), true
+	case "WhatsAppGroupEdge.node":
+		if e.ComplexityRoot.WhatsAppGroupEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppGroupEdge.Node(childComplexity), true
+
 	case "WhatsAppPairingEvent.account":
 		if e.ComplexityRoot.WhatsAppPairingEvent.Account == nil {
 			break
@@ -2498,6 +2677,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.WhatsAppAccounts(childComplexity), true
+	case "Workspace.whatsAppGroups":
+		if e.ComplexityRoot.Workspace.WhatsAppGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_whatsAppGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workspace.WhatsAppGroups(childComplexity, args["first"].(*int), args["after"].(*string), args["accountId"].(*string)), true
 
 	case "WorkspaceEvent.data":
 		if e.ComplexityRoot.WorkspaceEvent.Data == nil {
@@ -2631,6 +2821,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
 			graphql.NewInputUnmarshaler("SimulateInboundMessageInput", ec.unmarshalInputSimulateInboundMessageInput),
+			graphql.NewInputUnmarshaler("SyncWhatsAppAccountInput", ec.unmarshalInputSyncWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("UpdateContactGroupInput", ec.unmarshalInputUpdateContactGroupInput),
 			graphql.NewInputUnmarshaler("UpdateContactInput", ec.unmarshalInputUpdateContactInput),
 			graphql.NewInputUnmarshaler("UpdateWorkspaceSettingsInput", ec.unmarshalInputUpdateWorkspaceSettingsInput),
@@ -2853,6 +3044,8 @@ type Workspace implements Node {
   accessLog(first: Int = 50, after: String): AccessLogConnection! @scope(needs: AUDIT_READ)
   "The workspace's WhatsApp numbers, oldest first."
   whatsAppAccounts: [WhatsAppAccount!]! @scope(needs: ACCOUNTS_READ)
+  "The groups the workspace's numbers belong to (of one account when given), by name, as of their last sync."
+  whatsAppGroups(first: Int = 50, after: String, accountId: ID): WhatsAppGroupConnection! @scope(needs: ACCOUNTS_READ)
   createdAt: Time!
 }
 
@@ -2888,6 +3081,49 @@ type WhatsAppAccount implements Node {
   "When the connection was last seen up (now, while CONNECTED)."
   lastSeenAt: Time
   createdAt: Time!
+}
+
+"A WhatsApp group one of the workspace's numbers belongs to."
+type WhatsAppGroup implements Node {
+  id: ID!
+  jid: String!
+  name: String!
+  topic: String
+  participantCount: Int!
+  "Whether the workspace's number is an admin of the group."
+  isAdmin: Boolean!
+  account: WhatsAppAccount
+  "When the sync that last found it ran."
+  syncedAt: Time!
+}
+
+type WhatsAppGroupEdge {
+  cursor: String!
+  node: WhatsAppGroup!
+}
+
+type WhatsAppGroupConnection {
+  edges: [WhatsAppGroupEdge!]!
+  nodes: [WhatsAppGroup!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+input SyncWhatsAppAccountInput {
+  accountId: ID!
+  clientMutationId: String
+}
+
+type SyncPayload {
+  "Groups the number belongs to now."
+  groupsSynced: Int
+  "Contacts of the phone's address book with a valid number; each is a contact of the workspace now."
+  contactsSynced: Int
+  "How many of those this sync created (the others were contacts already, imported or synced before)."
+  contactsCreated: Int
+  whatsAppAccount: WhatsAppAccount
+  userErrors: [UserError!]!
+  clientMutationId: String
 }
 
 enum WhatsAppAccountStatus {
@@ -3347,6 +3583,12 @@ type Mutation {
   disconnectWhatsAppAccount(input: DisconnectWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
   "Unlink the device from the number; nothing of its session is kept. Only a new pairing brings the number back."
   logoutWhatsAppAccount(input: LogoutWhatsAppAccountInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
+  """
+  Bring a connected account's groups into Workspace.whatsAppGroups and its phone's address book
+  into contacts (source SYNC; a number that already is a contact is left as it is, so syncing
+  again duplicates nothing).
+  """
+  syncWhatsAppAccount(input: SyncWhatsAppAccountInput!): SyncPayload! @scope(needs: ACCOUNTS_WRITE)
   "Send a text message to a contact from a connected number; it is recorded QUEUED before it is sent."
   sendWhatsAppMessage(input: SendWhatsAppMessageInput!): SendWhatsAppMessagePayload! @scope(needs: CAMPAIGNS_WRITE)
   """
@@ -4267,6 +4509,24 @@ func (ec *executionContext) childFields_SimulatorMessageEdge(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type SimulatorMessageEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_SyncPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "groupsSynced":
+		return ec.fieldContext_SyncPayload_groupsSynced(ctx, field)
+	case "contactsSynced":
+		return ec.fieldContext_SyncPayload_contactsSynced(ctx, field)
+	case "contactsCreated":
+		return ec.fieldContext_SyncPayload_contactsCreated(ctx, field)
+	case "whatsAppAccount":
+		return ec.fieldContext_SyncPayload_whatsAppAccount(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_SyncPayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_SyncPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SyncPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4349,6 +4609,52 @@ func (ec *executionContext) childFields_WhatsAppAccountPayload(ctx context.Conte
 	return nil, fmt.Errorf("no field named %q was found under type WhatsAppAccountPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_WhatsAppGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_WhatsAppGroup_id(ctx, field)
+	case "jid":
+		return ec.fieldContext_WhatsAppGroup_jid(ctx, field)
+	case "name":
+		return ec.fieldContext_WhatsAppGroup_name(ctx, field)
+	case "topic":
+		return ec.fieldContext_WhatsAppGroup_topic(ctx, field)
+	case "participantCount":
+		return ec.fieldContext_WhatsAppGroup_participantCount(ctx, field)
+	case "isAdmin":
+		return ec.fieldContext_WhatsAppGroup_isAdmin(ctx, field)
+	case "account":
+		return ec.fieldContext_WhatsAppGroup_account(ctx, field)
+	case "syncedAt":
+		return ec.fieldContext_WhatsAppGroup_syncedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WhatsAppGroup", field.Name)
+}
+
+func (ec *executionContext) childFields_WhatsAppGroupConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_WhatsAppGroupConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_WhatsAppGroupConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_WhatsAppGroupConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_WhatsAppGroupConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WhatsAppGroupConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_WhatsAppGroupEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_WhatsAppGroupEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_WhatsAppGroupEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WhatsAppGroupEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_WhatsAppPairingEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "kind":
@@ -4393,6 +4699,8 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_accessLog(ctx, field)
 	case "whatsAppAccounts":
 		return ec.fieldContext_Workspace_whatsAppAccounts(ctx, field)
+	case "whatsAppGroups":
+		return ec.fieldContext_Workspace_whatsAppGroups(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Workspace_createdAt(ctx, field)
 	}
@@ -5041,6 +5349,20 @@ func (ec *executionContext) field_Mutation_simulateInboundMessage_args(ctx conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_syncWhatsAppAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SyncWhatsAppAccountInput, error) {
+			return ec.unmarshalNSyncWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSyncWhatsAppAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateContactGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5334,6 +5656,36 @@ func (ec *executionContext) field_Workspace_contacts_args(ctx context.Context, r
 		return nil, err
 	}
 	args["filter"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Workspace_whatsAppGroups_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "accountId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accountId"] = arg2
 	return args, nil
 }
 
@@ -11032,6 +11384,68 @@ func (ec *executionContext) fieldContext_Mutation_logoutWhatsAppAccount(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_syncWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncWhatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncWhatsAppAccount(ctx, fc.Args["input"].(model.SyncWhatsAppAccountInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.SyncPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SyncPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SyncPayload) graphql.Marshaler {
+			return ec.marshalNSyncPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSyncPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncWhatsAppAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SyncPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncWhatsAppAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_sendWhatsAppMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12628,6 +13042,162 @@ func (ec *executionContext) fieldContext_Subscription_whatsAppAccountStatus(ctx 
 	return fc, nil
 }
 
+func (ec *executionContext) _SyncPayload_groupsSynced(ctx context.Context, field graphql.CollectedField, obj *model.SyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPayload_groupsSynced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GroupsSynced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPayload_groupsSynced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncPayload_contactsSynced(ctx context.Context, field graphql.CollectedField, obj *model.SyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPayload_contactsSynced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactsSynced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPayload_contactsSynced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncPayload_contactsCreated(ctx context.Context, field graphql.CollectedField, obj *model.SyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPayload_contactsCreated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactsCreated, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPayload_contactsCreated(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SyncPayload_whatsAppAccount(ctx context.Context, field graphql.CollectedField, obj *model.SyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPayload_whatsAppAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WhatsAppAccount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalOWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPayload_whatsAppAccount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.SyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SyncPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SyncPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.SyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SyncPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SyncPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SyncPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *projections.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13278,6 +13848,373 @@ func (ec *executionContext) _WhatsAppAccountPayload_clientMutationId(ctx context
 }
 func (ec *executionContext) fieldContext_WhatsAppAccountPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WhatsAppAccountPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppGroup_id(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppGroup().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, true, true, "ID")
+}
+
+func (ec *executionContext) _WhatsAppGroup_jid(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_jid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_jid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppGroup_name(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppGroup_topic(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_topic(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppGroup().Topic(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_topic(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, true, true, "String")
+}
+
+func (ec *executionContext) _WhatsAppGroup_participantCount(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_participantCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParticipantCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_participantCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WhatsAppGroup_isAdmin(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_isAdmin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsAdmin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_isAdmin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _WhatsAppGroup_account(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WhatsAppGroup().Account(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalOWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppGroup",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppGroup_syncedAt(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroup_syncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroup_syncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroup", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WhatsAppGroupConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppGroupConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroupConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.WhatsAppGroupEdge) graphql.Marshaler {
+			return ec.marshalNWhatsAppGroupEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppGroupEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroupConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppGroupConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppGroupEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppGroupConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppGroupConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroupConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.WhatsAppGroup) graphql.Marshaler {
+			return ec.marshalNWhatsAppGroup2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroupConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppGroupConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppGroup(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppGroupConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppGroupConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroupConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroupConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppGroupConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WhatsAppGroupConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppGroupConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroupConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroupConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroupConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WhatsAppGroupEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppGroupEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroupEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroupEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppGroupEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _WhatsAppGroupEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppGroupEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppGroupEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppGroup) graphql.Marshaler {
+			return ec.marshalNWhatsAppGroup2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppGroup(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppGroupEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WhatsAppGroupEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppGroup(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _WhatsAppPairingEvent_kind(ctx context.Context, field graphql.CollectedField, obj *model.WhatsAppPairingEvent) (ret graphql.Marshaler) {
@@ -13996,6 +14933,68 @@ func (ec *executionContext) fieldContext_Workspace_whatsAppAccounts(_ context.Co
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WhatsAppAccount(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_whatsAppGroups(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_whatsAppGroups(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workspace().WhatsAppGroups(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["accountId"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_READ")
+				if err != nil {
+					var zeroVal *model.WhatsAppGroupConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppGroupConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppGroupConnection) graphql.Marshaler {
+			return ec.marshalNWhatsAppGroupConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppGroupConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_whatsAppGroups(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppGroupConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_whatsAppGroups_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -17181,6 +18180,55 @@ func UnmarshalSimulateInboundMessageInput(ctx context.Context, raw any) (model.S
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSyncWhatsAppAccountInput(ctx context.Context, obj any) (model.SyncWhatsAppAccountInput, error) {
+	var it model.SyncWhatsAppAccountInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSyncWhatsAppAccountInput unmarshals raw into the SyncWhatsAppAccountInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSyncWhatsAppAccountInput(ctx context.Context, raw any) (model.SyncWhatsAppAccountInput, error) {
+	var out model.SyncWhatsAppAccountInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SyncWhatsAppAccountInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateContactGroupInput(ctx context.Context, obj any) (model.UpdateContactGroupInput, error) {
 	var it model.UpdateContactGroupInput
 	if obj == nil {
@@ -17448,6 +18496,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Workspace(ctx, sel, obj)
+	case projections.WhatsAppGroup:
+		return ec._WhatsAppGroup(ctx, sel, &obj)
+	case *projections.WhatsAppGroup:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._WhatsAppGroup(ctx, sel, obj)
 	case projections.WhatsAppAccount:
 		return ec._WhatsAppAccount(ctx, sel, &obj)
 	case *projections.WhatsAppAccount:
@@ -19308,6 +20363,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "syncWhatsAppAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncWhatsAppAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "sendWhatsAppMessage":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_sendWhatsAppMessage(ctx, field)
@@ -19904,6 +20966,64 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
+var syncPayloadImplementors = []string{"SyncPayload"}
+
+func (ec *executionContext) _SyncPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SyncPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, syncPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SyncPayload")
+		case "groupsSynced":
+			out.Values[i] = ec._SyncPayload_groupsSynced(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contactsSynced":
+			out.Values[i] = ec._SyncPayload_contactsSynced(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "contactsCreated":
+			out.Values[i] = ec._SyncPayload_contactsCreated(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "whatsAppAccount":
+			out.Values[i] = ec._SyncPayload_whatsAppAccount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._SyncPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._SyncPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *projections.User) graphql.Marshaler {
@@ -20183,6 +21303,163 @@ func (ec *executionContext) _WhatsAppAccountPayload(ctx context.Context, sel ast
 	return out
 }
 
+var whatsAppGroupImplementors = []string{"WhatsAppGroup", "Node"}
+
+func (ec *executionContext) _WhatsAppGroup(ctx context.Context, sel ast.SelectionSet, obj *projections.WhatsAppGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, whatsAppGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WhatsAppGroup")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppGroup_id(ctx, field, obj)
+				})
+		case "jid":
+			out.Values[i] = ec._WhatsAppGroup_jid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._WhatsAppGroup_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "topic":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppGroup_topic(ctx, field, obj)
+				})
+		case "participantCount":
+			out.Values[i] = ec._WhatsAppGroup_participantCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isAdmin":
+			out.Values[i] = ec._WhatsAppGroup_isAdmin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "account":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WhatsAppGroup_account(ctx, field, obj)
+				})
+		case "syncedAt":
+			out.Values[i] = ec._WhatsAppGroup_syncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var whatsAppGroupConnectionImplementors = []string{"WhatsAppGroupConnection"}
+
+func (ec *executionContext) _WhatsAppGroupConnection(ctx context.Context, sel ast.SelectionSet, obj *model.WhatsAppGroupConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, whatsAppGroupConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WhatsAppGroupConnection")
+		case "edges":
+			out.Values[i] = ec._WhatsAppGroupConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._WhatsAppGroupConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._WhatsAppGroupConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._WhatsAppGroupConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var whatsAppGroupEdgeImplementors = []string{"WhatsAppGroupEdge"}
+
+func (ec *executionContext) _WhatsAppGroupEdge(ctx context.Context, sel ast.SelectionSet, obj *model.WhatsAppGroupEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, whatsAppGroupEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WhatsAppGroupEdge")
+		case "cursor":
+			out.Values[i] = ec._WhatsAppGroupEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._WhatsAppGroupEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var whatsAppPairingEventImplementors = []string{"WhatsAppPairingEvent"}
 
 func (ec *executionContext) _WhatsAppPairingEvent(ctx context.Context, sel ast.SelectionSet, obj *model.WhatsAppPairingEvent) graphql.Marshaler {
@@ -20323,6 +21600,12 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_whatsAppAccounts(ctx, field, obj)
+				})
+		case "whatsAppGroups":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_whatsAppGroups(ctx, field, obj)
 				})
 		case "createdAt":
 			out.Values[i] = ec._Workspace_createdAt(ctx, field, obj)
@@ -21793,6 +23076,19 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 	return res
 }
 
+func (ec *executionContext) marshalNSyncPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSyncPayload(ctx context.Context, sel ast.SelectionSet, v *model.SyncPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SyncPayload!")
+		return graphql.Null
+	}
+	return ec._SyncPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSyncWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSyncWhatsAppAccountInput(ctx context.Context, v any) (model.SyncWhatsAppAccountInput, error) {
+	res, err := ec.unmarshalInputSyncWhatsAppAccountInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := model.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21917,6 +23213,62 @@ func (ec *executionContext) marshalNWhatsAppAccountStatus2githubᚗcomᚋmydigib
 		graphql.AddInvalidNullFromMarshaler(ctx, "WhatsAppAccountStatus!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNWhatsAppGroup2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppGroup(ctx context.Context, sel ast.SelectionSet, v projections.WhatsAppGroup) graphql.Marshaler {
+	return ec._WhatsAppGroup(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNWhatsAppGroup2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.WhatsAppGroup) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWhatsAppGroup2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWhatsAppGroup2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppGroup(ctx context.Context, sel ast.SelectionSet, v *projections.WhatsAppGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WhatsAppGroup!")
+		return graphql.Null
+	}
+	return ec._WhatsAppGroup(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWhatsAppGroupConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppGroupConnection(ctx context.Context, sel ast.SelectionSet, v *model.WhatsAppGroupConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WhatsAppGroupConnection!")
+		return graphql.Null
+	}
+	return ec._WhatsAppGroupConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNWhatsAppGroupEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppGroupEdge(ctx context.Context, sel ast.SelectionSet, v model.WhatsAppGroupEdge) graphql.Marshaler {
+	return ec._WhatsAppGroupEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNWhatsAppGroupEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppGroupEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.WhatsAppGroupEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWhatsAppGroupEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppGroupEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNWhatsAppPairingEvent2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppPairingEvent(ctx context.Context, sel ast.SelectionSet, v *model.WhatsAppPairingEvent) graphql.Marshaler {

@@ -435,6 +435,23 @@ type SimulatorMessageEdge struct {
 type Subscription struct {
 }
 
+type SyncPayload struct {
+	// Groups the number belongs to now.
+	GroupsSynced *int `json:"groupsSynced,omitempty"`
+	// Contacts of the phone's address book with a valid number; each is a contact of the workspace now.
+	ContactsSynced *int `json:"contactsSynced,omitempty"`
+	// How many of those this sync created (the others were contacts already, imported or synced before).
+	ContactsCreated  *int                         `json:"contactsCreated,omitempty"`
+	WhatsAppAccount  *projections.WhatsAppAccount `json:"whatsAppAccount,omitempty"`
+	UserErrors       []UserError                  `json:"userErrors"`
+	ClientMutationID *string                      `json:"clientMutationId,omitempty"`
+}
+
+type SyncWhatsAppAccountInput struct {
+	AccountID        string  `json:"accountId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type UpdateContactGroupInput struct {
 	ContactGroupID   string  `json:"contactGroupId"`
 	Name             *string `json:"name,omitempty"`
@@ -489,6 +506,18 @@ type WhatsAppAccountPayload struct {
 	WhatsAppAccount  *projections.WhatsAppAccount `json:"whatsAppAccount,omitempty"`
 	UserErrors       []UserError                  `json:"userErrors"`
 	ClientMutationID *string                      `json:"clientMutationId,omitempty"`
+}
+
+type WhatsAppGroupConnection struct {
+	Edges      []WhatsAppGroupEdge         `json:"edges"`
+	Nodes      []projections.WhatsAppGroup `json:"nodes"`
+	PageInfo   *PageInfo                   `json:"pageInfo"`
+	TotalCount int                         `json:"totalCount"`
+}
+
+type WhatsAppGroupEdge struct {
+	Cursor string                     `json:"cursor"`
+	Node   *projections.WhatsAppGroup `json:"node"`
 }
 
 // A step of a pairing: a code to show (a new QR code replaces the last), then how it ended.

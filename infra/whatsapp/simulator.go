@@ -32,6 +32,9 @@ type SimulatorOpts struct {
 	FailureRate float64
 	// NotOnWhatsApp lists numbers (E.164) or prefixes of numbers that have no WhatsApp.
 	NotOnWhatsApp []string
+	// Groups and Contacts are how many groups each number belongs to and how many contacts its
+	// phone's address book holds, for syncs (defaults 3 and 10; negative: none).
+	Groups, Contacts int
 	// Seed makes every random choice repeatable (0: a random seed).
 	Seed   uint64
 	Logger *slog.Logger
@@ -73,6 +76,12 @@ func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, sink Sink) *Simulator 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Groups == 0 {
+		opts.Groups = 3
+	}
+	if opts.Contacts == 0 {
+		opts.Contacts = 10
+	}
 	if opts.DeliverDelay == 0 {
 		opts.DeliverDelay = 200 * time.Millisecond
 	}
@@ -94,11 +103,27 @@ func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, sink Sink) *Simulator 
 // ErrClosed is returned by a gateway that was closed.
 var ErrClosed = errors.New("whatsapp: the gateway is closed")
 
+// fictionalAreaCodes are North American area codes; with them, the 555-0100 to 555-0199 lines
+// are the numbers reserved for fiction: valid numbers that reach nobody.
+var fictionalAreaCodes = []int{201, 202, 203, 205, 206, 207, 208, 209, 210, 212, 213, 214, 215, 216, 217, 218, 219, 224, 225, 228,
+	229, 231, 234, 239, 240, 248, 251, 252, 253, 254, 256, 260, 262, 267, 269, 270, 272, 276, 281, 301, 302, 303, 304, 305, 307,
+	308, 309, 310, 312, 313, 314, 315, 316, 317, 318, 319, 320, 321, 323, 325, 330, 331, 334, 336, 337, 339, 347, 351, 352, 360,
+	361, 385, 386, 401, 402, 404, 405, 406, 407, 408, 409, 410, 412, 413, 414, 415, 417, 419, 423, 424, 425, 430, 432, 434, 435,
+	440, 442, 443}
+
+// maxFictional is how many fictional numbers there are.
+var maxFictional = len(fictionalAreaCodes) * 100
+
+// fictionalNumber is the i-th fictional number (i taken modulo their count).
+func fictionalNumber(i int) string {
+	i %= maxFictional
+	return fmt.Sprintf("+1%d55501%02d", fictionalAreaCodes[i/100], i%100)
+}
+
 // SimulatedPhone is the number the simulator gives an account paired without a pair phone: a
-// fictitious +1 555 number derived from the account id, the same on every run.
+// fictional North American number derived from the account id, the same on every run.
 func SimulatedPhone(account uuid.UUID) string {
-	sum := sha256.Sum256(account[:])
-	return fmt.Sprintf("+1555%07d", binary.BigEndian.Uint32(sum[:4])%10_000_000)
+	return fictionalNumber(int(simulatedNumber(account, "phone", 0) % uint64(maxFictional)))
 }
 
 // Pair shows a QR code (or, with pairPhone, a pair code), and about PairDelay later completes as
@@ -481,4 +506,39 @@ func (s *Simulator) Messages(ctx context.Context, account uuid.UUID, afterSeq in
 		return out[:first], true, total, nil
 	}
 	return out, false, total, nil
+}
+
+// simulatedNumber is a fictitious number derived from the account and i: the same on every run.
+func simulatedNumber(account uuid.UUID, salt string, i int) uint64 {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%d", account, salt, i)))
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+// JoinedGroups lists the number's groups: Groups of them, the same for an account on every call.
+func (s *Simulator) JoinedGroups(ctx context.Context, account whatsapp.AccountRef) ([]whatsapp.Group, error) {
+	if !s.Connected(account.ID) {
+		return nil, &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	}
+	out := make([]whatsapp.Group, 0, max(s.opts.Groups, 0))
+	for i := range max(s.opts.Groups, 0) {
+		n := simulatedNumber(account.ID, "group", i)
+		out = append(out, whatsapp.Group{JID: fmt.Sprintf("120363%012d@g.us", n%1_000_000_000_000), Name: fmt.Sprintf("Simulated group %d", i+1),
+			Topic: "A group of the simulated WhatsApp", ParticipantCount: 2 + int(n%254), IsAdmin: i%5 == 0})
+	}
+	return out, nil
+}
+
+// AddressBook lists the phone's contacts: Contacts fictional numbers (at most 10,000 distinct),
+// the same for an account on every call.
+func (s *Simulator) AddressBook(ctx context.Context, account whatsapp.AccountRef) ([]whatsapp.AddressBookContact, error) {
+	if !s.Connected(account.ID) {
+		return nil, &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	}
+	n := min(max(s.opts.Contacts, 0), maxFictional)
+	start := int(simulatedNumber(account.ID, "book", 0) % uint64(maxFictional))
+	out := make([]whatsapp.AddressBookContact, 0, n)
+	for i := range n {
+		out = append(out, whatsapp.AddressBookContact{Phone: fictionalNumber(start + i), Name: fmt.Sprintf("Book contact %d", i+1)})
+	}
+	return out, nil
 }

@@ -35,6 +35,7 @@ type Client interface {
 	PairPhone(ctx context.Context, phone string, showPushNotification bool, clientType whatsmeow.PairClientType, clientDisplayName string) (string, error)
 	AddEventHandlerWithSuccessStatus(handler whatsmeow.EventHandlerWithSuccessStatus) uint32
 	SendMessage(ctx context.Context, to types.JID, message *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
+	GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error)
 }
 
 // ClientFactory makes the client of a device.
@@ -408,4 +409,74 @@ func (w *Whatsmeow) Send(ctx context.Context, ref whatsapp.AccountRef, m whatsap
 		return &whatsapp.SendError{Code: "SEND_FAILED", Message: err.Error()}
 	}
 	return nil
+}
+
+// connected returns the account's client when it is connected.
+func (w *Whatsmeow) connected(ref whatsapp.AccountRef) (*meowAccount, error) {
+	w.mu.Lock()
+	a := w.clients[ref.ID]
+	w.mu.Unlock()
+	if a == nil || !a.client.IsConnected() {
+		return nil, &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	}
+	return a, nil
+}
+
+// JoinedGroups asks WhatsApp for the number's groups.
+func (w *Whatsmeow) JoinedGroups(ctx context.Context, ref whatsapp.AccountRef) ([]whatsapp.Group, error) {
+	a, err := w.connected(ref)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := a.client.GetJoinedGroups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return groupsOf(infos, a.device.GetJID(), a.device.GetLID()), nil
+}
+
+// groupsOf translates whatsmeow's group infos; we are admin when one of our JIDs is.
+func groupsOf(infos []*types.GroupInfo, me, meLID types.JID) []whatsapp.Group {
+	out := make([]whatsapp.Group, 0, len(infos))
+	for _, g := range infos {
+		if g == nil {
+			continue
+		}
+		admin := false
+		for _, p := range g.Participants {
+			u := p.JID.ToNonAD()
+			if (u == me.ToNonAD() && !me.IsEmpty()) || (u == meLID.ToNonAD() && !meLID.IsEmpty()) {
+				admin = p.IsAdmin || p.IsSuperAdmin
+			}
+		}
+		out = append(out, whatsapp.Group{JID: g.JID.String(), Name: g.Name, Topic: g.Topic, ParticipantCount: len(g.Participants), IsAdmin: admin})
+	}
+	return out
+}
+
+// AddressBook reads the contacts whatsmeow's store learnt from the phone (app state sync).
+func (w *Whatsmeow) AddressBook(ctx context.Context, ref whatsapp.AccountRef) ([]whatsapp.AddressBookContact, error) {
+	a, err := w.connected(ref)
+	if err != nil {
+		return nil, err
+	}
+	all, err := a.device.Contacts.GetAllContacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]whatsapp.AddressBookContact, 0, len(all))
+	for jid, c := range all {
+		if jid.Server != types.DefaultUserServer {
+			continue // LIDs without a number
+		}
+		name := c.FullName
+		if name == "" {
+			name = c.FirstName
+		}
+		if name == "" {
+			name = c.PushName
+		}
+		out = append(out, whatsapp.AddressBookContact{Phone: "+" + jid.User, Name: name})
+	}
+	return out, nil
 }

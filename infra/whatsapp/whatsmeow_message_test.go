@@ -121,3 +121,20 @@ func TestTranslateReceipts(t *testing.T) {
 	_, ok = TranslateReceipt(own)
 	require.False(t, ok)
 }
+
+// whatsmeow's group infos become our groups; we are admin when one of our JIDs is.
+func TestGroupsFromWhatsmeow(t *testing.T) {
+	me := types.NewJID("4915112345678", types.DefaultUserServer)
+	meLID := types.NewJID("111", types.HiddenUserServer)
+	other := types.NewJID("4915187654321", types.DefaultUserServer)
+	mine := &types.GroupInfo{JID: types.NewJID("120363000000000001", types.GroupServer),
+		GroupName: types.GroupName{Name: "Customers"}, GroupTopic: types.GroupTopic{Topic: "News"},
+		Participants: []types.GroupParticipant{{JID: me, IsAdmin: true}, {JID: other}}}
+	theirs := &types.GroupInfo{JID: types.NewJID("120363000000000002", types.GroupServer), GroupName: types.GroupName{Name: "Family"},
+		Participants: []types.GroupParticipant{{JID: meLID}, {JID: other, IsSuperAdmin: true}}}
+	got := groupsOf([]*types.GroupInfo{mine, nil, theirs}, me, meLID)
+	require.Equal(t, []whatsapp.Group{
+		{JID: "120363000000000001@g.us", Name: "Customers", Topic: "News", ParticipantCount: 2, IsAdmin: true},
+		{JID: "120363000000000002@g.us", Name: "Family", ParticipantCount: 2},
+	}, got)
+}

@@ -55,6 +55,9 @@ func (f *fakeClient) PairPhone(ctx context.Context, phone string, push bool, ct 
 	f.mu.Unlock()
 	return "ABCD-1234", nil
 }
+func (f *fakeClient) GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error) {
+	return nil, nil
+}
 func (f *fakeClient) AddEventHandlerWithSuccessStatus(h whatsmeow.EventHandlerWithSuccessStatus) uint32 {
 	f.mu.Lock()
 	f.handler = h
