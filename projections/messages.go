@@ -147,3 +147,14 @@ func (q *ContactQueries) MessagesOfContact(ctx context.Context, contactID uuid.U
 	}
 	return out, false, total, nil
 }
+
+// SentText is the text of a message we sent from the account; false when there is none.
+func (q *ContactQueries) SentText(ctx context.Context, account uuid.UUID, messageID string) (string, bool, error) {
+	var text string
+	err := q.Pool.QueryRow(ctx, `SELECT text FROM `+messagesSchema+`.messages
+		WHERE account_id = $1 AND message_id = $2 AND direction = 'OUTBOUND'`, account, messageID).Scan(&text)
+	if err = noRow(err, "Message"); fault.Is(err, fault.NotFound) {
+		return "", false, nil
+	}
+	return text, err == nil, err
+}

@@ -201,7 +201,14 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		a.Gateway = a.Simulator
 		simulator = a.Simulator
 	case "whatsmeow":
-		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger}, sink)
+		sentText := func(ctx context.Context, account uuid.UUID, messageID string) (string, bool) {
+			text, ok, err := contacts.SentText(ctx, account, messageID)
+			if err != nil {
+				logger.Error("reading a sent message for a retry receipt", "err", err)
+			}
+			return text, ok
+		}
+		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger, SentText: sentText}, sink)
 		if err != nil {
 			a.Close()
 			return nil, err

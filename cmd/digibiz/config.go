@@ -97,6 +97,9 @@ func bindConfig(fs *flag.FlagSet) *Config {
 		return nil
 	})
 	c.Simulator.NotOnWhatsApp = splitList(os.Getenv("DIGIBIZ_SIM_NOT_ON_WHATSAPP"))
+	fs.IntVar(&c.Simulator.BanAfter, "sim-ban-after", envInt("DIGIBIZ_SIM_BAN_AFTER", 0), "simulator: ban a number (code 101) after it sent this many messages since it connected; 0: never (DIGIBIZ_SIM_BAN_AFTER)")
+	fs.DurationVar(&c.Simulator.BanFor, "sim-ban-for", envDuration("DIGIBIZ_SIM_BAN_FOR", 24*time.Hour), "simulator: how long such a ban lasts (DIGIBIZ_SIM_BAN_FOR)")
+	fs.IntVar(&c.Simulator.TimelockAfter, "sim-timelock-after", envInt("DIGIBIZ_SIM_TIMELOCK_AFTER", 0), "simulator: put a number under a day's reach-out timelock after it sent this many messages since it connected; 0: never (DIGIBIZ_SIM_TIMELOCK_AFTER)")
 	fs.IntVar(&c.Simulator.Groups, "sim-groups", envInt("DIGIBIZ_SIM_GROUPS", 3), "simulator: groups each number belongs to, for syncs (DIGIBIZ_SIM_GROUPS)")
 	fs.IntVar(&c.Simulator.Contacts, "sim-contacts", envInt("DIGIBIZ_SIM_CONTACTS", 10), "simulator: contacts in each number's address book, for syncs; at most 9,800 (DIGIBIZ_SIM_CONTACTS)")
 	fs.Uint64Var(&c.Simulator.Seed, "sim-seed", uint64(envInt("DIGIBIZ_SIM_SEED", 0)), "simulator: seed of its random choices, for repeatable runs; 0 picks one (DIGIBIZ_SIM_SEED)")

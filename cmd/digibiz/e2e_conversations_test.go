@@ -143,6 +143,15 @@ func TestConversationWithANewNumber(t *testing.T) {
 		return false
 	}, 10*time.Second, 20*time.Millisecond)
 
+	// What a retry receipt would be answered with (the whatsmeow gateway asks this).
+	text, found, err := s.app.Resolver.Contacts.SentText(context.Background(), ref.ID, reply.ID)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, "Yes, until 6pm on Sundays", text)
+	_, found, err = s.app.Resolver.Contacts.SentText(context.Background(), ref.ID, ms[0].ID)
+	require.NoError(t, err)
+	require.False(t, found, "an inbound message is not ours to resend")
+
 	var simMsgs struct {
 		SimulatorMessages struct {
 			TotalCount int
@@ -192,4 +201,59 @@ func TestSimulatorOperationsRefusedWithWhatsmeow(t *testing.T) {
 // encodeGlobalIDForTest writes a global id the way the server does.
 func encodeGlobalIDForTest(kind, id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + id))
+}
+
+// The simulator's rates: after TimelockAfter sends a number may not start conversations (the
+// next send to a new number fails REACH_OUT_TIMELOCK, the account says until when); after
+// BanAfter sends it is banned, and the account says BANNED.
+func TestSimulatedTimelockAndBanRates(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name          string
+		ban, timelock int
+	}{{"timelock", 0, 2}, {"ban", 2, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t), Bus: "postgres", WhatsApp: "simulator"}
+			cfg.Simulator.BanAfter, cfg.Simulator.TimelockAfter = c.ban, c.timelock
+			s := startServerWith(t, cfg)
+			owner := s.signUp("Rate Owner", "rates@example.com", strongPassword, "Rate Shop")
+			tok, ws := *owner.Token, owner.Workspace.ID
+			acct := s.accountMutation(tok, "connectWhatsAppAccount", `{"workspaceId": "`+ws+`", "label": "Busy line"}`, nil).WhatsAppAccount
+			s.waitStatus(tok, ws, acct.ID, "CONNECTED")
+			send := func(phone string) string {
+				ct, ue := s.createContact(tok, map[string]any{"workspaceId": ws, "phone": phone})
+				require.Empty(t, ue)
+				var out struct {
+					SendWhatsAppMessage struct {
+						Message *struct {
+							Status      string
+							FailureCode *string
+						}
+						UserErrors []userErr
+					}
+				}
+				s.must(tok, `mutation($in: SendWhatsAppMessageInput!) { sendWhatsAppMessage(input: $in) { message { status failureCode } userErrors { code } } }`,
+					map[string]any{"in": map[string]any{"accountId": acct.ID, "contactId": ct.ID, "text": "Spring sale"}}, &out)
+				if len(out.SendWhatsAppMessage.UserErrors) > 0 {
+					return out.SendWhatsAppMessage.UserErrors[0].Code
+				}
+				if m := out.SendWhatsAppMessage.Message; m.FailureCode != nil {
+					return *m.FailureCode
+				}
+				return out.SendWhatsAppMessage.Message.Status
+			}
+			require.NotEqual(t, "FAILED", send("+12025550101"))
+			require.NotEqual(t, "FAILED", send("+12025550102"))
+			if c.timelock > 0 {
+				require.Eventually(t, func() bool { return s.accounts(tok, ws)[0].ReachOutTimelockedUntil != nil }, 10*time.Second, 20*time.Millisecond)
+				require.Equal(t, "REACH_OUT_TIMELOCK", send("+12025550103"))
+				require.Equal(t, "CONNECTED", s.accounts(tok, ws)[0].Status)
+			} else {
+				a := s.waitStatus(tok, ws, acct.ID, "BANNED")
+				require.NotNil(t, a.BannedUntil)
+				require.Equal(t, "NOT_CONNECTED", send("+12025550103"), "a banned number sends nothing")
+			}
+		})
+	}
 }

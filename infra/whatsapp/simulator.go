@@ -32,6 +32,13 @@ type SimulatorOpts struct {
 	FailureRate float64
 	// NotOnWhatsApp lists numbers (E.164) or prefixes of numbers that have no WhatsApp.
 	NotOnWhatsApp []string
+	// BanAfter bans a number for BanFor (default 24h) once it has sent that many messages since
+	// it connected (0: never), as WhatsApp bans numbers that send too much too fast.
+	BanAfter int
+	BanFor   time.Duration
+	// TimelockAfter puts a number under a reach-out timelock for a day once it has sent that
+	// many messages since it connected (0: never).
+	TimelockAfter int
 	// Groups and Contacts are how many groups each number belongs to and how many contacts its
 	// phone's address book holds, for syncs (defaults 3 and 10; negative: none).
 	Groups, Contacts int
@@ -56,6 +63,7 @@ type Simulator struct {
 	pairings  map[uuid.UUID]context.CancelFunc
 	bans      map[uuid.UUID]time.Time
 	timelocks map[uuid.UUID]time.Time
+	sends     map[uuid.UUID]int // accepted since the account connected
 	// wrote are the numbers that wrote to each account: a timelock does not stop replies to them.
 	wrote  map[uuid.UUID]map[string]bool
 	closed bool
@@ -75,6 +83,9 @@ func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, sink Sink) *Simulator 
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.BanFor <= 0 {
+		opts.BanFor = 24 * time.Hour
 	}
 	if opts.Groups == 0 {
 		opts.Groups = 3
@@ -96,7 +107,7 @@ func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, sink Sink) *Simulator 
 	return &Simulator{pool: pool, opts: opts, sink: sink, logger: opts.Logger,
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		connected: map[uuid.UUID]whatsapp.AccountRef{}, pairings: map[uuid.UUID]context.CancelFunc{},
-		bans: map[uuid.UUID]time.Time{}, timelocks: map[uuid.UUID]time.Time{}, wrote: map[uuid.UUID]map[string]bool{},
+		bans: map[uuid.UUID]time.Time{}, timelocks: map[uuid.UUID]time.Time{}, sends: map[uuid.UUID]int{}, wrote: map[uuid.UUID]map[string]bool{},
 		ctx: ctx, cancel: cancel}
 }
 
@@ -203,6 +214,7 @@ func (s *Simulator) up(account whatsapp.AccountRef) {
 		return
 	}
 	s.connected[account.ID] = account
+	s.sends[account.ID] = 0
 	s.mu.Unlock()
 	_ = s.tell(account, whatsapp.Report{Kind: whatsapp.ReportConnected})
 }
@@ -383,6 +395,16 @@ func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m wha
 		return nil // seen before: accepted, and dropped
 	}
 	s.receipts(account, m.MessageID)
+	s.mu.Lock()
+	s.sends[account.ID]++
+	n := s.sends[account.ID]
+	s.mu.Unlock()
+	switch {
+	case s.opts.BanAfter > 0 && n >= s.opts.BanAfter:
+		s.spawn(func() { _ = s.Ban(account, time.Now().Add(s.opts.BanFor)) })
+	case s.opts.TimelockAfter > 0 && n == s.opts.TimelockAfter:
+		s.spawn(func() { _ = s.Timelock(account, time.Now().Add(24*time.Hour)) })
+	}
 	return nil
 }
 
@@ -541,4 +563,19 @@ func (s *Simulator) AddressBook(ctx context.Context, account whatsapp.AccountRef
 		out = append(out, whatsapp.AddressBookContact{Phone: fictionalNumber(start + i), Name: fmt.Sprintf("Book contact %d", i+1)})
 	}
 	return out, nil
+}
+
+// spawn runs f in the background, waited for by Close.
+func (s *Simulator) spawn(f func()) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
 }

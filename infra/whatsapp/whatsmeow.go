@@ -41,6 +41,19 @@ type Client interface {
 // ClientFactory makes the client of a device.
 type ClientFactory func(device *store.Device, log waLog.Logger) Client
 
+// retryStore is a client that can ask us for the messages recipients want again
+// (whatsmeow.Client's GetMessageForRetry).
+type retryStore interface {
+	SetMessageForRetry(func(requester, to types.JID, id types.MessageID) *waE2E.Message)
+}
+
+// meowClient is whatsmeow.Client with its retry hook set by a method, as retryStore wants.
+type meowClient struct{ *whatsmeow.Client }
+
+func (c meowClient) SetMessageForRetry(f func(requester, to types.JID, id types.MessageID) *waE2E.Message) {
+	c.GetMessageForRetry = f
+}
+
 // NewWhatsmeowClient is the real client: acknowledgements are sent only once our handlers
 // have stored what arrived (SynchronousAck, as mautrix-whatsapp does), and it reconnects by
 // itself after network drops.
@@ -48,7 +61,7 @@ func NewWhatsmeowClient(device *store.Device, log waLog.Logger) Client {
 	c := whatsmeow.NewClient(device, log)
 	c.SynchronousAck = true
 	c.EnableAutoReconnect = true
-	return c
+	return meowClient{c}
 }
 
 // WhatsmeowOpts configure the whatsmeow gateway; the zero value means the defaults.
@@ -57,7 +70,11 @@ type WhatsmeowOpts struct {
 	NewClient ClientFactory
 	// DisplayName is how a pair-code pairing names the device on the phone (default "Chrome (Linux)").
 	DisplayName string
-	Logger      *slog.Logger
+	// SentText finds the text of a message we sent, by account and message id, so that a
+	// recipient whose phone asks for a retry (it could not decrypt the message) gets it, also
+	// after our restart, when whatsmeow's own cache of recent sends is gone.
+	SentText func(ctx context.Context, account uuid.UUID, messageID string) (string, bool)
+	Logger   *slog.Logger
 }
 
 // Whatsmeow is the gateway of real numbers: one whatsmeow store (sqlstore.Container) on the
@@ -127,6 +144,21 @@ func (w *Whatsmeow) client(ref whatsapp.AccountRef, device *store.Device) (*meow
 	a.ctx, a.cancel = context.WithCancel(w.ctx)
 	a.client = w.opts.NewClient(device, slogLogger{w.logger.With("account", ref.ID)})
 	a.client.AddEventHandlerWithSuccessStatus(func(evt any) bool { return w.handle(a, evt) })
+	if rs, ok := a.client.(retryStore); ok && w.opts.SentText != nil {
+		rs.SetMessageForRetry(func(requester, to types.JID, id types.MessageID) *waE2E.Message {
+			ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+			defer cancel()
+			text, found := w.opts.SentText(ctx, ref.ID, string(id))
+			if !found {
+				return nil
+			}
+			msg, err := BuildMessage(text, nil)
+			if err != nil {
+				return nil
+			}
+			return msg
+		})
+	}
 	w.clients[ref.ID] = a
 	return a, nil
 }

@@ -24,6 +24,7 @@ import (
 // fakeClient stands in for whatsmeow.Client up to the network.
 type fakeClient struct {
 	mu        sync.Mutex
+	retry     func(requester, to types.JID, id types.MessageID) *waE2E.Message
 	device    *store.Device
 	handler   whatsmeow.EventHandlerWithSuccessStatus
 	connected bool
@@ -54,6 +55,9 @@ func (f *fakeClient) PairPhone(ctx context.Context, phone string, push bool, ct 
 	f.paired = phone
 	f.mu.Unlock()
 	return "ABCD-1234", nil
+}
+func (f *fakeClient) SetMessageForRetry(r func(requester, to types.JID, id types.MessageID) *waE2E.Message) {
+	f.retry = r
 }
 func (f *fakeClient) GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error) {
 	return nil, nil
@@ -327,4 +331,29 @@ func TestWhatsmeowAcknowledgesOnlyWhatWasStored(t *testing.T) {
 	require.Len(t, stored, 1)
 	require.Equal(t, "hello", stored[0].Text)
 	require.Equal(t, []string{"3EB0X"}, receipts[0].MessageIDs)
+}
+
+// A recipient whose phone asks for a message again gets it from what we recorded, also after a
+// restart (whatsmeow's own cache of recent sends is empty then).
+func TestRetryReceiptsFindOurMessages(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	var f fakes
+	ref := whatsapp.AccountRef{ID: uuid.New(), WorkspaceID: uuid.New()}
+	sent := func(_ context.Context, account uuid.UUID, id string) (string, bool) {
+		if account == ref.ID && id == "3EB0KNOWN" {
+			return "Your order shipped", true
+		}
+		return "", false
+	}
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory, SentText: sent}, Sink{Report: func(context.Context, whatsapp.AccountRef, whatsapp.Report) error { return nil }})
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Pair(ctx, ref, "", func(whatsapp.PairingUpdate) {}))
+	c := f.last()
+	require.NotNil(t, c.retry)
+	to := types.NewJID("4915112345678", types.DefaultUserServer)
+	require.Equal(t, "Your order shipped", c.retry(to, to, "3EB0KNOWN").GetConversation())
+	require.Nil(t, c.retry(to, to, "3EB0OTHER"), "not ours")
 }
