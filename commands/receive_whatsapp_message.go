@@ -52,8 +52,12 @@ func (h *WhatsApp) ReceiveWhatsAppMessage(ctx context.Context, account whatsapp.
 			evs = contact.Create(id, ws, f, contact.SourceInbound, nil)
 			claims = append(claims, phoneClaim(pkey, ws, id, false))
 		}
-		evs = append(evs, contact.MessageReceived{ContactID: id, WorkspaceID: ws, AccountID: account.ID, MessageID: m.MessageID,
-			Text: m.Text, MediaKind: m.MediaKind, SentAt: m.SentAt.UTC()})
+		received := contact.MessageReceived{ContactID: id, WorkspaceID: ws, AccountID: account.ID, MessageID: m.MessageID,
+			Text: m.Text, MediaKind: m.MediaKind, SentAt: m.SentAt.UTC()}
+		if md := m.Media; md != nil {
+			received.Media = &contact.Media{ID: md.ID, MimeType: md.MimeType, FileName: md.FileName, Size: md.Size, SHA256: md.SHA256}
+		}
+		evs = append(evs, received)
 		claims = append(claims, eventstore.Claim{Scope: contact.MessageClaimScope, Key: key, Owner: id, WorkspaceID: ws})
 		return decision[ContactResult]{
 			appends: []eventstore.Append{{StreamID: contact.Stream(id), Expected: expected, WorkspaceID: ws, Events: newEvents(gatewayCaller, evs...)}},

@@ -120,6 +120,13 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 			return nil, nil
 		}
 		return &a, nil
+	case kindMediaFile:
+		m, err := owned(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), r, kindMediaFile, id, "Media file",
+			r.Contacts.MediaFileByID, func(m projections.MediaFile) uuid.UUID { return m.WorkspaceID })
+		if err != nil {
+			return nil, nil
+		}
+		return &m, nil
 	case kindWhatsAppGroup:
 		g, err := owned(withRequirement(ctx, requirement{scope: "ACCOUNTS_READ"}), r, kindWhatsAppGroup, id, "WhatsApp group",
 			r.WhatsAppAccounts.GroupByID, func(g projections.WhatsAppGroup) uuid.UUID { return g.WorkspaceID })

@@ -23,6 +23,8 @@ type SimulatorControls interface {
 	Messages(ctx context.Context, account uuid.UUID, afterSeq int64, first int) ([]wa.SimulatorMessage, bool, int, error)
 }
 
+const kindMediaFile = "MediaFile"
+
 func errNotSimulator(op string) error {
 	return fault.New(fault.Forbidden, "%s runs only with the simulator WhatsApp gateway (DIGIBIZ_WHATSAPP=simulator); this server talks to the real WhatsApp.", op)
 }

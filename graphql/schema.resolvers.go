@@ -129,6 +129,11 @@ func (r *invitationResolver) InvitedBy(ctx context.Context, obj *projections.Inv
 }
 
 // ID is the resolver for the id field.
+func (r *mediaFileResolver) ID(ctx context.Context, obj *projections.MediaFile) (string, error) {
+	return encodeID(kindMediaFile, obj.ID), nil
+}
+
+// ID is the resolver for the id field.
 func (r *messageResolver) ID(ctx context.Context, obj *projections.Message) (string, error) {
 	return obj.MessageID, nil
 }
@@ -629,6 +634,9 @@ func (r *Resolver) ContactImport() generated.ContactImportResolver { return &con
 // Invitation returns generated.InvitationResolver implementation.
 func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
 
+// MediaFile returns generated.MediaFileResolver implementation.
+func (r *Resolver) MediaFile() generated.MediaFileResolver { return &mediaFileResolver{r} }
+
 // Message returns generated.MessageResolver implementation.
 func (r *Resolver) Message() generated.MessageResolver { return &messageResolver{r} }
 
@@ -672,6 +680,7 @@ type (
 	contactGroupResolver     struct{ *Resolver }
 	contactImportResolver    struct{ *Resolver }
 	invitationResolver       struct{ *Resolver }
+	mediaFileResolver        struct{ *Resolver }
 	messageResolver          struct{ *Resolver }
 	mutationResolver         struct{ *Resolver }
 	queryResolver            struct{ *Resolver }

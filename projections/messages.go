@@ -20,7 +20,9 @@ type Messages struct{}
 const messagesSchema = "proj_messages"
 
 func (Messages) Name() string { return "messages" }
-func (Messages) Version() int { return 1 }
+
+// Version 2: inbound media.
+func (Messages) Version() int { return 2 }
 func (Messages) EventTypes() []string {
 	return []string{contact.EventMessageReceived, contact.EventMessageQueued, contact.EventMessageSent, contact.EventMessageFailed,
 		contact.EventMessageDelivered, contact.EventMessageRead, contact.EventDeleted}
@@ -45,8 +47,14 @@ CREATE TABLE messages (
     delivered_at  timestamptz,
     read_at       timestamptz,
     received_at   timestamptz,
+    media_id      uuid,
+    media_mime    text,
+    media_name    text,
+    media_size    bigint,
+    media_sha256  text,
     UNIQUE (contact_id, message_id)
 );
+CREATE INDEX messages_media_idx ON messages (media_id) WHERE media_id IS NOT NULL;
 CREATE INDEX messages_contact_idx ON messages (contact_id, created_at DESC, row_id DESC);`)
 	return err
 }
@@ -59,9 +67,15 @@ func (Messages) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 		}
 		switch ev := ev.(type) {
 		case contact.MessageReceived:
+			var m contact.Media
+			if ev.Media != nil {
+				m = *ev.Media
+			}
 			_, err = tx.Exec(ctx, `INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
-				media_kind, status, created_at, received_at) VALUES ($1, $2, $3, $4, $5, 'INBOUND', $6, $7, 'RECEIVED', $8, $9)
-				ON CONFLICT DO NOTHING`, e.ID, ev.ContactID, ev.WorkspaceID, ev.AccountID, ev.MessageID, ev.Text, ev.MediaKind, e.RecordedAt, ev.SentAt)
+				media_kind, status, created_at, received_at, media_id, media_mime, media_name, media_size, media_sha256)
+				VALUES ($1, $2, $3, $4, $5, 'INBOUND', $6, $7, 'RECEIVED', $8, $9, $10, $11, $12, $13, $14)
+				ON CONFLICT DO NOTHING`, e.ID, ev.ContactID, ev.WorkspaceID, ev.AccountID, ev.MessageID, ev.Text, ev.MediaKind, e.RecordedAt, ev.SentAt,
+				nullUUID(m.ID), m.MimeType, m.FileName, m.Size, m.SHA256)
 		case contact.MessageQueued:
 			_, err = tx.Exec(ctx, `INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
 				status, campaign_id, created_at) VALUES ($1, $2, $3, $4, $5, 'OUTBOUND', $6, 'QUEUED', $7, $8) ON CONFLICT DO NOTHING`,
@@ -100,6 +114,25 @@ type Message struct {
 	CampaignID                               *uuid.UUID
 	CreatedAt                                time.Time
 	SentAt, DeliveredAt, ReadAt, ReceivedAt  *time.Time
+	Media                                    *MediaFile
+}
+
+// MediaFile is a media file kept in the blob store.
+type MediaFile struct {
+	ID          uuid.UUID
+	WorkspaceID uuid.UUID
+	FileName    string
+	MimeType    string
+	Size        int64
+	SHA256      string
+	CreatedAt   time.Time
+}
+
+func nullUUID(id uuid.UUID) *uuid.UUID {
+	if id == uuid.Nil {
+		return nil
+	}
+	return &id
 }
 
 // Cursor is the message's position in its conversation.
@@ -123,7 +156,8 @@ func (q *ContactQueries) MessagesOfContact(ctx context.Context, contactID uuid.U
 		afterAt, afterID = &at, after.ID
 	}
 	rows, err := q.Pool.Query(ctx, `SELECT row_id, contact_id, workspace_id, account_id, message_id, direction, text, media_kind,
-		status, failure, campaign_id, created_at, sent_at, delivered_at, read_at, received_at FROM `+messagesSchema+`.messages
+		status, failure, campaign_id, created_at, sent_at, delivered_at, read_at, received_at,
+		media_id, media_mime, media_name, media_size, media_sha256 FROM `+messagesSchema+`.messages
 		WHERE contact_id = $1 AND ($2::timestamptz IS NULL OR (created_at, row_id) < ($2, $3))
 		ORDER BY created_at DESC, row_id DESC LIMIT $4`, contactID, afterAt, afterID, first+1)
 	if err != nil {
@@ -133,9 +167,17 @@ func (q *ContactQueries) MessagesOfContact(ctx context.Context, contactID uuid.U
 	out := []Message{}
 	for rows.Next() {
 		var m Message
+		var mediaID *uuid.UUID
+		var mime, name, sum *string
+		var size *int64
 		if err := rows.Scan(&m.RowID, &m.ContactID, &m.WorkspaceID, &m.AccountID, &m.MessageID, &m.Direction, &m.Text, &m.MediaKind,
-			&m.Status, &m.Failure, &m.CampaignID, &m.CreatedAt, &m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.ReceivedAt); err != nil {
+			&m.Status, &m.Failure, &m.CampaignID, &m.CreatedAt, &m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.ReceivedAt,
+			&mediaID, &mime, &name, &size, &sum); err != nil {
 			return nil, false, 0, err
+		}
+		if mediaID != nil {
+			m.Media = &MediaFile{ID: *mediaID, WorkspaceID: m.WorkspaceID, MimeType: deref(mime), FileName: deref(name), Size: derefInt(size),
+				SHA256: deref(sum), CreatedAt: m.CreatedAt}
 		}
 		out = append(out, m)
 	}
@@ -157,4 +199,27 @@ func (q *ContactQueries) SentText(ctx context.Context, account uuid.UUID, messag
 		return "", false, nil
 	}
 	return text, err == nil, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func derefInt(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
+}
+
+// MediaFileByID returns a media file of a conversation; NotFound when none.
+func (q *ContactQueries) MediaFileByID(ctx context.Context, id uuid.UUID) (MediaFile, error) {
+	m := MediaFile{ID: id}
+	err := q.Pool.QueryRow(ctx, `SELECT workspace_id, coalesce(media_mime, ''), coalesce(media_name, ''), coalesce(media_size, 0),
+		coalesce(media_sha256, ''), created_at FROM `+messagesSchema+`.messages WHERE media_id = $1`, id).
+		Scan(&m.WorkspaceID, &m.MimeType, &m.FileName, &m.Size, &m.SHA256, &m.CreatedAt)
+	return m, noRow(err, "Media file")
 }

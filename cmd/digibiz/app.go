@@ -208,7 +208,8 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 			}
 			return text, ok
 		}
-		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger, SentText: sentText}, sink)
+		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger, SentText: sentText,
+			Media: blob.Dir{Path: filepath.Join(cfg.DataDir, "media"), Suffix: ".media"}}, sink)
 		if err != nil {
 			a.Close()
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
@@ -175,9 +176,42 @@ func TestConversationWithANewNumber(t *testing.T) {
 	_, ue = send(c.ID, "   ", "")
 	require.Equal(t, "REQUIRED", ue[0].Code)
 
+	// A document received with its file: the message shows it, and node() finds it.
+	doc := whatsapp.InboundMessage{MessageID: "DOC1", From: "+4915199998888", Text: "the invoice", MediaKind: "DOCUMENT", SentAt: time.Now(),
+		Media: &whatsapp.StoredMedia{ID: uuid.New(), MimeType: "application/pdf", FileName: "invoice-quartermain.pdf", Size: 1234, SHA256: strings.Repeat("ab", 32)}}
+	require.NoError(t, s.app.Resolver.Commands.ReceiveWhatsAppMessage(context.Background(), ref, doc))
+	var withMedia struct {
+		Workspace struct {
+			Contact struct {
+				Messages struct {
+					Nodes []struct {
+						ID    string
+						Media *struct {
+							ID, FileName, MimeType, Sha256 string
+							Size                           int
+						}
+					}
+				}
+			}
+		}
+	}
+	require.Eventually(t, func() bool {
+		s.must(tok, `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { messages(first: 1) { nodes { id media { id fileName mimeType size sha256 } } } } } }`,
+			map[string]any{"ws": ws, "id": c.ID}, &withMedia)
+		n := withMedia.Workspace.Contact.Messages.Nodes
+		return len(n) == 1 && n[0].ID == "DOC1"
+	}, 10*time.Second, 20*time.Millisecond)
+	media := withMedia.Workspace.Contact.Messages.Nodes[0].Media
+	require.NotNil(t, media)
+	require.Equal(t, "invoice-quartermain.pdf", media.FileName)
+	require.Equal(t, 1234, media.Size)
+	var node struct{ Node *struct{ MimeType string } }
+	s.must(tok, `query($id: ID!) { node(id: $id) { ... on MediaFile { mimeType } } }`, map[string]any{"id": media.ID}, &node)
+	require.Equal(t, "application/pdf", node.Node.MimeType)
+
 	// Nothing of the person or the conversation in clear in the log.
 	dump := pgDumpTables(t, cfg.DatabaseURL, "events", "streams", "unique_claims")
-	for _, secret := range []string{"+4915199998888", "4915199998888", "Zelda", "Quartermain", "Sundays", "Order 4711", "Hello?", "6pm", "Landline", "Hello landline"} {
+	for _, secret := range []string{"+4915199998888", "4915199998888", "Zelda", "Quartermain", "Sundays", "Order 4711", "Hello?", "6pm", "Landline", "Hello landline", "invoice-quartermain", "the invoice"} {
 		require.NotContains(t, dump, secret)
 	}
 	require.True(t, strings.Contains(dump, "contact.message_received"), "the dump holds the events")

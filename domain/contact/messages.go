@@ -34,7 +34,18 @@ type MessageReceived struct {
 	MessageID   string    `json:"messageId"`
 	Text        string    `json:"text,omitempty" pii:"true"`
 	MediaKind   string    `json:"mediaKind,omitempty"`
+	Media       *Media    `json:"media,omitempty" pii:"true"`
 	SentAt      time.Time `json:"sentAt"`
+}
+
+// Media is a media file of a message, kept in the blob store under ID. Its name and digest say
+// something of the person: sealed with the message's event.
+type Media struct {
+	ID       uuid.UUID `json:"id"`
+	MimeType string    `json:"mimeType"`
+	FileName string    `json:"fileName,omitempty"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"`
 }
 
 func (MessageReceived) EventType() string        { return EventMessageReceived }

@@ -46,7 +46,19 @@ type InboundMessage struct {
 	Text     string
 	// MediaKind is IMAGE, VIDEO, AUDIO, DOCUMENT or STICKER when the message carries media.
 	MediaKind string
-	SentAt    time.Time
+	// Media is the media file, downloaded into the blob store as it arrived (WhatsApp's links
+	// expire); nil when there is none or it could not be downloaded.
+	Media  *StoredMedia
+	SentAt time.Time
+}
+
+// StoredMedia is a media file kept in the blob store under ID.
+type StoredMedia struct {
+	ID       uuid.UUID
+	MimeType string
+	FileName string
+	Size     int64
+	SHA256   string
 }
 
 // ReceiptKind is what a receipt says of messages we sent.

@@ -38,6 +38,7 @@ type ResolverRoot interface {
 	ContactGroup() ContactGroupResolver
 	ContactImport() ContactImportResolver
 	Invitation() InvitationResolver
+	MediaFile() MediaFileResolver
 	Message() MessageResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -251,6 +252,15 @@ type ComplexityRoot struct {
 		UserErrors       func(childComplexity int) int
 	}
 
+	MediaFile struct {
+		CreatedAt func(childComplexity int) int
+		FileName  func(childComplexity int) int
+		ID        func(childComplexity int) int
+		MimeType  func(childComplexity int) int
+		SHA256    func(childComplexity int) int
+		Size      func(childComplexity int) int
+	}
+
 	Member struct {
 		Role func(childComplexity int) int
 		User func(childComplexity int) int
@@ -269,6 +279,7 @@ type ComplexityRoot struct {
 		Direction   func(childComplexity int) int
 		FailureCode func(childComplexity int) int
 		ID          func(childComplexity int) int
+		Media       func(childComplexity int) int
 		MediaKind   func(childComplexity int) int
 		ReadAt      func(childComplexity int) int
 		ReceivedAt  func(childComplexity int) int
@@ -565,11 +576,15 @@ type InvitationResolver interface {
 
 	InvitedBy(ctx context.Context, obj *projections.Invitation) (*projections.User, error)
 }
+type MediaFileResolver interface {
+	ID(ctx context.Context, obj *projections.MediaFile) (string, error)
+}
 type MessageResolver interface {
 	ID(ctx context.Context, obj *projections.Message) (string, error)
 	Direction(ctx context.Context, obj *projections.Message) (model.MessageDirection, error)
 	Text(ctx context.Context, obj *projections.Message) (*string, error)
 	MediaKind(ctx context.Context, obj *projections.Message) (*string, error)
+
 	Status(ctx context.Context, obj *projections.Message) (model.MessageStatus, error)
 	FailureCode(ctx context.Context, obj *projections.Message) (*string, error)
 	Account(ctx context.Context, obj *projections.Message) (*projections.WhatsAppAccount, error)
@@ -1434,6 +1449,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LeaveWorkspacePayload.UserErrors(childComplexity), true
 
+	case "MediaFile.createdAt":
+		if e.ComplexityRoot.MediaFile.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFile.CreatedAt(childComplexity), true
+	case "MediaFile.fileName":
+		if e.ComplexityRoot.MediaFile.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFile.FileName(childComplexity), true
+	case "MediaFile.id":
+		if e.ComplexityRoot.MediaFile.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFile.ID(childComplexity), true
+	case "MediaFile.mimeType":
+		if e.ComplexityRoot.MediaFile.MimeType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFile.MimeType(childComplexity), true
+	case "MediaFile.sha256":
+		if e.ComplexityRoot.MediaFile.SHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFile.SHA256(childComplexity), true
+	case "MediaFile.size":
+		if e.ComplexityRoot.MediaFile.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFile.Size(childComplexity), true
+
 	case "Member.role":
 		if e.ComplexityRoot.Member.Role == nil {
 			break
@@ -1502,6 +1554,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.ID(childComplexity), true
+	case "Message.media":
+		if e.ComplexityRoot.Message.Media == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Media(childComplexity), true
 	case "Message.mediaKind":
 		if e.ComplexityRoot.Message.MediaKind == nil {
 			break
@@ -3225,6 +3283,8 @@ type Message {
   text: String
   "IMAGE, VIDEO, AUDIO, DOCUMENT or STICKER when the message carried media."
   mediaKind: String
+  "The media file, kept as it arrived; null when there is none or it could not be downloaded."
+  media: MediaFile
   status: MessageStatus!
   "Why it failed (status FAILED): NOT_CONNECTED, NOT_ON_WHATSAPP, REACH_OUT_TIMELOCK, SERVER_ERROR, SEND_FAILED."
   failureCode: String
@@ -3234,6 +3294,19 @@ type Message {
   deliveredAt: Time
   readAt: Time
   receivedAt: Time
+  createdAt: Time!
+}
+
+"A media file kept by the workspace (received in a conversation). Its bytes are in the blob store."
+type MediaFile implements Node {
+  id: ID!
+  "The file's name when the sender gave one (documents); empty otherwise."
+  fileName: String! @scope(needs: CONTACTS_READ)
+  mimeType: String!
+  "Bytes."
+  size: Int!
+  "Hex SHA-256 of the bytes."
+  sha256: String!
   createdAt: Time!
 }
 
@@ -4301,6 +4374,24 @@ func (ec *executionContext) childFields_LeaveWorkspacePayload(ctx context.Contex
 	return nil, fmt.Errorf("no field named %q was found under type LeaveWorkspacePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_MediaFile(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_MediaFile_id(ctx, field)
+	case "fileName":
+		return ec.fieldContext_MediaFile_fileName(ctx, field)
+	case "mimeType":
+		return ec.fieldContext_MediaFile_mimeType(ctx, field)
+	case "size":
+		return ec.fieldContext_MediaFile_size(ctx, field)
+	case "sha256":
+		return ec.fieldContext_MediaFile_sha256(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_MediaFile_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MediaFile", field.Name)
+}
+
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "user":
@@ -4333,6 +4424,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_text(ctx, field)
 	case "mediaKind":
 		return ec.fieldContext_Message_mediaKind(ctx, field)
+	case "media":
+		return ec.fieldContext_Message_media(ctx, field)
 	case "status":
 		return ec.fieldContext_Message_status(ctx, field)
 	case "failureCode":
@@ -9003,6 +9096,162 @@ func (ec *executionContext) fieldContext_LeaveWorkspacePayload_clientMutationId(
 	return graphql.NewScalarFieldContext("LeaveWorkspacePayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _MediaFile_id(ctx context.Context, field graphql.CollectedField, obj *projections.MediaFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFile_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MediaFile().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFile_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFile", field, true, true, "ID")
+}
+
+func (ec *executionContext) _MediaFile_fileName(ctx context.Context, field graphql.CollectedField, obj *projections.MediaFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFile_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFile_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _MediaFile_mimeType(ctx context.Context, field graphql.CollectedField, obj *projections.MediaFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFile_mimeType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MimeType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFile_mimeType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _MediaFile_size(ctx context.Context, field graphql.CollectedField, obj *projections.MediaFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFile_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFile_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFile", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MediaFile_sha256(ctx context.Context, field graphql.CollectedField, obj *projections.MediaFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFile_sha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFile_sha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFile", field, false, false, "String")
+}
+
+func (ec *executionContext) _MediaFile_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.MediaFile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFile_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFile_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFile", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Member_user(ctx context.Context, field graphql.CollectedField, obj *projections.Member) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9235,6 +9484,38 @@ func (ec *executionContext) _Message_mediaKind(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Message_mediaKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Message", field, true, true, "String")
+}
+
+func (ec *executionContext) _Message_media(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_media(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Media, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.MediaFile) graphql.Marshaler {
+			return ec.marshalOMediaFile2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_media(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Message",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaFile(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Message_status(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
@@ -18524,6 +18805,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Session(ctx, sel, obj)
+	case projections.MediaFile:
+		return ec._MediaFile(ctx, sel, &obj)
+	case *projections.MediaFile:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._MediaFile(ctx, sel, obj)
 	case projections.Invitation:
 		return ec._Invitation(ctx, sel, &obj)
 	case *projections.Invitation:
@@ -19872,6 +20160,65 @@ func (ec *executionContext) _LeaveWorkspacePayload(ctx context.Context, sel ast.
 	return out
 }
 
+var mediaFileImplementors = []string{"MediaFile", "Node"}
+
+func (ec *executionContext) _MediaFile(ctx context.Context, sel ast.SelectionSet, obj *projections.MediaFile) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mediaFileImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MediaFile")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MediaFile_id(ctx, field, obj)
+				})
+		case "fileName":
+			out.Values[i] = ec._MediaFile_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mimeType":
+			out.Values[i] = ec._MediaFile_mimeType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "size":
+			out.Values[i] = ec._MediaFile_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sha256":
+			out.Values[i] = ec._MediaFile_sha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._MediaFile_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var memberImplementors = []string{"Member"}
 
 func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, obj *projections.Member) graphql.Marshaler {
@@ -19988,6 +20335,11 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Message_mediaKind(ctx, field, obj)
 				})
+		case "media":
+			out.Values[i] = ec._Message_media(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "status":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -22648,6 +23000,20 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int64, error) {
+	res, err := graphql.UnmarshalInt64(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNInvitation2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐInvitation(ctx context.Context, sel ast.SelectionSet, v projections.Invitation) graphql.Marshaler {
 	return ec._Invitation(ctx, sel, &v)
 }
@@ -23654,6 +24020,13 @@ func (ec *executionContext) marshalOJSON2githubᚗcomᚋmydigibizᚋdigibizᚋgr
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOMediaFile2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx context.Context, sel ast.SelectionSet, v *projections.MediaFile) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._MediaFile(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOMember2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMember(ctx context.Context, sel ast.SelectionSet, v *projections.Member) graphql.Marshaler {

@@ -1,10 +1,12 @@
 package whatsapp
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -36,6 +38,12 @@ type Client interface {
 	AddEventHandlerWithSuccessStatus(handler whatsmeow.EventHandlerWithSuccessStatus) uint32
 	SendMessage(ctx context.Context, to types.JID, message *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
 	GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error)
+	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
+}
+
+// MediaStore keeps media files (infra/blob.Dir).
+type MediaStore interface {
+	Put(ctx context.Context, key string, r io.Reader) (int64, string, error)
 }
 
 // ClientFactory makes the client of a device.
@@ -74,7 +82,10 @@ type WhatsmeowOpts struct {
 	// recipient whose phone asks for a retry (it could not decrypt the message) gets it, also
 	// after our restart, when whatsmeow's own cache of recent sends is gone.
 	SentText func(ctx context.Context, account uuid.UUID, messageID string) (string, bool)
-	Logger   *slog.Logger
+	// Media keeps inbound media, downloaded as they arrive (WhatsApp's links expire); nil: media
+	// are recorded by kind only.
+	Media  MediaStore
+	Logger *slog.Logger
 }
 
 // Whatsmeow is the gateway of real numbers: one whatsmeow store (sqlstore.Container) on the
@@ -350,6 +361,14 @@ func (w *Whatsmeow) handle(a *meowAccount, evt any) bool {
 		if !ok || w.sink.Message == nil {
 			return true
 		}
+		if d, mime, name := downloadableOf(e.Message); d != nil && w.opts.Media != nil {
+			stored, err := w.download(a, d, mime, name)
+			if err != nil {
+				// Kept without its file: the message counts more than a picture that may be gone.
+				w.logger.Warn("whatsmeow: downloading inbound media", "account", a.ref.ID, "err", err)
+			}
+			m.Media = stored
+		}
 		if err := w.sink.Message(w.ctx, a.ref, m); err != nil {
 			w.logger.Error("whatsmeow: storing an inbound message", "account", a.ref.ID, "err", err)
 			return false // not acknowledged: WhatsApp delivers it again
@@ -511,4 +530,20 @@ func (w *Whatsmeow) AddressBook(ctx context.Context, ref whatsapp.AccountRef) ([
 		out = append(out, whatsapp.AddressBookContact{Phone: "+" + jid.User, Name: name})
 	}
 	return out, nil
+}
+
+// download fetches a message's media and keeps it in the media store under a new id.
+func (w *Whatsmeow) download(a *meowAccount, d whatsmeow.DownloadableMessage, mime, name string) (*whatsapp.StoredMedia, error) {
+	ctx, cancel := context.WithTimeout(a.ctx, 2*time.Minute)
+	defer cancel()
+	data, err := a.client.Download(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	id := uuid.New()
+	size, sum, err := w.opts.Media.Put(ctx, id.String(), bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	return &whatsapp.StoredMedia{ID: id, MimeType: mime, FileName: name, Size: size, SHA256: sum}, nil
 }

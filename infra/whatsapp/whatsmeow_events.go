@@ -2,7 +2,11 @@ package whatsapp
 
 import (
 	"fmt"
+
 	"time"
+
+	"go.mau.fi/whatsmeow"
+	"go.mau.fi/whatsmeow/proto/waE2E"
 
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/types/events"
@@ -121,4 +125,21 @@ func TranslateReceipt(e *events.Receipt) (whatsapp.Receipt, bool) {
 		return whatsapp.Receipt{Kind: whatsapp.ReceiptRead, MessageIDs: ids, At: e.Timestamp}, true
 	}
 	return whatsapp.Receipt{}, false
+}
+
+// downloadableOf is the media of a message, its MIME type and file name; nil when it has none.
+func downloadableOf(msg *waE2E.Message) (whatsmeow.DownloadableMessage, string, string) {
+	switch {
+	case msg.GetImageMessage() != nil:
+		return msg.GetImageMessage(), msg.GetImageMessage().GetMimetype(), ""
+	case msg.GetVideoMessage() != nil:
+		return msg.GetVideoMessage(), msg.GetVideoMessage().GetMimetype(), ""
+	case msg.GetAudioMessage() != nil:
+		return msg.GetAudioMessage(), msg.GetAudioMessage().GetMimetype(), ""
+	case msg.GetDocumentMessage() != nil:
+		return msg.GetDocumentMessage(), msg.GetDocumentMessage().GetMimetype(), msg.GetDocumentMessage().GetFileName()
+	case msg.GetStickerMessage() != nil:
+		return msg.GetStickerMessage(), msg.GetStickerMessage().GetMimetype(), ""
+	}
+	return nil, "", ""
 }

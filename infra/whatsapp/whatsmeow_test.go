@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
+	"github.com/mydigibiz/digibiz/infra/blob"
 	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
 )
 
@@ -58,6 +60,12 @@ func (f *fakeClient) PairPhone(ctx context.Context, phone string, push bool, ct 
 }
 func (f *fakeClient) SetMessageForRetry(r func(requester, to types.JID, id types.MessageID) *waE2E.Message) {
 	f.retry = r
+}
+func (f *fakeClient) Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error) {
+	if len(msg.GetDirectPath()) == 0 {
+		return nil, whatsmeow.ErrNoURLPresent
+	}
+	return []byte("media bytes of " + msg.GetDirectPath()), nil
 }
 func (f *fakeClient) GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error) {
 	return nil, nil
@@ -356,4 +364,49 @@ func TestRetryReceiptsFindOurMessages(t *testing.T) {
 	to := types.NewJID("4915112345678", types.DefaultUserServer)
 	require.Equal(t, "Your order shipped", c.retry(to, to, "3EB0KNOWN").GetConversation())
 	require.Nil(t, c.retry(to, to, "3EB0OTHER"), "not ours")
+}
+
+// Inbound media is downloaded into the media store before the message is stored (WhatsApp's
+// links expire); a file that cannot be downloaded leaves the message without it.
+func TestWhatsmeowDownloadsInboundMedia(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	var f fakes
+	var got []whatsapp.InboundMessage
+	var mu sync.Mutex
+	sink := Sink{Report: func(context.Context, whatsapp.AccountRef, whatsapp.Report) error { return nil },
+		Message: func(_ context.Context, _ whatsapp.AccountRef, m whatsapp.InboundMessage) error {
+			mu.Lock()
+			got = append(got, m)
+			mu.Unlock()
+			return nil
+		}}
+	dir := blob.Dir{Path: t.TempDir(), Suffix: ".media"}
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory, Media: dir}, sink)
+	require.NoError(t, err)
+	defer w.Close()
+	require.NoError(t, w.Pair(ctx, whatsapp.AccountRef{ID: uuid.New(), WorkspaceID: uuid.New()}, "", func(whatsapp.PairingUpdate) {}))
+	c := f.last()
+	sender := types.NewJID("4915112345678", types.DefaultUserServer)
+	msg := func(id string, m *waE2E.Message) *events.Message {
+		return &events.Message{Info: types.MessageInfo{MessageSource: types.MessageSource{Chat: sender, Sender: sender}, ID: types.MessageID(id)}, Message: m}
+	}
+	require.True(t, c.handler(msg("D1", &waE2E.Message{DocumentMessage: &waE2E.DocumentMessage{DirectPath: proto.String("/v/doc"),
+		Mimetype: proto.String("application/pdf"), FileName: proto.String("invoice.pdf"), Caption: proto.String("my invoice")}})))
+	require.True(t, c.handler(msg("I1", &waE2E.Message{ImageMessage: &waE2E.ImageMessage{Mimetype: proto.String("image/jpeg")}})))
+	require.Len(t, got, 2)
+	doc := got[0]
+	require.Equal(t, "DOCUMENT", doc.MediaKind)
+	require.NotNil(t, doc.Media)
+	require.Equal(t, "application/pdf", doc.Media.MimeType)
+	require.Equal(t, "invoice.pdf", doc.Media.FileName)
+	require.Equal(t, int64(len("media bytes of /v/doc")), doc.Media.Size)
+	rc, err := dir.Open(doc.Media.ID.String())
+	require.NoError(t, err)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Equal(t, "media bytes of /v/doc", string(b))
+	require.Equal(t, "IMAGE", got[1].MediaKind)
+	require.Nil(t, got[1].Media, "no link: stored without the file")
 }
