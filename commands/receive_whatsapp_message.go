@@ -53,7 +53,7 @@ func (h *WhatsApp) ReceiveWhatsAppMessage(ctx context.Context, account whatsapp.
 			claims = append(claims, phoneClaim(pkey, ws, id, false))
 		}
 		received := contact.MessageReceived{ContactID: id, WorkspaceID: ws, AccountID: account.ID, MessageID: m.MessageID,
-			Text: m.Text, MediaKind: m.MediaKind, SentAt: m.SentAt.UTC()}
+			SenderLID: m.FromLID, Text: m.Text, MediaKind: m.MediaKind, SentAt: m.SentAt.UTC()}
 		if md := m.Media; md != nil {
 			received.Media = &contact.Media{ID: md.ID, MimeType: md.MimeType, FileName: md.FileName, Size: md.Size, SHA256: md.SHA256}
 		}

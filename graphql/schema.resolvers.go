@@ -36,6 +36,11 @@ func (r *contactResolver) WhatsAppJid(ctx context.Context, obj *projections.Cont
 	return strings.TrimPrefix(obj.Phone, "+") + "@s.whatsapp.net", nil
 }
 
+// WhatsAppLid is the resolver for the whatsAppLid field.
+func (r *contactResolver) WhatsAppLid(ctx context.Context, obj *projections.Contact) (*string, error) {
+	return optString(obj.WhatsAppLID), nil
+}
+
 // Source is the resolver for the source field.
 func (r *contactResolver) Source(ctx context.Context, obj *projections.Contact) (model.ContactSource, error) {
 	return model.ContactSource(obj.Source), nil

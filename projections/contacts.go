@@ -26,11 +26,13 @@ type Contacts struct{}
 const contactsSchema = "proj_contacts"
 
 func (Contacts) Name() string { return "contacts" }
-func (Contacts) Version() int { return 1 }
+
+// Version 2: the LID a contact's messages came with.
+func (Contacts) Version() int { return 2 }
 func (Contacts) EventTypes() []string {
 	return []string{contact.EventCreated, contact.EventUpdated, contact.EventOptedOut, contact.EventOptedIn,
 		contact.EventDeleted, contact.EventGroupCreated, contact.EventGroupUpdated, contact.EventGroupDeleted,
-		contact.EventMembersAdded, contact.EventMembersRemoved}
+		contact.EventMembersAdded, contact.EventMembersRemoved, contact.EventMessageReceived}
 }
 
 func (Contacts) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -46,7 +48,8 @@ CREATE TABLE contacts (
     opted_out     boolean NOT NULL DEFAULT false,
     sort_key      text NOT NULL,
     created_at    timestamptz NOT NULL,
-    updated_at    timestamptz NOT NULL
+    updated_at    timestamptz NOT NULL,
+    whatsapp_lid  text
 );
 CREATE INDEX contacts_page_idx ON contacts (workspace_id, sort_key, id);
 CREATE INDEX contacts_phone_idx ON contacts (workspace_id, phone);
@@ -104,6 +107,11 @@ func (Contacts) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 			}
 			b.Queue(`UPDATE contacts SET phone = $2, name = $3, email = $4, custom_fields = $5, sort_key = $6, updated_at = $7 WHERE id = $1`,
 				ev.ContactID, ev.Phone, ev.Name, ev.Email, jsonOrNil(ev.CustomFields), sortKey(ev.Name, ev.Phone), at)
+		case contact.MessageReceived:
+			if e.Erased() || ev.SenderLID == "" {
+				continue
+			}
+			b.Queue(`UPDATE contacts SET whatsapp_lid = $2 WHERE id = $1 AND whatsapp_lid IS DISTINCT FROM $2`, ev.ContactID, ev.SenderLID)
 		case contact.OptedOut:
 			b.Queue(`UPDATE contacts SET opted_out = true, updated_at = $2 WHERE id = $1`, ev.ContactID, at)
 		case contact.OptedIn:
@@ -224,9 +232,11 @@ type Contact struct {
 	CustomFields map[string]string
 	Source       string
 	OptedOut     bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-	sortKey      string
+	// WhatsAppLID is the LID the contact's messages came with ("" until one did).
+	WhatsAppLID string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	sortKey     string
 	// groups, when groupsLoaded, were read with the page the contact is on.
 	groups       []ContactGroup
 	groupsLoaded bool
@@ -289,7 +299,8 @@ func DecodeContactCursor(s string) (ContactCursor, error) {
 // Cursor is the contact's position in a list.
 func (c Contact) Cursor() ContactCursor { return ContactCursor{Key: c.sortKey, ID: c.ID} }
 
-const contactCols = `c.id, c.workspace_id, c.phone, c.name, c.email, c.custom_fields, c.source, c.opted_out, c.created_at, c.updated_at, c.sort_key`
+const contactCols = `c.id, c.workspace_id, c.phone, c.name, c.email, c.custom_fields, c.source, c.opted_out, c.created_at, c.updated_at, c.sort_key,
+	coalesce(c.whatsapp_lid, '')`
 
 func scanContacts(rows pgx.Rows) ([]Contact, error) {
 	defer rows.Close()
@@ -298,7 +309,7 @@ func scanContacts(rows pgx.Rows) ([]Contact, error) {
 		var c Contact
 		var custom []byte
 		if err := rows.Scan(&c.ID, &c.WorkspaceID, &c.Phone, &c.Name, &c.Email, &custom, &c.Source, &c.OptedOut,
-			&c.CreatedAt, &c.UpdatedAt, &c.sortKey); err != nil {
+			&c.CreatedAt, &c.UpdatedAt, &c.sortKey, &c.WhatsAppLID); err != nil {
 			return nil, err
 		}
 		if len(custom) > 0 {

@@ -99,7 +99,7 @@ func TestConversationWithANewNumber(t *testing.T) {
 	require.NoError(t, s.app.Resolver.Commands.ReceiveWhatsAppMessage(context.Background(), ref, again))
 	require.NoError(t, s.app.Resolver.Commands.ReceiveWhatsAppMessage(context.Background(), ref, again))
 	// A second message from the same number goes to the same contact.
-	second := whatsapp.InboundMessage{MessageID: "SECOND1", From: "+4915199998888", PushName: "Zelda Quartermain", Text: "Hello?", SentAt: time.Now()}
+	second := whatsapp.InboundMessage{MessageID: "SECOND1", From: "+4915199998888", FromLID: "246813579024680@lid", PushName: "Zelda Quartermain", Text: "Hello?", SentAt: time.Now()}
 	require.NoError(t, s.app.Resolver.Commands.ReceiveWhatsAppMessage(context.Background(), ref, second))
 	require.Eventually(t, func() bool { return len(s.messages(tok, ws, c.ID)) == 2 }, 10*time.Second, 20*time.Millisecond)
 	var count struct {
@@ -107,6 +107,17 @@ func TestConversationWithANewNumber(t *testing.T) {
 	}
 	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } } }`, map[string]any{"ws": ws}, &count)
 	require.Equal(t, 1, count.Workspace.Contacts.TotalCount)
+	var lid struct {
+		Workspace struct {
+			Contact struct{ WhatsAppJid, WhatsAppLid string }
+		}
+	}
+	require.Eventually(t, func() bool {
+		s.must(tok, `query($ws: ID!, $id: ID!) { workspace(id: $ws) { contact(id: $id) { whatsAppJid whatsAppLid } } }`, map[string]any{"ws": ws, "id": c.ID}, &lid)
+		return lid.Workspace.Contact.WhatsAppLid != ""
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, "4915199998888@s.whatsapp.net", lid.Workspace.Contact.WhatsAppJid)
+	require.Equal(t, "246813579024680@lid", lid.Workspace.Contact.WhatsAppLid, "both JIDs kept on the contact")
 
 	// The reply: SENT once WhatsApp accepted it, then DELIVERED and READ.
 	send := func(contactID, text, cmid string) (messageJSON, []userErr) {
@@ -211,7 +222,7 @@ func TestConversationWithANewNumber(t *testing.T) {
 
 	// Nothing of the person or the conversation in clear in the log.
 	dump := pgDumpTables(t, cfg.DatabaseURL, "events", "streams", "unique_claims")
-	for _, secret := range []string{"+4915199998888", "4915199998888", "Zelda", "Quartermain", "Sundays", "Order 4711", "Hello?", "6pm", "Landline", "Hello landline", "invoice-quartermain", "the invoice"} {
+	for _, secret := range []string{"+4915199998888", "4915199998888", "Zelda", "Quartermain", "Sundays", "Order 4711", "Hello?", "6pm", "Landline", "Hello landline", "invoice-quartermain", "the invoice", "246813579024680"} {
 		require.NotContains(t, dump, secret)
 	}
 	require.True(t, strings.Contains(dump, "contact.message_received"), "the dump holds the events")

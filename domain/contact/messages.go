@@ -32,10 +32,12 @@ type MessageReceived struct {
 	WorkspaceID uuid.UUID `json:"workspaceId"`
 	AccountID   uuid.UUID `json:"accountId"`
 	MessageID   string    `json:"messageId"`
-	Text        string    `json:"text,omitempty" pii:"true"`
-	MediaKind   string    `json:"mediaKind,omitempty"`
-	Media       *Media    `json:"media,omitempty" pii:"true"`
-	SentAt      time.Time `json:"sentAt"`
+	// SenderLID is the sender's LID (WhatsApp's privacy id for the number) when it came with one.
+	SenderLID string    `json:"senderLid,omitempty" pii:"true"`
+	Text      string    `json:"text,omitempty" pii:"true"`
+	MediaKind string    `json:"mediaKind,omitempty"`
+	Media     *Media    `json:"media,omitempty" pii:"true"`
+	SentAt    time.Time `json:"sentAt"`
 }
 
 // Media is a media file of a message, kept in the blob store under ID. Its name and digest say

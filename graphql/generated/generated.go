@@ -131,6 +131,7 @@ type ComplexityRoot struct {
 		Source       func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
 		WhatsAppJid  func(childComplexity int) int
+		WhatsAppLid  func(childComplexity int) int
 	}
 
 	ContactConnection struct {
@@ -551,6 +552,7 @@ type ContactResolver interface {
 	ID(ctx context.Context, obj *projections.Contact) (string, error)
 
 	WhatsAppJid(ctx context.Context, obj *projections.Contact) (string, error)
+	WhatsAppLid(ctx context.Context, obj *projections.Contact) (*string, error)
 	Source(ctx context.Context, obj *projections.Contact) (model.ContactSource, error)
 
 	Groups(ctx context.Context, obj *projections.Contact) ([]projections.ContactGroup, error)
@@ -1013,6 +1015,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contact.WhatsAppJid(childComplexity), true
+	case "Contact.whatsAppLid":
+		if e.ComplexityRoot.Contact.WhatsAppLid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Contact.WhatsAppLid(childComplexity), true
 
 	case "ContactConnection.edges":
 		if e.ComplexityRoot.ContactConnection.Edges == nil {
@@ -3263,6 +3271,8 @@ type Contact implements Node {
   email: String @scope(needs: CONTACTS_READ)
   "The WhatsApp JID of the number (phone digits @s.whatsapp.net)."
   whatsAppJid: String! @scope(needs: CONTACTS_READ)
+  "The number's LID (WhatsApp's privacy id for it), once a message came with it."
+  whatsAppLid: String @scope(needs: CONTACTS_READ)
   source: ContactSource!
   "An opted-out contact is never messaged by campaigns."
   optedOut: Boolean!
@@ -4118,6 +4128,8 @@ func (ec *executionContext) childFields_Contact(ctx context.Context, field graph
 		return ec.fieldContext_Contact_email(ctx, field)
 	case "whatsAppJid":
 		return ec.fieldContext_Contact_whatsAppJid(ctx, field)
+	case "whatsAppLid":
+		return ec.fieldContext_Contact_whatsAppLid(ctx, field)
 	case "source":
 		return ec.fieldContext_Contact_source(ctx, field)
 	case "optedOut":
@@ -6990,6 +7002,47 @@ func (ec *executionContext) _Contact_whatsAppJid(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_Contact_whatsAppJid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Contact", field, true, true, "String")
+}
+
+func (ec *executionContext) _Contact_whatsAppLid(ctx context.Context, field graphql.CollectedField, obj *projections.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Contact_whatsAppLid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Contact().WhatsAppLid(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Contact_whatsAppLid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Contact", field, true, true, "String")
 }
 
@@ -19279,6 +19332,12 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Contact_whatsAppJid(ctx, field, obj)
+				})
+		case "whatsAppLid":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Contact_whatsAppLid(ctx, field, obj)
 				})
 		case "source":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

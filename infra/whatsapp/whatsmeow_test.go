@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -26,6 +27,9 @@ import (
 // fakeClient stands in for whatsmeow.Client up to the network.
 type fakeClient struct {
 	mu        sync.Mutex
+	sendErr   error
+	sent      []*waE2E.Message
+	sentIDs   []types.MessageID
 	retry     func(requester, to types.JID, id types.MessageID) *waE2E.Message
 	device    *store.Device
 	handler   whatsmeow.EventHandlerWithSuccessStatus
@@ -77,6 +81,15 @@ func (f *fakeClient) AddEventHandlerWithSuccessStatus(h whatsmeow.EventHandlerWi
 	return 1
 }
 func (f *fakeClient) SendMessage(ctx context.Context, to types.JID, m *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sendErr != nil {
+		return whatsmeow.SendResponse{}, f.sendErr
+	}
+	f.sent = append(f.sent, m)
+	for _, e := range extra {
+		f.sentIDs = append(f.sentIDs, e.ID)
+	}
 	return whatsmeow.SendResponse{}, nil
 }
 
@@ -409,4 +422,45 @@ func TestWhatsmeowDownloadsInboundMedia(t *testing.T) {
 	require.Equal(t, "media bytes of /v/doc", string(b))
 	require.Equal(t, "IMAGE", got[1].MediaKind)
 	require.Nil(t, got[1].Media, "no link: stored without the file")
+}
+
+// A send goes with our own message id; WhatsApp's error 463 is a reach-out timelock, reported so
+// the account says so, and the send fails with that reason.
+func TestWhatsmeowSendsWithOurIDAndReportsTimelocks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	var f fakes
+	var rep reports
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory}, Sink{Report: rep.record})
+	require.NoError(t, err)
+	defer w.Close()
+	ref := whatsapp.AccountRef{ID: uuid.New(), WorkspaceID: uuid.New()}
+	out := whatsapp.Outgoing{MessageID: "3EB0OURS", To: "+4915112345678", Text: "Hello"}
+	var se *whatsapp.SendError
+	require.ErrorAs(t, w.Send(ctx, ref, out), &se)
+	require.Equal(t, "NOT_CONNECTED", se.Code)
+
+	require.NoError(t, w.Pair(ctx, ref, "", func(whatsapp.PairingUpdate) {}))
+	c := f.last()
+	c.mu.Lock()
+	c.connected = true
+	c.mu.Unlock()
+	require.NoError(t, w.Send(ctx, ref, out))
+	require.Equal(t, []types.MessageID{"3EB0OURS"}, c.sentIDs)
+	require.Equal(t, "Hello", c.sent[0].GetConversation())
+
+	c.mu.Lock()
+	c.sendErr = fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, 463)
+	c.mu.Unlock()
+	require.ErrorAs(t, w.Send(ctx, ref, out), &se)
+	require.Equal(t, "REACH_OUT_TIMELOCK", se.Code)
+	require.Equal(t, []whatsapp.ReportKind{whatsapp.ReportReachOutTimelock}, rep.kinds())
+	require.True(t, rep.got[0].Until.After(time.Now()))
+
+	c.mu.Lock()
+	c.sendErr = fmt.Errorf("%w %d", whatsmeow.ErrServerReturnedError, 479)
+	c.mu.Unlock()
+	require.ErrorAs(t, w.Send(ctx, ref, out), &se)
+	require.Equal(t, "SEND_FAILED", se.Code)
 }
