@@ -24,6 +24,17 @@ var errNoSender = errors.New("no sender number")
 // event of their contact; a sender who is no contact yet becomes one (source INBOUND, named after
 // their profile). A message WhatsApp delivers again is stored once.
 func (h *WhatsApp) ReceiveWhatsAppMessage(ctx context.Context, account whatsapp.AccountRef, m whatsapp.InboundMessage) error {
+	// What a stranger's phone sends is not trusted to be storable text: a NUL or broken UTF-8 in
+	// a message would otherwise stop every read model that keeps it.
+	m.Text, m.PushName, m.MessageID = whatsapp.Storable(m.Text, 65536), whatsapp.Storable(m.PushName, 100), whatsapp.Storable(m.MessageID, 128)
+	if m.MessageID == "" {
+		return nil
+	}
+	if m.Media != nil {
+		md := *m.Media
+		md.FileName, md.MimeType = whatsapp.Storable(md.FileName, 255), whatsapp.Storable(md.MimeType, 255)
+		m.Media = &md
+	}
 	_, _, err := execute(ctx, h.Store, Idempotency{}, func(ctx context.Context) (decision[ContactResult], error) {
 		key := h.messageKey(account.ID, m.MessageID)
 		if owner, err := h.Store.ClaimOwner(ctx, contact.MessageClaimScope, key); err != nil || owner != uuid.Nil {

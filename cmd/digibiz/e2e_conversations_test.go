@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -186,6 +187,19 @@ func TestConversationWithANewNumber(t *testing.T) {
 	// Bad input changes nothing.
 	_, ue = send(c.ID, "   ", "")
 	require.Equal(t, "REQUIRED", ue[0].Code)
+
+	// What a hostile phone sends (NUL, broken UTF-8, a huge text) is stored as text, and the
+	// read models go on.
+	hostile := whatsapp.InboundMessage{MessageID: "EVIL\x00ID", From: "+4915199998888", PushName: "\x00\xff", SentAt: time.Now(),
+		Text: "a\x00b\xffc" + strings.Repeat("x", 70000)}
+	require.NoError(t, s.app.Resolver.Commands.ReceiveWhatsAppMessage(context.Background(), ref, hostile))
+	require.Eventually(t, func() bool {
+		ms := s.messages(tok, ws, c.ID)
+		return len(ms) > 0 && ms[0].ID == "EVILID"
+	}, 10*time.Second, 20*time.Millisecond)
+	evil := s.messages(tok, ws, c.ID)[0]
+	require.True(t, strings.HasPrefix(*evil.Text, "ab\uFFFDc"))
+	require.Equal(t, 65536, utf8.RuneCountInString(*evil.Text))
 
 	// A document received with its file: the message shows it, and node() finds it.
 	doc := whatsapp.InboundMessage{MessageID: "DOC1", From: "+4915199998888", Text: "the invoice", MediaKind: "DOCUMENT", SentAt: time.Now(),

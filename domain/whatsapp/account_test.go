@@ -113,3 +113,12 @@ func TestMemberRequests(t *testing.T) {
 	require.Equal(t, "Shop", e.Label)
 	require.Equal(t, "+4915112345678", e.PairPhone)
 }
+
+func TestGroupsSyncKeepsStorableTextOnce(t *testing.T) {
+	a := fold(AccountCreated{AccountID: uuid.New(), WorkspaceID: uuid.New()})
+	e := a.DecideGroupsSync([]Group{{JID: "b@g.us", Name: "B\x00\xff"}, {JID: "a@g.us", Name: " A "}, {JID: "a@g.us", Name: "dup"}, {JID: " "}})
+	require.Equal(t, []Group{{JID: "a@g.us", Name: "A"}, {JID: "b@g.us", Name: "B\uFFFD"}}, e.Groups)
+	a.Evolve(*e)
+	require.Nil(t, a.DecideGroupsSync([]Group{{JID: "b@g.us", Name: "B\uFFFD"}, {JID: "a@g.us", Name: "A"}}), "unchanged")
+	require.NotNil(t, a.DecideGroupsSync([]Group{{JID: "a@g.us", Name: "A"}}), "one left")
+}

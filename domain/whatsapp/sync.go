@@ -48,7 +48,7 @@ func (a *Account) DecideGroupsSync(groups []Group) *GroupsSynced {
 	seen := map[string]bool{}
 	clean := make([]Group, 0, len(groups))
 	for _, g := range groups {
-		g.JID, g.Name, g.Topic = strings.TrimSpace(g.JID), strings.TrimSpace(g.Name), strings.TrimSpace(g.Topic)
+		g.JID, g.Name, g.Topic = Storable(g.JID, 128), Storable(g.Name, 200), Storable(g.Topic, 2048)
 		if g.JID == "" || seen[g.JID] {
 			continue
 		}
@@ -60,4 +60,14 @@ func (a *Account) DecideGroupsSync(groups []Group) *GroupsSynced {
 		return nil
 	}
 	return &GroupsSynced{AccountID: a.id, WorkspaceID: a.workspaceID, Groups: clean}
+}
+
+// Storable is s as text a database keeps: valid UTF-8 without NUL, trimmed, at most max
+// characters. What WhatsApp hands us comes from strangers' phones.
+func Storable(s string, max int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max])
+	}
+	return strings.TrimSpace(s)
 }
