@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	wa "github.com/mydigibiz/digibiz/infra/whatsapp"
@@ -111,9 +113,17 @@ func (r *Resolver) simulateInboundMessage(ctx context.Context, in model.Simulate
 	}
 	out := &model.SimulatePayload{UserErrors: []model.UserError{}, ClientMutationID: in.ClientMutationID}
 	from, err := normalizeSender(in.From)
+	var text string
+	if err == nil {
+		text, err = identity.CleanText("text", "Text", in.Text, 1, 65536)
+	}
 	if err == nil {
 		var id string
-		id, err = r.Simulator.SimulateInbound(ctx, whatsapp.AccountRef{ID: a.ID, WorkspaceID: a.WorkspaceID}, from, in.Text)
+		id, err = r.Simulator.SimulateInbound(ctx, whatsapp.AccountRef{ID: a.ID, WorkspaceID: a.WorkspaceID}, from, text)
+		var se *whatsapp.SendError
+		if errors.As(err, &se) {
+			err = fault.InvalidField("accountId", se.Code, "The simulated message was not delivered: %s.", se.Message)
+		}
 		if err == nil {
 			out.MessageID = &id
 		}

@@ -234,6 +234,23 @@ func TestConversationWithANewNumber(t *testing.T) {
 	s.must(tok, `query($id: ID!) { node(id: $id) { ... on MediaFile { mimeType } } }`, map[string]any{"id": media.ID}, &node)
 	require.Equal(t, "application/pdf", node.Node.MimeType)
 
+	// Bad simulated messages change nothing; a disconnected account receives none.
+	simulate := func(from, text string) []userErr {
+		var out struct {
+			SimulateInboundMessage struct{ UserErrors []userErr }
+		}
+		s.must(tok, `mutation($in: SimulateInboundMessageInput!) { simulateInboundMessage(input: $in) { userErrors { field code message } } }`,
+			map[string]any{"in": map[string]any{"accountId": acct.ID, "from": from, "text": text}}, &out)
+		return out.SimulateInboundMessage.UserErrors
+	}
+	require.Equal(t, "INVALID_PHONE", simulate("not a phone", "hi")[0].Code)
+	require.Equal(t, "REQUIRED", simulate("+4915199990000", " ")[0].Code)
+	require.Equal(t, "TOO_LONG", simulate("+4915199990000", strings.Repeat("x", 65537))[0].Code)
+	require.Empty(t, s.accountMutation(tok, "disconnectWhatsAppAccount", `{"accountId": "`+acct.ID+`"}`, nil).UserErrors)
+	require.Equal(t, "NOT_CONNECTED", simulate("+4915199990000", "anyone there?")[0].Code)
+	s.must(tok, `query($ws: ID!) { workspace(id: $ws) { contacts { totalCount } } }`, map[string]any{"ws": ws}, &count)
+	require.Equal(t, 2, count.Workspace.Contacts.TotalCount, "the two contacts from before, no more")
+
 	// Nothing of the person or the conversation in clear in the log.
 	dump := pgDumpTables(t, cfg.DatabaseURL, "events", "streams", "unique_claims")
 	for _, secret := range []string{"+4915199998888", "4915199998888", "Zelda", "Quartermain", "Sundays", "Order 4711", "Hello?", "6pm", "Landline", "Hello landline", "invoice-quartermain", "the invoice", "246813579024680"} {
