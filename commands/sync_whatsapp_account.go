@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -88,9 +89,13 @@ func (h *WhatsApp) SyncWhatsAppAccount(ctx context.Context, c Caller, cmd SyncWh
 		phones[p] = true
 		entries = append(entries, bookEntry{p, b.Name})
 	}
+	// A large address book goes on past the request's own deadline (each chunk commits on its
+	// own, and a second sync creates nothing twice): a client that gave up can sync again.
+	bookCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+	defer cancel()
 	for start := 0; start < len(entries); start += syncChunk {
 		chunk := entries[start:min(start+syncChunk, len(entries))]
-		created, cp, err := h.syncContacts(ctx, c, cmd.WorkspaceID, chunk)
+		created, cp, err := h.syncContacts(bookCtx, c, cmd.WorkspaceID, chunk)
 		if err != nil {
 			return res, last, err
 		}
@@ -117,6 +122,20 @@ func (h *WhatsApp) syncContacts(ctx context.Context, c Caller, ws uuid.UUID, chu
 		}
 		var appends []eventstore.Append
 		var claims []eventstore.Claim
+		ids := make([]uuid.UUID, len(chunk))
+		var fresh []uuid.UUID
+		for i := range chunk {
+			if owners[keys[i]] == uuid.Nil {
+				ids[i] = uuid.New()
+				fresh = append(fresh, ids[i])
+			}
+		}
+		// Every new contact's data key in one statement, not one each as sealing would.
+		if kp, ok := h.Sealer.(KeyPreparer); ok && len(fresh) > 0 {
+			if err := kp.CreateKeys(ctx, ws, fresh); err != nil {
+				return 0, eventstore.Checkpoint{}, err
+			}
+		}
 		for i, e := range chunk {
 			if owners[keys[i]] != uuid.Nil {
 				continue
@@ -127,7 +146,7 @@ func (h *WhatsApp) syncContacts(ctx context.Context, c Caller, ws uuid.UUID, chu
 					continue
 				}
 			}
-			id := uuid.New()
+			id := ids[i]
 			appends = append(appends, eventstore.Append{StreamID: contact.Stream(id), Expected: eventstore.NoStream, WorkspaceID: ws,
 				Events: newEvents(c, contact.Create(id, ws, f, contact.SourceSync, nil)...)})
 			claims = append(claims, phoneClaim(keys[i], ws, id, false))
