@@ -120,6 +120,7 @@ type Handlers struct {
 	*Tokens
 	*Contacts
 	*WhatsApp
+	*Templates
 }
 
 // Deps are the dependencies of all handlers; New hands each family the ones it uses.
@@ -138,6 +139,8 @@ type Deps struct {
 	Gateway  Gateway
 	Pairing  func(account uuid.UUID, u whatsapp.PairingUpdate)
 	Accounts AccountLister
+	// Media checks the media files templates name.
+	Media MediaLookup
 }
 
 // New returns the handlers of every command.
@@ -145,11 +148,12 @@ func New(d Deps) *Handlers {
 	c := core{Store: d.Store, Sealer: d.Sealer, Now: d.Now}
 	contacts := &Contacts{core: c, Lookup: d.Contacts}
 	return &Handlers{
-		Accounts: &Accounts{core: c, HashPassword: d.HashPassword, VerifyPassword: d.VerifyPassword, NewToken: d.NewToken, HashToken: d.HashToken},
-		Team:     &Team{core: c, NewInvitationCode: d.NewInvitationCode, HashToken: d.HashToken},
-		Tokens:   &Tokens{core: c, NewToken: d.NewToken, HashToken: d.HashToken},
-		Contacts: contacts,
-		WhatsApp: &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts, contacts: contacts},
+		Accounts:  &Accounts{core: c, HashPassword: d.HashPassword, VerifyPassword: d.VerifyPassword, NewToken: d.NewToken, HashToken: d.HashToken},
+		Team:      &Team{core: c, NewInvitationCode: d.NewInvitationCode, HashToken: d.HashToken},
+		Tokens:    &Tokens{core: c, NewToken: d.NewToken, HashToken: d.HashToken},
+		Contacts:  contacts,
+		WhatsApp:  &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts, contacts: contacts},
+		Templates: &Templates{core: c, Media: d.Media},
 	}
 }
 

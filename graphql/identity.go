@@ -120,6 +120,12 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 			return nil, nil
 		}
 		return &a, nil
+	case kindTemplate:
+		tpl, err := r.templateOf(withRequirement(ctx, requirement{scope: "CAMPAIGNS_READ"}), id)
+		if err != nil {
+			return nil, nil
+		}
+		return &tpl, nil
 	case kindMediaFile:
 		m, err := owned(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), r, kindMediaFile, id, "Media file",
 			r.Contacts.MediaFileByID, func(m projections.MediaFile) uuid.UUID { return m.WorkspaceID })

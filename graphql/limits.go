@@ -85,6 +85,7 @@ var listSizes = map[string]listSize{
 	"Workspace.whatsAppAccounts": {bound: commands.MaxWhatsAppAccounts},
 	"Contact.messages":           {arg: "first", bound: 50},
 	"Workspace.whatsAppGroups":   {arg: "first", bound: 50},
+	"Workspace.templates":        {arg: "first", bound: 50},
 	"Query.simulatorMessages":    {arg: "first", bound: 50},
 }
 

@@ -62,6 +62,8 @@ type Resolver struct {
 	// WhatsAppAccounts reads the accounts; Pairing gives their pairings' updates.
 	WhatsAppAccounts *projections.WhatsAppAccountQueries
 	Pairing          PairingWatcher
+	// Templates reads the message templates.
+	Templates *projections.TemplateQueries
 	// Simulator is the simulated WhatsApp's controls; nil with a real gateway.
 	Simulator SimulatorControls
 	// Credentials authenticates bearer tokens (sessions and API tokens) in one lookup.

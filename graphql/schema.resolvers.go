@@ -361,6 +361,21 @@ func (r *mutationResolver) SyncWhatsAppAccount(ctx context.Context, input model.
 	return r.syncWhatsAppAccount(ctx, input)
 }
 
+// CreateTemplate is the resolver for the createTemplate field.
+func (r *mutationResolver) CreateTemplate(ctx context.Context, input model.CreateTemplateInput) (*model.TemplatePayload, error) {
+	return r.createTemplate(ctx, input)
+}
+
+// UpdateTemplate is the resolver for the updateTemplate field.
+func (r *mutationResolver) UpdateTemplate(ctx context.Context, input model.UpdateTemplateInput) (*model.TemplatePayload, error) {
+	return r.updateTemplate(ctx, input)
+}
+
+// ArchiveTemplate is the resolver for the archiveTemplate field.
+func (r *mutationResolver) ArchiveTemplate(ctx context.Context, input model.ArchiveTemplateInput) (*model.TemplatePayload, error) {
+	return r.archiveTemplate(ctx, input)
+}
+
 // SendWhatsAppMessage is the resolver for the sendWhatsAppMessage field.
 func (r *mutationResolver) SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error) {
 	return r.sendWhatsAppMessage(ctx, input)
@@ -464,6 +479,21 @@ func (r *subscriptionResolver) WhatsAppPairing(ctx context.Context, accountID st
 // WhatsAppAccountStatus is the resolver for the whatsAppAccountStatus field.
 func (r *subscriptionResolver) WhatsAppAccountStatus(ctx context.Context, workspaceID string) (<-chan *projections.WhatsAppAccount, error) {
 	return r.whatsAppAccountStatus(ctx, workspaceID)
+}
+
+// ID is the resolver for the id field.
+func (r *templateResolver) ID(ctx context.Context, obj *projections.Template) (string, error) {
+	return encodeID(kindTemplate, obj.ID), nil
+}
+
+// Media is the resolver for the media field.
+func (r *templateResolver) Media(ctx context.Context, obj *projections.Template) (*projections.MediaFile, error) {
+	return r.templateMedia(ctx, obj)
+}
+
+// Preview is the resolver for the preview field.
+func (r *templateResolver) Preview(ctx context.Context, obj *projections.Template, contactID string) (string, error) {
+	return r.templatePreview(ctx, obj, contactID)
 }
 
 // ID is the resolver for the id field.
@@ -619,6 +649,11 @@ func (r *workspaceResolver) WhatsAppAccounts(ctx context.Context, obj *projectio
 	return r.whatsAppAccounts(ctx, obj)
 }
 
+// Templates is the resolver for the templates field.
+func (r *workspaceResolver) Templates(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.TemplateConnection, error) {
+	return r.templates(ctx, obj, first, after)
+}
+
 // WhatsAppGroups is the resolver for the whatsAppGroups field.
 func (r *workspaceResolver) WhatsAppGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string, accountID *string) (*model.WhatsAppGroupConnection, error) {
 	return r.whatsAppGroups(ctx, obj, first, after, accountID)
@@ -662,6 +697,9 @@ func (r *Resolver) SimulatorMessage() generated.SimulatorMessageResolver {
 // Subscription returns generated.SubscriptionResolver implementation.
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
 
+// Template returns generated.TemplateResolver implementation.
+func (r *Resolver) Template() generated.TemplateResolver { return &templateResolver{r} }
+
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
@@ -692,6 +730,7 @@ type (
 	sessionResolver          struct{ *Resolver }
 	simulatorMessageResolver struct{ *Resolver }
 	subscriptionResolver     struct{ *Resolver }
+	templateResolver         struct{ *Resolver }
 	userResolver             struct{ *Resolver }
 	viewerResolver           struct{ *Resolver }
 	whatsAppAccountResolver  struct{ *Resolver }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/commands/reactors"
+	"github.com/mydigibiz/digibiz/domain/campaign"
 	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/identity"
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
@@ -98,13 +99,16 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range whatsapp.Events() {
 		reg.Register(e)
 	}
+	for _, e := range campaign.TemplateEvents() {
+		reg.Register(e)
+	}
 	return reg
 }
 
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
 	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}, projections.ContactImports{},
-		projections.WhatsAppAccounts{}, projections.Messages{}}
+		projections.WhatsAppAccounts{}, projections.Messages{}, projections.Templates{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -222,7 +226,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.Resolver = &graphql.Resolver{
 		Commands: commands.New(commands.Deps{
 			Store: a.Store, Sealer: a.Keyring, Contacts: contacts,
-			Gateway: a.Gateway, Pairing: a.pairing.Publish, Accounts: accountLister{accounts},
+			Gateway: a.Gateway, Pairing: a.pairing.Publish, Accounts: accountLister{accounts}, Media: mediaLookup{contacts},
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken, NewInvitationCode: auth.NewInvitationCode,
 			Now: cfg.Clock,
@@ -231,6 +235,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		APITokens:         &projections.APITokenQueries{Pool: a.Pool},
 		Contacts:          contacts,
 		WhatsAppAccounts:  accounts,
+		Templates:         &projections.TemplateQueries{Pool: a.Pool},
 		Pairing:           a.pairing,
 		Simulator:         simulator,
 		Credentials:       &projections.CredentialQueries{Pool: a.Pool},

@@ -20,6 +20,7 @@ type tenancyWorld struct {
 	aUser, aInvitation   string
 	aToken, aTokenID     string
 	aAccount             string
+	aTemplate            string
 	bSession, bToken     string
 }
 
@@ -52,6 +53,9 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	w.aInvitation = inv.Invitation.ID
 	w.aAccount = s.accountMutation(w.aSession, "connectWhatsAppAccount", `{"workspaceId": "`+w.aWorkspace+`", "label": "A line"}`, nil).WhatsAppAccount.ID
 	s.waitStatus(w.aSession, w.aWorkspace, w.aAccount, "CONNECTED")
+	tpl, ue := s.templateMutation(w.aSession, "createTemplate", map[string]any{"workspaceId": w.aWorkspace, "name": "Tenant A offer", "body": "Hi {{name}}"})
+	require.Empty(t, ue)
+	w.aTemplate = tpl.ID
 	return w
 }
 
@@ -154,6 +158,18 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.logoutWhatsAppAccount": {
 		query: `mutation($id: ID!) { logoutWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Mutation.createTemplate": {
+		query: `mutation($ws: ID!) { createTemplate(input: { workspaceId: $ws, name: "mole", body: "x" }) { template { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},
+	"Mutation.updateTemplate": {
+		query: `mutation($id: ID!) { updateTemplate(input: { templateId: $id, name: "Hijacked", body: "x" }) { template { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTemplate} }},
+	"Mutation.archiveTemplate": {
+		query: `mutation($id: ID!) { archiveTemplate(input: { templateId: $id }) { template { id } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aTemplate} }},
+	"Template.preview": {nullOK: true,
+		query: `query($t: ID!, $c: ID!) { node(id: $t) { ... on Template { preview(contactId: $c) } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"t": w.aTemplate, "c": w.aContact} }},
 	"Mutation.syncWhatsAppAccount": {
 		query: `mutation($a: ID!) { syncWhatsAppAccount(input: { accountId: $a }) { groupsSynced } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"a": w.aAccount} }},

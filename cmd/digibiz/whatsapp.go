@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/mydigibiz/digibiz/commands"
+	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/projections"
 )
@@ -67,4 +68,15 @@ func (a *App) runAccounts(ctx context.Context) error {
 	<-ctx.Done()
 	a.Gateway.Close()
 	return nil
+}
+
+// mediaLookup tells the template commands whether a media file is the workspace's.
+type mediaLookup struct{ q *projections.ContactQueries }
+
+func (m mediaLookup) MediaOfWorkspace(ctx context.Context, ws, id uuid.UUID) (bool, error) {
+	f, err := m.q.MediaFileByID(ctx, id)
+	if fault.Is(err, fault.NotFound) {
+		return false, nil
+	}
+	return err == nil && f.WorkspaceID == ws, err
 }

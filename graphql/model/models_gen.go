@@ -56,6 +56,11 @@ type APITokenPayload struct {
 	ClientMutationID *string               `json:"clientMutationId,omitempty"`
 }
 
+type ArchiveTemplateInput struct {
+	TemplateID       string  `json:"templateId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type AssignContactsToGroupInput struct {
 	ContactGroupID   string   `json:"contactGroupId"`
 	ContactIds       []string `json:"contactIds"`
@@ -184,6 +189,16 @@ type CreateContactInput struct {
 	ContactGroupIds []string `json:"contactGroupIds,omitempty"`
 	// A JSON object of string values.
 	CustomFields     JSON    `json:"customFields,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
+type CreateTemplateInput struct {
+	WorkspaceID string `json:"workspaceId"`
+	// 1 to 100 characters.
+	Name string `json:"name"`
+	// 1 to 4,096 characters; its variables are checked when saved.
+	Body             string  `json:"body"`
+	MediaID          *string `json:"mediaId,omitempty"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
@@ -452,6 +467,24 @@ type SyncWhatsAppAccountInput struct {
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
+type TemplateConnection struct {
+	Edges      []TemplateEdge         `json:"edges"`
+	Nodes      []projections.Template `json:"nodes"`
+	PageInfo   *PageInfo              `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+type TemplateEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *projections.Template `json:"node"`
+}
+
+type TemplatePayload struct {
+	Template         *projections.Template `json:"template,omitempty"`
+	UserErrors       []UserError           `json:"userErrors"`
+	ClientMutationID *string               `json:"clientMutationId,omitempty"`
+}
+
 type UpdateContactGroupInput struct {
 	ContactGroupID   string  `json:"contactGroupId"`
 	Name             *string `json:"name,omitempty"`
@@ -469,6 +502,14 @@ type UpdateContactInput struct {
 	CustomFields      JSON    `json:"customFields,omitempty"`
 	MergeCustomFields *bool   `json:"mergeCustomFields,omitempty"`
 	ClientMutationID  *string `json:"clientMutationId,omitempty"`
+}
+
+type UpdateTemplateInput struct {
+	TemplateID       string  `json:"templateId"`
+	Name             string  `json:"name"`
+	Body             string  `json:"body"`
+	MediaID          *string `json:"mediaId,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
 type UpdateWorkspaceSettingsInput struct {
