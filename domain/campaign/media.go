@@ -33,7 +33,9 @@ type MediaUploaded struct {
 func (MediaUploaded) EventType() string { return EventMediaUploaded }
 
 // MediaEvents lists the media events, for the store's registry.
-func MediaEvents() []interface{ EventType() string } { return []interface{ EventType() string }{MediaUploaded{}} }
+func MediaEvents() []interface{ EventType() string } {
+	return []interface{ EventType() string }{MediaUploaded{}}
+}
 
 // MediaStream is the stream id of a media file.
 func MediaStream(id uuid.UUID) string { return "media-" + id.String() }
