@@ -128,7 +128,7 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 		return &tpl, nil
 	case kindMediaFile:
 		m, err := owned(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), r, kindMediaFile, id, "Media file",
-			r.Contacts.MediaFileByID, func(m projections.MediaFile) uuid.UUID { return m.WorkspaceID })
+			r.mediaFileByID, func(m projections.MediaFile) uuid.UUID { return m.WorkspaceID })
 		if err != nil {
 			return nil, nil
 		}

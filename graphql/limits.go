@@ -86,6 +86,7 @@ var listSizes = map[string]listSize{
 	"Contact.messages":           {arg: "first", bound: 50},
 	"Workspace.whatsAppGroups":   {arg: "first", bound: 50},
 	"Workspace.templates":        {arg: "first", bound: 50},
+	"Workspace.media":            {arg: "first", bound: 50},
 	"Query.simulatorMessages":    {arg: "first", bound: 50},
 }
 

@@ -62,7 +62,9 @@ type Resolver struct {
 	// WhatsAppAccounts reads the accounts; Pairing gives their pairings' updates.
 	WhatsAppAccounts *projections.WhatsAppAccountQueries
 	Pairing          PairingWatcher
-	// Templates reads the message templates.
+	// MediaFiles keeps uploaded media.
+	MediaFiles MediaFiles
+	// Templates reads the message templates and uploaded media.
 	Templates *projections.TemplateQueries
 	// Simulator is the simulated WhatsApp's controls; nil with a real gateway.
 	Simulator SimulatorControls

@@ -361,6 +361,11 @@ func (r *mutationResolver) SyncWhatsAppAccount(ctx context.Context, input model.
 	return r.syncWhatsAppAccount(ctx, input)
 }
 
+// UploadMedia is the resolver for the uploadMedia field.
+func (r *mutationResolver) UploadMedia(ctx context.Context, input model.UploadMediaInput) (*model.MediaPayload, error) {
+	return r.uploadMedia(ctx, input)
+}
+
 // CreateTemplate is the resolver for the createTemplate field.
 func (r *mutationResolver) CreateTemplate(ctx context.Context, input model.CreateTemplateInput) (*model.TemplatePayload, error) {
 	return r.createTemplate(ctx, input)
@@ -647,6 +652,11 @@ func (r *workspaceResolver) AccessLog(ctx context.Context, obj *projections.Work
 // WhatsAppAccounts is the resolver for the whatsAppAccounts field.
 func (r *workspaceResolver) WhatsAppAccounts(ctx context.Context, obj *projections.Workspace) ([]projections.WhatsAppAccount, error) {
 	return r.whatsAppAccounts(ctx, obj)
+}
+
+// Media is the resolver for the media field.
+func (r *workspaceResolver) Media(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.MediaFileConnection, error) {
+	return r.workspaceMedia(ctx, obj, first, after)
 }
 
 // Templates is the resolver for the templates field.

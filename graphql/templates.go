@@ -132,7 +132,7 @@ func (r *Resolver) templateMedia(ctx context.Context, t *projections.Template) (
 	if t.MediaID == nil {
 		return nil, nil
 	}
-	m, err := r.Contacts.MediaFileByID(ctx, *t.MediaID)
+	m, err := r.mediaFileByID(ctx, *t.MediaID)
 	if err != nil {
 		return nil, nil
 	}

@@ -135,6 +135,11 @@ func nullUUID(id uuid.UUID) *uuid.UUID {
 	return &id
 }
 
+// Cursor is the media file's position in its workspace's list.
+func (m MediaFile) Cursor() ContactCursor {
+	return ContactCursor{Key: m.CreatedAt.UTC().Format(time.RFC3339Nano), ID: m.ID}
+}
+
 // Cursor is the message's position in its conversation.
 func (m Message) Cursor() ContactCursor {
 	return ContactCursor{Key: m.CreatedAt.UTC().Format(time.RFC3339Nano), ID: m.RowID}

@@ -102,6 +102,9 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range campaign.TemplateEvents() {
 		reg.Register(e)
 	}
+	for _, e := range campaign.MediaEvents() {
+		reg.Register(e)
+	}
 	return reg
 }
 
@@ -186,6 +189,8 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	spool := filepath.Join(cfg.DataDir, "spool")
 	_ = os.RemoveAll(spool)
 	accounts := &projections.WhatsAppAccountQueries{Pool: a.Pool}
+	templates := &projections.TemplateQueries{Pool: a.Pool}
+	media := blob.Dir{Path: filepath.Join(cfg.DataDir, "media"), Suffix: ".media"}
 	a.pairing = wa.NewPairingHub()
 	sink := wa.Sink{
 		Report: func(ctx context.Context, account whatsapp.AccountRef, r whatsapp.Report) error {
@@ -213,7 +218,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 			return text, ok
 		}
 		meow, err := wa.NewWhatsmeow(ctx, a.Pool, wa.WhatsmeowOpts{Logger: logger, SentText: sentText,
-			Media: blob.Dir{Path: filepath.Join(cfg.DataDir, "media"), Suffix: ".media"}}, sink)
+			Media: media}, sink)
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -226,7 +231,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 	a.Resolver = &graphql.Resolver{
 		Commands: commands.New(commands.Deps{
 			Store: a.Store, Sealer: a.Keyring, Contacts: contacts,
-			Gateway: a.Gateway, Pairing: a.pairing.Publish, Accounts: accountLister{accounts}, Media: mediaLookup{contacts},
+			Gateway: a.Gateway, Pairing: a.pairing.Publish, Accounts: accountLister{accounts}, Media: mediaLookup{contacts, templates},
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken, NewInvitationCode: auth.NewInvitationCode,
 			Now: cfg.Clock,
@@ -235,7 +240,8 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		APITokens:         &projections.APITokenQueries{Pool: a.Pool},
 		Contacts:          contacts,
 		WhatsAppAccounts:  accounts,
-		Templates:         &projections.TemplateQueries{Pool: a.Pool},
+		Templates:         templates,
+		MediaFiles:        mediaFiles{media},
 		Pairing:           a.pairing,
 		Simulator:         simulator,
 		Credentials:       &projections.CredentialQueries{Pool: a.Pool},

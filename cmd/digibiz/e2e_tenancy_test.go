@@ -158,6 +158,9 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Mutation.logoutWhatsAppAccount": {
 		query: `mutation($id: ID!) { logoutWhatsAppAccount(input: { accountId: $id }) { whatsAppAccount { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
+	"Mutation.uploadMedia": {send: func(w *tenancyWorld, token string) gqlResponse {
+		return w.s.uploadMediaRaw(token, w.aWorkspace, "mole.png", tinyPNG(w.s.t.(*testing.T)))
+	}},
 	"Mutation.createTemplate": {
 		query: `mutation($ws: ID!) { createTemplate(input: { workspaceId: $ws, name: "mole", body: "x" }) { template { id } } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace} }},

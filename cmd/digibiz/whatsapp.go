@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/google/uuid"
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
+	"github.com/mydigibiz/digibiz/infra/blob"
 	"github.com/mydigibiz/digibiz/projections"
 )
 
@@ -71,12 +73,27 @@ func (a *App) runAccounts(ctx context.Context) error {
 }
 
 // mediaLookup tells the template commands whether a media file is the workspace's.
-type mediaLookup struct{ q *projections.ContactQueries }
+type mediaLookup struct {
+	received *projections.ContactQueries
+	uploaded *projections.TemplateQueries
+}
 
 func (m mediaLookup) MediaOfWorkspace(ctx context.Context, ws, id uuid.UUID) (bool, error) {
-	f, err := m.q.MediaFileByID(ctx, id)
+	f, err := m.uploaded.UploadedMedia(ctx, id)
+	if fault.Is(err, fault.NotFound) {
+		f, err = m.received.MediaFileByID(ctx, id)
+	}
 	if fault.Is(err, fault.NotFound) {
 		return false, nil
 	}
 	return err == nil && f.WorkspaceID == ws, err
 }
+
+// mediaFiles keeps uploaded media in the blob store, by id.
+type mediaFiles struct{ blobs blob.Dir }
+
+func (f mediaFiles) Save(ctx context.Context, id uuid.UUID, r io.Reader) (int64, string, error) {
+	return f.blobs.Put(ctx, id.String(), r)
+}
+
+func (f mediaFiles) Remove(id uuid.UUID) { f.blobs.Remove(id.String()) }

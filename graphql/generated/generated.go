@@ -263,6 +263,24 @@ type ComplexityRoot struct {
 		Size      func(childComplexity int) int
 	}
 
+	MediaFileConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	MediaFileEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	MediaPayload struct {
+		ClientMutationID func(childComplexity int) int
+		MediaFile        func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
 	Member struct {
 		Role func(childComplexity int) int
 		User func(childComplexity int) int
@@ -339,6 +357,7 @@ type ComplexityRoot struct {
 		UpdateContactGroup        func(childComplexity int, input model.UpdateContactGroupInput) int
 		UpdateTemplate            func(childComplexity int, input model.UpdateTemplateInput) int
 		UpdateWorkspaceSettings   func(childComplexity int, input model.UpdateWorkspaceSettingsInput) int
+		UploadMedia               func(childComplexity int, input model.UploadMediaInput) int
 	}
 
 	PageInfo struct {
@@ -542,6 +561,7 @@ type ComplexityRoot struct {
 		CreatedAt        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Invitations      func(childComplexity int) int
+		Media            func(childComplexity int, first *int, after *string) int
 		Members          func(childComplexity int) int
 		Name             func(childComplexity int) int
 		Settings         func(childComplexity int) int
@@ -658,6 +678,7 @@ type MutationResolver interface {
 	DisconnectWhatsAppAccount(ctx context.Context, input model.DisconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	LogoutWhatsAppAccount(ctx context.Context, input model.LogoutWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	SyncWhatsAppAccount(ctx context.Context, input model.SyncWhatsAppAccountInput) (*model.SyncPayload, error)
+	UploadMedia(ctx context.Context, input model.UploadMediaInput) (*model.MediaPayload, error)
 	CreateTemplate(ctx context.Context, input model.CreateTemplateInput) (*model.TemplatePayload, error)
 	UpdateTemplate(ctx context.Context, input model.UpdateTemplateInput) (*model.TemplatePayload, error)
 	ArchiveTemplate(ctx context.Context, input model.ArchiveTemplateInput) (*model.TemplatePayload, error)
@@ -733,6 +754,7 @@ type WorkspaceResolver interface {
 	ContactGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.ContactGroupConnection, error)
 	AccessLog(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.AccessLogConnection, error)
 	WhatsAppAccounts(ctx context.Context, obj *projections.Workspace) ([]projections.WhatsAppAccount, error)
+	Media(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.MediaFileConnection, error)
 	Templates(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.TemplateConnection, error)
 	WhatsAppGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string, accountID *string) (*model.WhatsAppGroupConnection, error)
 }
@@ -1540,6 +1562,63 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MediaFile.Size(childComplexity), true
 
+	case "MediaFileConnection.edges":
+		if e.ComplexityRoot.MediaFileConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFileConnection.Edges(childComplexity), true
+	case "MediaFileConnection.nodes":
+		if e.ComplexityRoot.MediaFileConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFileConnection.Nodes(childComplexity), true
+	case "MediaFileConnection.pageInfo":
+		if e.ComplexityRoot.MediaFileConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFileConnection.PageInfo(childComplexity), true
+	case "MediaFileConnection.totalCount":
+		if e.ComplexityRoot.MediaFileConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFileConnection.TotalCount(childComplexity), true
+
+	case "MediaFileEdge.cursor":
+		if e.ComplexityRoot.MediaFileEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFileEdge.Cursor(childComplexity), true
+	case "MediaFileEdge.node":
+		if e.ComplexityRoot.MediaFileEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaFileEdge.Node(childComplexity), true
+
+	case "MediaPayload.clientMutationId":
+		if e.ComplexityRoot.MediaPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaPayload.ClientMutationID(childComplexity), true
+	case "MediaPayload.mediaFile":
+		if e.ComplexityRoot.MediaPayload.MediaFile == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaPayload.MediaFile(childComplexity), true
+	case "MediaPayload.userErrors":
+		if e.ComplexityRoot.MediaPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MediaPayload.UserErrors(childComplexity), true
+
 	case "Member.role":
 		if e.ComplexityRoot.Member.Role == nil {
 			break
@@ -2085,6 +2164,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateWorkspaceSettings(childComplexity, args["input"].(model.UpdateWorkspaceSettingsInput)), true
+	case "Mutation.uploadMedia":
+		if e.ComplexityRoot.Mutation.UploadMedia == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadMedia_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadMedia(childComplexity, args["input"].(model.UploadMediaInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2909,6 +2999,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.Invitations(childComplexity), true
+	case "Workspace.media":
+		if e.ComplexityRoot.Workspace.Media == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_media_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workspace.Media(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Workspace.members":
 		if e.ComplexityRoot.Workspace.Members == nil {
 			break
@@ -3101,6 +3202,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateContactInput", ec.unmarshalInputUpdateContactInput),
 			graphql.NewInputUnmarshaler("UpdateTemplateInput", ec.unmarshalInputUpdateTemplateInput),
 			graphql.NewInputUnmarshaler("UpdateWorkspaceSettingsInput", ec.unmarshalInputUpdateWorkspaceSettingsInput),
+			graphql.NewInputUnmarshaler("UploadMediaInput", ec.unmarshalInputUploadMediaInput),
 		)
 	}
 	first := true
@@ -3320,6 +3422,8 @@ type Workspace implements Node {
   accessLog(first: Int = 50, after: String): AccessLogConnection! @scope(needs: AUDIT_READ)
   "The workspace's WhatsApp numbers, oldest first."
   whatsAppAccounts: [WhatsAppAccount!]! @scope(needs: ACCOUNTS_READ)
+  "Media files uploaded to the workspace, newest first."
+  media(first: Int = 50, after: String): MediaFileConnection! @scope(needs: CAMPAIGNS_READ)
   "The workspace's message templates, by name (archived ones too)."
   templates(first: Int = 50, after: String): TemplateConnection! @scope(needs: CAMPAIGNS_READ)
   "The groups the workspace's numbers belong to (of one account when given), by name, as of their last sync."
@@ -3590,6 +3694,32 @@ type MediaFile implements Node {
   "Hex SHA-256 of the bytes."
   sha256: String!
   createdAt: Time!
+}
+
+type MediaFileEdge {
+  cursor: String!
+  node: MediaFile!
+}
+
+type MediaFileConnection {
+  edges: [MediaFileEdge!]!
+  nodes: [MediaFile!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+input UploadMediaInput {
+  workspaceId: ID!
+  "An image (JPEG, PNG; 5 MB), video (MP4, 3GPP; 16 MB), audio (AAC, MP3, AMR, OGG; 16 MB), sticker (WebP; 500 KB) or document (PDF, Office; 100 MB). Its type is read from its bytes."
+  file: Upload!
+  clientMutationId: String
+}
+
+type MediaPayload {
+  "The media file; the one uploaded before when the workspace already has these bytes."
+  mediaFile: MediaFile
+  userErrors: [UserError!]!
+  clientMutationId: String
 }
 
 enum MessageDirection {
@@ -3944,6 +4074,8 @@ type Mutation {
   again duplicates nothing).
   """
   syncWhatsAppAccount(input: SyncWhatsAppAccountInput!): SyncPayload! @scope(needs: ACCOUNTS_WRITE)
+  "Upload a media file for templates and campaigns; the same bytes uploaded again return the first upload."
+  uploadMedia(input: UploadMediaInput!): MediaPayload! @scope(needs: TEMPLATES_WRITE)
   "Save a message template; a body with an unknown variable or unbalanced braces is a userError on body."
   createTemplate(input: CreateTemplateInput!): TemplatePayload! @scope(needs: TEMPLATES_WRITE)
   "Change a template's name, body or media (not an archived one)."
@@ -4682,6 +4814,42 @@ func (ec *executionContext) childFields_MediaFile(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type MediaFile", field.Name)
 }
 
+func (ec *executionContext) childFields_MediaFileConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_MediaFileConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_MediaFileConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_MediaFileConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_MediaFileConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MediaFileConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_MediaFileEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_MediaFileEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_MediaFileEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MediaFileEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_MediaPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mediaFile":
+		return ec.fieldContext_MediaPayload_mediaFile(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_MediaPayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_MediaPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MediaPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Member(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "user":
@@ -5142,6 +5310,8 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_accessLog(ctx, field)
 	case "whatsAppAccounts":
 		return ec.fieldContext_Workspace_whatsAppAccounts(ctx, field)
+	case "media":
+		return ec.fieldContext_Workspace_media(ctx, field)
 	case "templates":
 		return ec.fieldContext_Workspace_templates(ctx, field)
 	case "whatsAppGroups":
@@ -5892,6 +6062,20 @@ func (ec *executionContext) field_Mutation_updateWorkspaceSettings_args(ctx cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_uploadMedia_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UploadMediaInput, error) {
+			return ec.unmarshalNUploadMediaInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUploadMediaInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6157,6 +6341,28 @@ func (ec *executionContext) field_Workspace_contacts_args(ctx context.Context, r
 		return nil, err
 	}
 	args["filter"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Workspace_media_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -9723,6 +9929,267 @@ func (ec *executionContext) fieldContext_MediaFile_createdAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("MediaFile", field, false, false, "Time")
 }
 
+func (ec *executionContext) _MediaFileConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MediaFileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFileConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.MediaFileEdge) graphql.Marshaler {
+			return ec.marshalNMediaFileEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaFileEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFileConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MediaFileConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaFileEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MediaFileConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.MediaFileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFileConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.MediaFile) graphql.Marshaler {
+			return ec.marshalNMediaFile2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFileConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MediaFileConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaFile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MediaFileConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.MediaFileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFileConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFileConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MediaFileConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MediaFileConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.MediaFileConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFileConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFileConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFileConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MediaFileEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MediaFileEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFileEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFileEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaFileEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _MediaFileEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.MediaFileEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaFileEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.MediaFile) graphql.Marshaler {
+			return ec.marshalNMediaFile2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaFileEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MediaFileEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaFile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MediaPayload_mediaFile(ctx context.Context, field graphql.CollectedField, obj *model.MediaPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaPayload_mediaFile(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MediaFile, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.MediaFile) graphql.Marshaler {
+			return ec.marshalOMediaFile2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MediaPayload_mediaFile(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MediaPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaFile(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MediaPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.MediaPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MediaPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MediaPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MediaPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.MediaPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MediaPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MediaPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MediaPayload", field, false, false, "String")
+}
+
 func (ec *executionContext) _Member_user(ctx context.Context, field graphql.CollectedField, obj *projections.Member) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12192,6 +12659,68 @@ func (ec *executionContext) fieldContext_Mutation_syncWhatsAppAccount(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_syncWhatsAppAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_uploadMedia(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uploadMedia(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UploadMedia(ctx, fc.Args["input"].(model.UploadMediaInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "TEMPLATES_WRITE")
+				if err != nil {
+					var zeroVal *model.MediaPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.MediaPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MediaPayload) graphql.Marshaler {
+			return ec.marshalNMediaPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uploadMedia(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uploadMedia_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16391,6 +16920,68 @@ func (ec *executionContext) fieldContext_Workspace_whatsAppAccounts(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_media(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_media(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workspace().Media(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_READ")
+				if err != nil {
+					var zeroVal *model.MediaFileConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.MediaFileConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MediaFileConnection) graphql.Marshaler {
+			return ec.marshalNMediaFileConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaFileConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_media(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MediaFileConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_media_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_templates(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20186,6 +20777,62 @@ func UnmarshalUpdateWorkspaceSettingsInput(ctx context.Context, raw any) (model.
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputUploadMediaInput(ctx context.Context, obj any) (model.UploadMediaInput, error) {
+	var it model.UploadMediaInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceId", "file", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "file":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("file"))
+			data, err := ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.File = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUploadMediaInput unmarshals raw into the UploadMediaInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUploadMediaInput(ctx context.Context, raw any) (model.UploadMediaInput, error) {
+	var out model.UploadMediaInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UploadMediaInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -21656,6 +22303,135 @@ func (ec *executionContext) _MediaFile(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var mediaFileConnectionImplementors = []string{"MediaFileConnection"}
+
+func (ec *executionContext) _MediaFileConnection(ctx context.Context, sel ast.SelectionSet, obj *model.MediaFileConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mediaFileConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MediaFileConnection")
+		case "edges":
+			out.Values[i] = ec._MediaFileConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._MediaFileConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._MediaFileConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._MediaFileConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mediaFileEdgeImplementors = []string{"MediaFileEdge"}
+
+func (ec *executionContext) _MediaFileEdge(ctx context.Context, sel ast.SelectionSet, obj *model.MediaFileEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mediaFileEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MediaFileEdge")
+		case "cursor":
+			out.Values[i] = ec._MediaFileEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._MediaFileEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var mediaPayloadImplementors = []string{"MediaPayload"}
+
+func (ec *executionContext) _MediaPayload(ctx context.Context, sel ast.SelectionSet, obj *model.MediaPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mediaPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MediaPayload")
+		case "mediaFile":
+			out.Values[i] = ec._MediaPayload_mediaFile(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._MediaPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._MediaPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var memberImplementors = []string{"Member"}
 
 func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, obj *projections.Member) graphql.Marshaler {
@@ -22155,6 +22931,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "syncWhatsAppAccount":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_syncWhatsAppAccount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uploadMedia":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uploadMedia(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -23616,6 +24399,12 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_whatsAppAccounts(ctx, field, obj)
 				})
+		case "media":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_media(ctx, field, obj)
+				})
 		case "templates":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -24754,6 +25543,70 @@ func (ec *executionContext) unmarshalNLogoutWhatsAppAccountInput2githubᚗcomᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNMediaFile2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx context.Context, sel ast.SelectionSet, v projections.MediaFile) graphql.Marshaler {
+	return ec._MediaFile(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMediaFile2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFileᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.MediaFile) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMediaFile2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMediaFile2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMediaFile(ctx context.Context, sel ast.SelectionSet, v *projections.MediaFile) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MediaFile!")
+		return graphql.Null
+	}
+	return ec._MediaFile(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMediaFileConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaFileConnection(ctx context.Context, sel ast.SelectionSet, v *model.MediaFileConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MediaFileConnection!")
+		return graphql.Null
+	}
+	return ec._MediaFileConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNMediaFileEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaFileEdge(ctx context.Context, sel ast.SelectionSet, v model.MediaFileEdge) graphql.Marshaler {
+	return ec._MediaFileEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMediaFileEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaFileEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MediaFileEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMediaFileEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaFileEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMediaPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐMediaPayload(ctx context.Context, sel ast.SelectionSet, v *model.MediaPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MediaPayload!")
+		return graphql.Null
+	}
+	return ec._MediaPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNMember2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐMember(ctx context.Context, sel ast.SelectionSet, v projections.Member) graphql.Marshaler {
 	return ec._Member(ctx, sel, &v)
 }
@@ -25273,6 +26126,11 @@ func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋg
 		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNUploadMediaInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUploadMediaInput(ctx context.Context, v any) (model.UploadMediaInput, error) {
+	res, err := ec.unmarshalInputUploadMediaInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNUser2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐUser(ctx context.Context, sel ast.SelectionSet, v projections.User) graphql.Marshaler {

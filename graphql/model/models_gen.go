@@ -286,6 +286,25 @@ type LogoutWhatsAppAccountInput struct {
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
+type MediaFileConnection struct {
+	Edges      []MediaFileEdge         `json:"edges"`
+	Nodes      []projections.MediaFile `json:"nodes"`
+	PageInfo   *PageInfo               `json:"pageInfo"`
+	TotalCount int                     `json:"totalCount"`
+}
+
+type MediaFileEdge struct {
+	Cursor string                 `json:"cursor"`
+	Node   *projections.MediaFile `json:"node"`
+}
+
+type MediaPayload struct {
+	// The media file; the one uploaded before when the workspace already has these bytes.
+	MediaFile        *projections.MediaFile `json:"mediaFile,omitempty"`
+	UserErrors       []UserError            `json:"userErrors"`
+	ClientMutationID *string                `json:"clientMutationId,omitempty"`
+}
+
 type MemberPayload struct {
 	Member           *projections.Member `json:"member,omitempty"`
 	UserErrors       []UserError         `json:"userErrors"`
@@ -522,6 +541,13 @@ type UpdateWorkspaceSettingsInput struct {
 	QuietHoursEnd     *string `json:"quietHoursEnd,omitempty"`
 	RetentionDays     *int    `json:"retentionDays,omitempty"`
 	ClientMutationID  *string `json:"clientMutationId,omitempty"`
+}
+
+type UploadMediaInput struct {
+	WorkspaceID string `json:"workspaceId"`
+	// An image (JPEG, PNG; 5 MB), video (MP4, 3GPP; 16 MB), audio (AAC, MP3, AMR, OGG; 16 MB), sticker (WebP; 500 KB) or document (PDF, Office; 100 MB). Its type is read from its bytes.
+	File             graphql.Upload `json:"file"`
+	ClientMutationID *string        `json:"clientMutationId,omitempty"`
 }
 
 // A problem with the input of a mutation. Nothing was changed.
