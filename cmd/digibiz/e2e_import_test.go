@@ -59,14 +59,22 @@ func (s *testServer) uploadRaw(token, workspaceID, fileName string, content []by
 // clients use), selecting selection from the payload.
 func (s *testServer) uploadWith(token, workspaceID, fileName string, content []byte, extra map[string]any, selection string) gqlResponse {
 	s.t.Helper()
-	in := map[string]any{"workspaceId": workspaceID, "file": nil}
+	in := map[string]any{"workspaceId": workspaceID}
 	for k, v := range extra {
 		in[k] = v
 	}
-	ops, _ := json.Marshal(map[string]any{
-		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { ` + selection + ` } }`,
-		"variables": map[string]any{"in": in},
-	})
+	return s.multipartRequest(token, `mutation($in: ImportContactsInput!) { importContacts(input: $in) { `+selection+` } }`, in, fileName, content)
+}
+
+// multipartRequest sends query as a GraphQL multipart request (the spec graphql-upload clients
+// use) with the file as its variable in.file.
+func (s *testServer) multipartRequest(token, query string, in map[string]any, fileName string, content []byte) gqlResponse {
+	s.t.Helper()
+	vars := map[string]any{"file": nil}
+	for k, v := range in {
+		vars[k] = v
+	}
+	ops, _ := json.Marshal(map[string]any{"query": query, "variables": map[string]any{"in": vars}})
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
 	_ = w.WriteField("operations", string(ops))

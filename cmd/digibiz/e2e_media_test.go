@@ -6,9 +6,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
-	"mime/multipart"
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,63 +19,24 @@ type mediaJSON struct {
 // uploadMediaRaw sends uploadMedia and returns the raw response.
 func (s *testServer) uploadMediaRaw(token, ws, fileName string, content []byte) gqlResponse {
 	s.t.Helper()
-	ops, _ := json.Marshal(map[string]any{
-		"query":     `mutation($in: UploadMediaInput!) { uploadMedia(input: $in) { mediaFile { id } } }`,
-		"variables": map[string]any{"in": map[string]any{"workspaceId": ws, "file": nil}},
-	})
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	_ = w.WriteField("operations", string(ops))
-	_ = w.WriteField("map", `{"0": ["variables.in.file"]}`)
-	fw, _ := w.CreateFormFile("0", fileName)
-	_, _ = fw.Write(content)
-	require.NoError(s.t, w.Close())
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	var out gqlResponse
-	b, _ := io.ReadAll(resp.Body)
-	require.NoError(s.t, json.Unmarshal(b, &out), "%s", b)
-	out.status = resp.StatusCode
-	return out
+	return s.multipartRequest(token, `mutation($in: UploadMediaInput!) { uploadMedia(input: $in) { mediaFile { id } } }`,
+		map[string]any{"workspaceId": ws}, fileName, content)
 }
 
 // uploadMedia sends uploadMedia as a GraphQL multipart request.
 func (s *testServer) uploadMedia(token, ws, fileName string, content []byte) (*mediaJSON, []userErr) {
 	s.t.Helper()
-	ops, _ := json.Marshal(map[string]any{
-		"query":     `mutation($in: UploadMediaInput!) { uploadMedia(input: $in) { mediaFile { id fileName mimeType size sha256 } userErrors { field code message } } }`,
-		"variables": map[string]any{"in": map[string]any{"workspaceId": ws, "file": nil}},
-	})
-	var body bytes.Buffer
-	w := multipart.NewWriter(&body)
-	_ = w.WriteField("operations", string(ops))
-	_ = w.WriteField("map", `{"0": ["variables.in.file"]}`)
-	fw, _ := w.CreateFormFile("0", fileName)
-	_, _ = fw.Write(content)
-	require.NoError(s.t, w.Close())
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	r := s.multipartRequest(token, `mutation($in: UploadMediaInput!) { uploadMedia(input: $in) { mediaFile { id fileName mimeType size sha256 } userErrors { field code message } } }`,
+		map[string]any{"workspaceId": ws}, fileName, content)
+	require.Empty(s.t, r.Errors, "%s", r.Data)
 	var out struct {
-		Data struct {
-			UploadMedia struct {
-				MediaFile  *mediaJSON
-				UserErrors []userErr
-			}
+		UploadMedia struct {
+			MediaFile  *mediaJSON
+			UserErrors []userErr
 		}
-		Errors []struct{ Message string }
 	}
-	require.NoError(s.t, json.Unmarshal(raw, &out), string(raw))
-	require.Empty(s.t, out.Errors, string(raw))
-	return out.Data.UploadMedia.MediaFile, out.Data.UploadMedia.UserErrors
+	require.NoError(s.t, json.Unmarshal(r.Data, &out))
+	return out.UploadMedia.MediaFile, out.UploadMedia.UserErrors
 }
 
 func tinyPNG(t *testing.T) []byte {
