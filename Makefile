@@ -33,10 +33,11 @@ bench: ## run the quick benchmarks (append, api); `digibiz bench import` takes m
 	$(GO) run ./cmd/digibiz bench append
 	$(GO) run ./cmd/digibiz bench api
 
-fuzz: ## fuzz the contact file reader, the phone and email normalisers and the GraphQL inputs, FUZZTIME each (default 60s)
+fuzz: ## fuzz the contact file reader, the phone and email normalisers, template bodies and the GraphQL inputs, FUZZTIME each (default 60s)
 	$(GO) test -run '^$$' -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./infra/contactfile
 	$(GO) test -run '^$$' -fuzz=FuzzNormalizePhone -fuzztime=$(FUZZTIME) ./domain/contact
 	$(GO) test -run '^$$' -fuzz=FuzzNormalizeEmail -fuzztime=$(FUZZTIME) ./domain/identity
+	$(GO) test -run '^$$' -fuzz=FuzzParseBody -fuzztime=$(FUZZTIME) ./domain/campaign
 	$(GO) test -run '^$$' -fuzz=FuzzMutationStrings -fuzztime=$(FUZZTIME) ./cmd/digibiz
 
 fmt: ## format the code
