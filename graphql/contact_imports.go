@@ -104,15 +104,11 @@ func (r *Resolver) contactImports(ctx context.Context, ws uuid.UUID, first *int,
 	if err != nil {
 		return nil, err
 	}
-	out := &model.ContactImportConnection{Edges: []model.ContactImportEdge{}, Nodes: []projections.ContactImport{},
-		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
-	for i := range is {
-		imp := is[i]
-		c := imp.Cursor().Encode()
-		out.Edges = append(out.Edges, model.ContactImportEdge{Cursor: c, Node: &imp})
-		out.Nodes = append(out.Nodes, imp)
-		out.PageInfo.EndCursor = &c
-	}
+	edges, nodes, info := pageOf(is, hasNext, func(i projections.ContactImport) string { return i.Cursor().Encode() },
+		func(c string, i *projections.ContactImport) model.ContactImportEdge {
+			return model.ContactImportEdge{Cursor: c, Node: i}
+		})
+	out := &model.ContactImportConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: total}
 	return out, nil
 }
 

@@ -104,14 +104,10 @@ func (r *Resolver) workspaceMedia(ctx context.Context, ws *projections.Workspace
 	if err != nil {
 		return nil, err
 	}
-	out := &model.MediaFileConnection{Edges: []model.MediaFileEdge{}, Nodes: []projections.MediaFile{},
-		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
-	for i := range ms {
-		m := ms[i]
-		c := m.Cursor().Encode()
-		out.Edges = append(out.Edges, model.MediaFileEdge{Cursor: c, Node: &m})
-		out.Nodes = append(out.Nodes, m)
-		out.PageInfo.EndCursor = &c
-	}
+	edges, nodes, info := pageOf(ms, hasNext, func(m projections.MediaFile) string { return m.Cursor().Encode() },
+		func(c string, m *projections.MediaFile) model.MediaFileEdge {
+			return model.MediaFileEdge{Cursor: c, Node: m}
+		})
+	out := &model.MediaFileConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: total}
 	return out, nil
 }

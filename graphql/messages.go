@@ -47,15 +47,9 @@ func (r *Resolver) contactMessages(ctx context.Context, c *projections.Contact, 
 	if err != nil {
 		return nil, err
 	}
-	out := &model.MessageConnection{Edges: []model.MessageEdge{}, Nodes: []projections.Message{},
-		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
-	for i := range ms {
-		m := ms[i]
-		cur := m.Cursor().Encode()
-		out.Edges = append(out.Edges, model.MessageEdge{Cursor: cur, Node: &m})
-		out.Nodes = append(out.Nodes, m)
-		out.PageInfo.EndCursor = &cur
-	}
+	edges, nodes, info := pageOf(ms, hasNext, func(m projections.Message) string { return m.Cursor().Encode() },
+		func(c string, m *projections.Message) model.MessageEdge { return model.MessageEdge{Cursor: c, Node: m} })
+	out := &model.MessageConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: total}
 	return out, nil
 }
 
@@ -74,33 +68,12 @@ func (r *Resolver) sendWhatsAppMessage(ctx context.Context, in model.SendWhatsAp
 	res, last, err := r.Commands.SendWhatsAppMessage(ctx, caller(ctx), commands.SendWhatsAppMessage{WorkspaceID: a.WorkspaceID,
 		AccountID: a.ID, ContactID: c.ID, Text: in.Text, ClientMutationID: deref(in.ClientMutationID)})
 	ue, m, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.Message, error) {
-		return r.messageOf(ctx, res.ContactID, res.MessageID)
+		return r.Contacts.MessageByID(ctx, res.ContactID, res.MessageID)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &model.SendWhatsAppMessagePayload{Message: m, UserErrors: ue, ClientMutationID: in.ClientMutationID}, nil
-}
-
-// messageOf finds one message of a contact's conversation.
-func (r *Resolver) messageOf(ctx context.Context, contactID uuid.UUID, messageID string) (projections.Message, error) {
-	var after *projections.ContactCursor
-	for {
-		ms, more, _, err := r.Contacts.MessagesOfContact(ctx, contactID, 100, after)
-		if err != nil {
-			return projections.Message{}, err
-		}
-		for _, m := range ms {
-			if m.MessageID == messageID {
-				return m, nil
-			}
-		}
-		if !more || len(ms) == 0 {
-			return projections.Message{}, fault.New(fault.NotFound, "Message not found.")
-		}
-		c := ms[len(ms)-1].Cursor()
-		after = &c
-	}
 }
 
 func (r *Resolver) simulateInboundMessage(ctx context.Context, in model.SimulateInboundMessageInput) (*model.SimulatePayload, error) {
@@ -174,15 +147,11 @@ func (r *Resolver) simulatorMessages(ctx context.Context, accountID string, firs
 	if err != nil {
 		return nil, err
 	}
-	out := &model.SimulatorMessageConnection{Edges: []model.SimulatorMessageEdge{}, Nodes: []wa.SimulatorMessage{},
-		PageInfo: &model.PageInfo{HasNextPage: more}, TotalCount: total}
-	for i := range ms {
-		m := ms[i]
-		cur := strconv.FormatInt(m.Seq, 10)
-		out.Edges = append(out.Edges, model.SimulatorMessageEdge{Cursor: cur, Node: &m})
-		out.Nodes = append(out.Nodes, m)
-		out.PageInfo.EndCursor = &cur
-	}
+	edges, nodes, info := pageOf(ms, more, func(m wa.SimulatorMessage) string { return strconv.FormatInt(m.Seq, 10) },
+		func(c string, m *wa.SimulatorMessage) model.SimulatorMessageEdge {
+			return model.SimulatorMessageEdge{Cursor: c, Node: m}
+		})
+	out := &model.SimulatorMessageConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: total}
 	return out, nil
 }
 

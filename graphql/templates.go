@@ -100,15 +100,11 @@ func (r *Resolver) templates(ctx context.Context, ws *projections.Workspace, fir
 	if err != nil {
 		return nil, err
 	}
-	out := &model.TemplateConnection{Edges: []model.TemplateEdge{}, Nodes: []projections.Template{},
-		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
-	for i := range ts {
-		t := ts[i]
-		c := t.Cursor().Encode()
-		out.Edges = append(out.Edges, model.TemplateEdge{Cursor: c, Node: &t})
-		out.Nodes = append(out.Nodes, t)
-		out.PageInfo.EndCursor = &c
-	}
+	edges, nodes, info := pageOf(ts, hasNext, func(t projections.Template) string { return t.Cursor().Encode() },
+		func(c string, t *projections.Template) model.TemplateEdge {
+			return model.TemplateEdge{Cursor: c, Node: t}
+		})
+	out := &model.TemplateConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: total}
 	return out, nil
 }
 

@@ -286,14 +286,10 @@ func (r *Resolver) whatsAppGroups(ctx context.Context, ws *projections.Workspace
 	if err != nil {
 		return nil, err
 	}
-	out := &model.WhatsAppGroupConnection{Edges: []model.WhatsAppGroupEdge{}, Nodes: []projections.WhatsAppGroup{},
-		PageInfo: &model.PageInfo{HasNextPage: hasNext}, TotalCount: total}
-	for i := range gs {
-		g := gs[i]
-		c := g.Cursor().Encode()
-		out.Edges = append(out.Edges, model.WhatsAppGroupEdge{Cursor: c, Node: &g})
-		out.Nodes = append(out.Nodes, g)
-		out.PageInfo.EndCursor = &c
-	}
+	edges, nodes, info := pageOf(gs, hasNext, func(g projections.WhatsAppGroup) string { return g.Cursor().Encode() },
+		func(c string, g *projections.WhatsAppGroup) model.WhatsAppGroupEdge {
+			return model.WhatsAppGroupEdge{Cursor: c, Node: g}
+		})
+	out := &model.WhatsAppGroupConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: total}
 	return out, nil
 }

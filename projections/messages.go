@@ -160,33 +160,14 @@ func (q *ContactQueries) MessagesOfContact(ctx context.Context, contactID uuid.U
 		}
 		afterAt, afterID = &at, after.ID
 	}
-	rows, err := q.Pool.Query(ctx, `SELECT row_id, contact_id, workspace_id, account_id, message_id, direction, text, media_kind,
-		status, failure, campaign_id, created_at, sent_at, delivered_at, read_at, received_at,
-		media_id, media_mime, media_name, media_size, media_sha256 FROM `+messagesSchema+`.messages
+	rows, err := q.Pool.Query(ctx, `SELECT `+messageCols+` FROM `+messagesSchema+`.messages
 		WHERE contact_id = $1 AND ($2::timestamptz IS NULL OR (created_at, row_id) < ($2, $3))
 		ORDER BY created_at DESC, row_id DESC LIMIT $4`, contactID, afterAt, afterID, first+1)
 	if err != nil {
 		return nil, false, 0, fmt.Errorf("listing messages: %w", err)
 	}
-	defer rows.Close()
-	out := []Message{}
-	for rows.Next() {
-		var m Message
-		var mediaID *uuid.UUID
-		var mime, name, sum *string
-		var size *int64
-		if err := rows.Scan(&m.RowID, &m.ContactID, &m.WorkspaceID, &m.AccountID, &m.MessageID, &m.Direction, &m.Text, &m.MediaKind,
-			&m.Status, &m.Failure, &m.CampaignID, &m.CreatedAt, &m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.ReceivedAt,
-			&mediaID, &mime, &name, &size, &sum); err != nil {
-			return nil, false, 0, err
-		}
-		if mediaID != nil {
-			m.Media = &MediaFile{ID: *mediaID, WorkspaceID: m.WorkspaceID, MimeType: deref(mime), FileName: deref(name), Size: derefInt(size),
-				SHA256: deref(sum), CreatedAt: m.CreatedAt}
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanMessages(rows)
+	if err != nil {
 		return nil, false, 0, err
 	}
 	if len(out) > first {
@@ -227,4 +208,44 @@ func (q *ContactQueries) MediaFileByID(ctx context.Context, id uuid.UUID) (Media
 		coalesce(media_sha256, ''), created_at FROM `+messagesSchema+`.messages WHERE media_id = $1`, id).
 		Scan(&m.WorkspaceID, &m.MimeType, &m.FileName, &m.Size, &m.SHA256, &m.CreatedAt)
 	return m, noRow(err, "Media file")
+}
+
+const messageCols = `row_id, contact_id, workspace_id, account_id, message_id, direction, text, media_kind,
+	status, failure, campaign_id, created_at, sent_at, delivered_at, read_at, received_at,
+	media_id, media_mime, media_name, media_size, media_sha256`
+
+func scanMessages(rows pgx.Rows) ([]Message, error) {
+	defer rows.Close()
+	out := []Message{}
+	for rows.Next() {
+		var m Message
+		var mediaID *uuid.UUID
+		var mime, name, sum *string
+		var size *int64
+		if err := rows.Scan(&m.RowID, &m.ContactID, &m.WorkspaceID, &m.AccountID, &m.MessageID, &m.Direction, &m.Text, &m.MediaKind,
+			&m.Status, &m.Failure, &m.CampaignID, &m.CreatedAt, &m.SentAt, &m.DeliveredAt, &m.ReadAt, &m.ReceivedAt,
+			&mediaID, &mime, &name, &size, &sum); err != nil {
+			return nil, err
+		}
+		if mediaID != nil {
+			m.Media = &MediaFile{ID: *mediaID, WorkspaceID: m.WorkspaceID, MimeType: deref(mime), FileName: deref(name), Size: derefInt(size),
+				SHA256: deref(sum), CreatedAt: m.CreatedAt}
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MessageByID returns one message of a contact's conversation; NotFound when none.
+func (q *ContactQueries) MessageByID(ctx context.Context, contactID uuid.UUID, messageID string) (Message, error) {
+	rows, err := q.Pool.Query(ctx, `SELECT `+messageCols+` FROM `+messagesSchema+`.messages WHERE contact_id = $1 AND message_id = $2`,
+		contactID, messageID)
+	if err != nil {
+		return Message{}, fmt.Errorf("reading message: %w", err)
+	}
+	ms, err := scanMessages(rows)
+	return only(ms, err, "Message")
 }
