@@ -121,6 +121,7 @@ type Handlers struct {
 	*Contacts
 	*WhatsApp
 	*Templates
+	*Campaigns
 }
 
 // Deps are the dependencies of all handlers; New hands each family the ones it uses.
@@ -141,19 +142,24 @@ type Deps struct {
 	Accounts AccountLister
 	// Media checks the media files templates name.
 	Media MediaLookup
+	// Audience resolves campaign audiences.
+	Audience AudienceLookup
 }
 
 // New returns the handlers of every command.
 func New(d Deps) *Handlers {
 	c := core{Store: d.Store, Sealer: d.Sealer, Now: d.Now}
 	contacts := &Contacts{core: c, Lookup: d.Contacts}
+	templates := &Templates{core: c, Media: d.Media}
+	wa := &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts, contacts: contacts}
 	return &Handlers{
 		Accounts:  &Accounts{core: c, HashPassword: d.HashPassword, VerifyPassword: d.VerifyPassword, NewToken: d.NewToken, HashToken: d.HashToken},
 		Team:      &Team{core: c, NewInvitationCode: d.NewInvitationCode, HashToken: d.HashToken},
 		Tokens:    &Tokens{core: c, NewToken: d.NewToken, HashToken: d.HashToken},
 		Contacts:  contacts,
-		WhatsApp:  &WhatsApp{core: c, Gateway: d.Gateway, Pairing: d.Pairing, Accounts: d.Accounts, contacts: contacts},
-		Templates: &Templates{core: c, Media: d.Media},
+		WhatsApp:  wa,
+		Templates: templates,
+		Campaigns: &Campaigns{core: c, Audience: d.Audience, Media: d.Media, templates: templates, whatsApp: wa},
 	}
 }
 

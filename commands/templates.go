@@ -10,9 +10,11 @@ import (
 	"github.com/mydigibiz/digibiz/infra/eventstore"
 )
 
-// MediaLookup tells whether a media file belongs to a workspace (the media read model).
+// MediaLookup finds a workspace's media files (the media read model).
 type MediaLookup interface {
-	MediaOfWorkspace(ctx context.Context, ws, id uuid.UUID) (bool, error)
+	// MediaOfWorkspace returns the type and size of the workspace's media file id; ok is false
+	// when the workspace has none with that id.
+	MediaOfWorkspace(ctx context.Context, ws, id uuid.UUID) (mime string, size int64, ok bool, err error)
 }
 
 // Templates handles message templates.
@@ -46,7 +48,7 @@ func (h *Templates) checkMedia(ctx context.Context, ws uuid.UUID, id *uuid.UUID)
 	ok := false
 	if h.Media != nil {
 		var err error
-		if ok, err = h.Media.MediaOfWorkspace(ctx, ws, *id); err != nil {
+		if _, _, ok, err = h.Media.MediaOfWorkspace(ctx, ws, *id); err != nil {
 			return err
 		}
 	}

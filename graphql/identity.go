@@ -126,6 +126,12 @@ func (r *Resolver) node(ctx context.Context, id string) (model.Node, error) {
 			return nil, nil
 		}
 		return &tpl, nil
+	case kindCampaign:
+		c, err := r.campaignOf(withRequirement(ctx, requirement{scope: "CAMPAIGNS_READ"}), id)
+		if err != nil {
+			return nil, nil
+		}
+		return &c, nil
 	case kindMediaFile:
 		m, err := owned(withRequirement(ctx, requirement{scope: "CONTACTS_READ"}), r, kindMediaFile, id, "Media file",
 			r.mediaFileByID, func(m projections.MediaFile) uuid.UUID { return m.WorkspaceID })

@@ -88,6 +88,8 @@ var listSizes = map[string]listSize{
 	"Workspace.templates":        {arg: "first", bound: 50},
 	"Workspace.media":            {arg: "first", bound: 50},
 	"Query.simulatorMessages":    {arg: "first", bound: 50},
+	"Workspace.campaigns":        {arg: "first", bound: 50},
+	"Campaign.recipients":        {arg: "first", bound: 50},
 }
 
 // fieldCosts are fields of a connection that cost more than 1 however large the page.

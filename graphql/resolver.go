@@ -66,6 +66,7 @@ type Resolver struct {
 	MediaFiles MediaFiles
 	// Templates reads the message templates and uploaded media.
 	Templates *projections.TemplateQueries
+	Campaigns *projections.CampaignQueries
 	// Simulator is the simulated WhatsApp's controls; nil with a real gateway.
 	Simulator SimulatorControls
 	// Credentials authenticates bearer tokens (sessions and API tokens) in one lookup.

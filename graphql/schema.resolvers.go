@@ -27,6 +27,89 @@ func (r *apiTokenResolver) ID(ctx context.Context, obj *projections.APIToken) (s
 }
 
 // ID is the resolver for the id field.
+func (r *campaignResolver) ID(ctx context.Context, obj *projections.Campaign) (string, error) {
+	return encodeID(kindCampaign, obj.ID), nil
+}
+
+// Status is the resolver for the status field.
+func (r *campaignResolver) Status(ctx context.Context, obj *projections.Campaign) (model.CampaignStatus, error) {
+	return model.CampaignStatus(obj.Status), nil
+}
+
+// PauseReason is the resolver for the pauseReason field.
+func (r *campaignResolver) PauseReason(ctx context.Context, obj *projections.Campaign) (*string, error) {
+	return optString(obj.PauseReason), nil
+}
+
+// Template is the resolver for the template field.
+func (r *campaignResolver) Template(ctx context.Context, obj *projections.Campaign) (*projections.Template, error) {
+	t, err := r.Templates.TemplateByID(ctx, obj.TemplateID)
+	if err != nil {
+		return nil, nil
+	}
+	return &t, nil
+}
+
+// Account is the resolver for the account field.
+func (r *campaignResolver) Account(ctx context.Context, obj *projections.Campaign) (*projections.WhatsAppAccount, error) {
+	a, err := r.WhatsAppAccounts.AccountByID(ctx, obj.AccountID)
+	if err != nil {
+		return nil, nil
+	}
+	return &a, nil
+}
+
+// Audience is the resolver for the audience field.
+func (r *campaignResolver) Audience(ctx context.Context, obj *projections.Campaign) (*model.CampaignAudience, error) {
+	return r.campaignAudience(obj), nil
+}
+
+// StartedAt is the resolver for the startedAt field.
+func (r *campaignResolver) StartedAt(ctx context.Context, obj *projections.Campaign) (*time.Time, error) {
+	return obj.StartedAt, nil
+}
+
+// EstimatedCompletionAt is the resolver for the estimatedCompletionAt field.
+func (r *campaignResolver) EstimatedCompletionAt(ctx context.Context, obj *projections.Campaign) (*time.Time, error) {
+	return r.estimatedCompletion(ctx, obj)
+}
+
+// Stats is the resolver for the stats field.
+func (r *campaignResolver) Stats(ctx context.Context, obj *projections.Campaign) (*projections.CampaignStats, error) {
+	return &obj.Stats, nil
+}
+
+// Recipients is the resolver for the recipients field.
+func (r *campaignResolver) Recipients(ctx context.Context, obj *projections.Campaign, first *int, after *string, status *model.CampaignRecipientStatus) (*model.CampaignRecipientConnection, error) {
+	return r.campaignRecipients(ctx, obj, first, after, status)
+}
+
+// Contact is the resolver for the contact field.
+func (r *campaignRecipientResolver) Contact(ctx context.Context, obj *projections.CampaignRecipient) (*projections.Contact, error) {
+	return r.recipientContact(ctx, obj)
+}
+
+// Phone is the resolver for the phone field.
+func (r *campaignRecipientResolver) Phone(ctx context.Context, obj *projections.CampaignRecipient) (*string, error) {
+	return obj.Phone, nil
+}
+
+// Status is the resolver for the status field.
+func (r *campaignRecipientResolver) Status(ctx context.Context, obj *projections.CampaignRecipient) (model.CampaignRecipientStatus, error) {
+	return model.CampaignRecipientStatus(obj.Status), nil
+}
+
+// Error is the resolver for the error field.
+func (r *campaignRecipientResolver) Error(ctx context.Context, obj *projections.CampaignRecipient) (*string, error) {
+	return optString(obj.Error), nil
+}
+
+// Progress is the resolver for the progress field.
+func (r *campaignStatsResolver) Progress(ctx context.Context, obj *projections.CampaignStats) (float64, error) {
+	return obj.Progress(), nil
+}
+
+// ID is the resolver for the id field.
 func (r *contactResolver) ID(ctx context.Context, obj *projections.Contact) (string, error) {
 	return encodeID(kindContact, obj.ID), nil
 }
@@ -175,6 +258,11 @@ func (r *messageResolver) Account(ctx context.Context, obj *projections.Message)
 		return nil, nil
 	}
 	return &a, nil
+}
+
+// Campaign is the resolver for the campaign field.
+func (r *messageResolver) Campaign(ctx context.Context, obj *projections.Message) (*projections.Campaign, error) {
+	return r.messageCampaign(ctx, obj)
 }
 
 // SignUp is the resolver for the signUp field.
@@ -381,6 +469,31 @@ func (r *mutationResolver) ArchiveTemplate(ctx context.Context, input model.Arch
 	return r.archiveTemplate(ctx, input)
 }
 
+// CreateCampaign is the resolver for the createCampaign field.
+func (r *mutationResolver) CreateCampaign(ctx context.Context, input model.CreateCampaignInput) (*model.CampaignPayload, error) {
+	return r.createCampaign(ctx, input)
+}
+
+// LaunchCampaign is the resolver for the launchCampaign field.
+func (r *mutationResolver) LaunchCampaign(ctx context.Context, input model.LaunchCampaignInput) (*model.CampaignPayload, error) {
+	return r.campaignCommand(ctx, input.CampaignID, input.ClientMutationID, r.Commands.LaunchCampaign)
+}
+
+// PauseCampaign is the resolver for the pauseCampaign field.
+func (r *mutationResolver) PauseCampaign(ctx context.Context, input model.PauseCampaignInput) (*model.CampaignPayload, error) {
+	return r.campaignCommand(ctx, input.CampaignID, input.ClientMutationID, r.Commands.PauseCampaign)
+}
+
+// ResumeCampaign is the resolver for the resumeCampaign field.
+func (r *mutationResolver) ResumeCampaign(ctx context.Context, input model.ResumeCampaignInput) (*model.CampaignPayload, error) {
+	return r.campaignCommand(ctx, input.CampaignID, input.ClientMutationID, r.Commands.ResumeCampaign)
+}
+
+// CancelCampaign is the resolver for the cancelCampaign field.
+func (r *mutationResolver) CancelCampaign(ctx context.Context, input model.CancelCampaignInput) (*model.CampaignPayload, error) {
+	return r.campaignCommand(ctx, input.CampaignID, input.ClientMutationID, r.Commands.CancelCampaign)
+}
+
 // SendWhatsAppMessage is the resolver for the sendWhatsAppMessage field.
 func (r *mutationResolver) SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error) {
 	return r.sendWhatsAppMessage(ctx, input)
@@ -469,6 +582,11 @@ func (r *simulatorMessageResolver) To(ctx context.Context, obj *whatsapp.Simulat
 // WorkspaceEvents is the resolver for the workspaceEvents field.
 func (r *subscriptionResolver) WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error) {
 	return r.workspaceEvents(ctx, workspaceID, eventTypes, after)
+}
+
+// CampaignProgress is the resolver for the campaignProgress field.
+func (r *subscriptionResolver) CampaignProgress(ctx context.Context, campaignID string) (<-chan *projections.Campaign, error) {
+	return r.campaignProgress(ctx, campaignID)
 }
 
 // ContactImportProgress is the resolver for the contactImportProgress field.
@@ -664,6 +782,16 @@ func (r *workspaceResolver) Templates(ctx context.Context, obj *projections.Work
 	return r.templates(ctx, obj, first, after)
 }
 
+// Campaigns is the resolver for the campaigns field.
+func (r *workspaceResolver) Campaigns(ctx context.Context, obj *projections.Workspace, first *int, after *string, status *model.CampaignStatus) (*model.CampaignConnection, error) {
+	return r.workspaceCampaigns(ctx, obj, first, after, status)
+}
+
+// Campaign is the resolver for the campaign field.
+func (r *workspaceResolver) Campaign(ctx context.Context, obj *projections.Workspace, id string) (*projections.Campaign, error) {
+	return r.workspaceCampaign(ctx, obj, id)
+}
+
 // WhatsAppGroups is the resolver for the whatsAppGroups field.
 func (r *workspaceResolver) WhatsAppGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string, accountID *string) (*model.WhatsAppGroupConnection, error) {
 	return r.whatsAppGroups(ctx, obj, first, after, accountID)
@@ -671,6 +799,17 @@ func (r *workspaceResolver) WhatsAppGroups(ctx context.Context, obj *projections
 
 // ApiToken returns generated.ApiTokenResolver implementation.
 func (r *Resolver) ApiToken() generated.ApiTokenResolver { return &apiTokenResolver{r} }
+
+// Campaign returns generated.CampaignResolver implementation.
+func (r *Resolver) Campaign() generated.CampaignResolver { return &campaignResolver{r} }
+
+// CampaignRecipient returns generated.CampaignRecipientResolver implementation.
+func (r *Resolver) CampaignRecipient() generated.CampaignRecipientResolver {
+	return &campaignRecipientResolver{r}
+}
+
+// CampaignStats returns generated.CampaignStatsResolver implementation.
+func (r *Resolver) CampaignStats() generated.CampaignStatsResolver { return &campaignStatsResolver{r} }
 
 // Contact returns generated.ContactResolver implementation.
 func (r *Resolver) Contact() generated.ContactResolver { return &contactResolver{r} }
@@ -728,22 +867,25 @@ func (r *Resolver) WhatsAppGroup() generated.WhatsAppGroupResolver { return &wha
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type (
-	apiTokenResolver         struct{ *Resolver }
-	contactResolver          struct{ *Resolver }
-	contactGroupResolver     struct{ *Resolver }
-	contactImportResolver    struct{ *Resolver }
-	invitationResolver       struct{ *Resolver }
-	mediaFileResolver        struct{ *Resolver }
-	messageResolver          struct{ *Resolver }
-	mutationResolver         struct{ *Resolver }
-	queryResolver            struct{ *Resolver }
-	sessionResolver          struct{ *Resolver }
-	simulatorMessageResolver struct{ *Resolver }
-	subscriptionResolver     struct{ *Resolver }
-	templateResolver         struct{ *Resolver }
-	userResolver             struct{ *Resolver }
-	viewerResolver           struct{ *Resolver }
-	whatsAppAccountResolver  struct{ *Resolver }
-	whatsAppGroupResolver    struct{ *Resolver }
-	workspaceResolver        struct{ *Resolver }
+	apiTokenResolver          struct{ *Resolver }
+	campaignResolver          struct{ *Resolver }
+	campaignRecipientResolver struct{ *Resolver }
+	campaignStatsResolver     struct{ *Resolver }
+	contactResolver           struct{ *Resolver }
+	contactGroupResolver      struct{ *Resolver }
+	contactImportResolver     struct{ *Resolver }
+	invitationResolver        struct{ *Resolver }
+	mediaFileResolver         struct{ *Resolver }
+	messageResolver           struct{ *Resolver }
+	mutationResolver          struct{ *Resolver }
+	queryResolver             struct{ *Resolver }
+	sessionResolver           struct{ *Resolver }
+	simulatorMessageResolver  struct{ *Resolver }
+	subscriptionResolver      struct{ *Resolver }
+	templateResolver          struct{ *Resolver }
+	userResolver              struct{ *Resolver }
+	viewerResolver            struct{ *Resolver }
+	whatsAppAccountResolver   struct{ *Resolver }
+	whatsAppGroupResolver     struct{ *Resolver }
+	workspaceResolver         struct{ *Resolver }
 )

@@ -54,6 +54,7 @@ type App struct {
 	Resolver *graphql.Resolver
 
 	importer     *reactors.ImportOnImportStarted
+	dispatcher   *reactors.SendCampaignOnCampaignLaunched
 	accessWriter *accesslog.Writer
 	usage        *accesslog.UsageTracker
 	retention    *accesslog.Retention
@@ -105,13 +106,16 @@ func newRegistry() *eventstore.Registry {
 	for _, e := range campaign.MediaEvents() {
 		reg.Register(e)
 	}
+	for _, e := range campaign.CampaignEvents() {
+		reg.Register(e)
+	}
 	return reg
 }
 
 // projectors lists every read model.
 func projectorsFor(k *crypto.Keyring) []projections.Projector {
 	return []projections.Projector{projections.Identity{Cipher: k}, projections.APITokens{}, projections.Contacts{}, projections.ContactImports{},
-		projections.WhatsAppAccounts{}, projections.Messages{}, projections.Templates{}}
+		projections.WhatsAppAccounts{}, projections.Messages{}, projections.Templates{}, projections.Campaigns{}}
 }
 
 // openCore connects to the database (creating and migrating it) and builds the event store and
@@ -232,6 +236,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Commands: commands.New(commands.Deps{
 			Store: a.Store, Sealer: a.Keyring, Contacts: contacts,
 			Gateway: a.Gateway, Pairing: a.pairing.Publish, Accounts: accountLister{accounts}, Media: mediaLookup{contacts, templates},
+			Audience:     contacts,
 			HashPassword: auth.HashPassword, VerifyPassword: auth.VerifyPassword,
 			NewToken: auth.NewToken, HashToken: auth.HashToken, NewInvitationCode: auth.NewInvitationCode,
 			Now: cfg.Clock,
@@ -241,6 +246,7 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		Contacts:          contacts,
 		WhatsAppAccounts:  accounts,
 		Templates:         templates,
+		Campaigns:         &projections.CampaignQueries{Pool: a.Pool},
 		MediaFiles:        mediaFiles{media},
 		Pairing:           a.pairing,
 		Simulator:         simulator,
@@ -269,6 +275,11 @@ func NewApp(ctx context.Context, cfg *Config, logger *slog.Logger) (*App, error)
 		},
 		Notifications: a.Notifier.Subscribe, Logger: logger.With("reactor", reactors.ImportReactorName)}
 	a.Resolver.Importer = a.importer
+	a.dispatcher = &reactors.SendCampaignOnCampaignLaunched{Campaigns: a.Resolver.Commands, Gateway: a.Gateway,
+		Book: postgres.DispatchBook{Pool: a.Pool}, Locks: postgres.Locks{Pool: a.Pool},
+		Directory: campaignDirectory{contacts: contacts, identity: a.Resolver.Identity, accounts: accounts},
+		Now:       cfg.Clock, Tick: cfg.DispatchTick, Unlimited: cfg.SimUnthrottled, RetryBase: cfg.DispatchRetryBase,
+		Notifications: a.Notifier.Subscribe, Logger: logger.With("reactor", reactors.DispatcherName)}
 	return a, nil
 }
 
@@ -315,6 +326,9 @@ func (a *App) Start() {
 			return a.importer.Run(ctx, a.Store.Consumer(a.importer.Spec()))
 		}},
 		{name: "whatsapp accounts", run: a.runAccounts, ready: a.accountsReady},
+		{name: "campaign dispatcher", run: func(ctx context.Context) error {
+			return a.dispatcher.Run(ctx, a.Store.Consumer(a.dispatcher.Spec()))
+		}},
 	})
 	close(a.ready)
 }

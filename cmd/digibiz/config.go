@@ -62,6 +62,14 @@ type Config struct {
 	// OperationTimeout bounds a query or mutation sent over HTTP, its database work included;
 	// 0 means 30 s.
 	OperationTimeout time.Duration
+	// DispatchTick is the campaign dispatcher's tick (0: 250ms); pause, resume and cancel take
+	// effect within it.
+	DispatchTick time.Duration
+	// SimUnthrottled makes the dispatcher ignore the accounts' rates and daily caps: only with
+	// the simulator, for benchmarks.
+	SimUnthrottled bool
+	// DispatchRetryBase scales the backoff of retried sends (tests; 0 means as designed).
+	DispatchRetryBase float64
 	// Clock replaces time.Now everywhere the server reads the time (commands, resolvers, limits;
 	// tests); nil means time.Now.
 	Clock func() time.Time
@@ -103,6 +111,8 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.IntVar(&c.Simulator.Groups, "sim-groups", envInt("DIGIBIZ_SIM_GROUPS", 3), "simulator: groups each number belongs to, for syncs (DIGIBIZ_SIM_GROUPS)")
 	fs.IntVar(&c.Simulator.Contacts, "sim-contacts", envInt("DIGIBIZ_SIM_CONTACTS", 10), "simulator: contacts in each number's address book, for syncs; at most 9,800 (DIGIBIZ_SIM_CONTACTS)")
 	fs.Uint64Var(&c.Simulator.Seed, "sim-seed", uint64(envInt("DIGIBIZ_SIM_SEED", 0)), "simulator: seed of its random choices, for repeatable runs; 0 picks one (DIGIBIZ_SIM_SEED)")
+	fs.BoolVar(&c.SimUnthrottled, "sim-unthrottled", env("DIGIBIZ_SIM_UNTHROTTLED", "") == "true", "simulator: campaigns ignore the accounts' rates and daily caps, for benchmarks (DIGIBIZ_SIM_UNTHROTTLED)")
+	fs.DurationVar(&c.DispatchTick, "dispatch-tick", envDuration("DIGIBIZ_DISPATCH_TICK", 250*time.Millisecond), "how often the campaign dispatcher looks for work when nothing wakes it; pause, resume and cancel take effect within it (DIGIBIZ_DISPATCH_TICK)")
 	fs.StringVar(&c.LogLevel, "log-level", env("DIGIBIZ_LOG_LEVEL", "info"), "debug, info, warn or error (DIGIBIZ_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("DIGIBIZ_LOG_FORMAT", "text"), "text or json (DIGIBIZ_LOG_FORMAT)")
 	fs.Float64Var(&c.RatePerPrincipal, "rate-per-principal", envFloat("DIGIBIZ_RATE_PER_PRINCIPAL", 50), "requests per second per session or API token, burst twice that; 0 disables (DIGIBIZ_RATE_PER_PRINCIPAL)")
@@ -157,6 +167,9 @@ func (c *Config) validate() error {
 	case "whatsmeow", "simulator":
 	default:
 		return fmt.Errorf("whatsapp must be whatsmeow or simulator, not %q", c.WhatsApp)
+	}
+	if c.SimUnthrottled && c.WhatsApp != "simulator" {
+		return fmt.Errorf("sim-unthrottled is for the simulator only: a real number sending unthrottled gets banned")
 	}
 	if r := c.Simulator.FailureRate; r < 0 || r > 1 || r != r {
 		return fmt.Errorf("sim-failure-rate must be between 0 and 1, not %v", r)

@@ -21,6 +21,7 @@ type tenancyWorld struct {
 	aToken, aTokenID     string
 	aAccount             string
 	aTemplate            string
+	aCampaign            string
 	bSession, bToken     string
 }
 
@@ -56,6 +57,10 @@ func newTenancyWorld(t *testing.T) *tenancyWorld {
 	tpl, ue := s.templateMutation(w.aSession, "createTemplate", map[string]any{"workspaceId": w.aWorkspace, "name": "Tenant A offer", "body": "Hi {{name}}"})
 	require.Empty(t, ue)
 	w.aTemplate = tpl.ID
+	cp, ue := s.campaignMutation(w.aSession, "createCampaign", map[string]any{"workspaceId": w.aWorkspace, "name": "Tenant A campaign",
+		"templateId": w.aTemplate, "whatsAppAccountId": w.aAccount, "audience": map[string]any{"contactIds": []string{w.aContact}}})
+	require.Empty(t, ue)
+	w.aCampaign = cp.ID
 	return w
 }
 
@@ -194,6 +199,30 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Subscription.whatsAppAccountStatus": {
 		query: `subscription($id: ID!) { whatsAppAccountStatus(workspaceId: $id) { status } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+	"Mutation.createCampaign": {
+		query: `mutation($ws: ID!, $t: ID!, $a: ID!, $c: ID!) { createCampaign(input: { workspaceId: $ws, name: "mole", templateId: $t,
+			whatsAppAccountId: $a, audience: { contactIds: [$c] } }) { campaign { id } } }`,
+		vars: func(w *tenancyWorld) map[string]any {
+			return map[string]any{"ws": w.aWorkspace, "t": w.aTemplate, "a": w.aAccount, "c": w.aContact}
+		}},
+	"Mutation.launchCampaign": {
+		query: `mutation($id: ID!) { launchCampaign(input: { campaignId: $id }) { campaign { id name } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aCampaign} }},
+	"Mutation.pauseCampaign": {
+		query: `mutation($id: ID!) { pauseCampaign(input: { campaignId: $id }) { campaign { id name } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aCampaign} }},
+	"Mutation.resumeCampaign": {
+		query: `mutation($id: ID!) { resumeCampaign(input: { campaignId: $id }) { campaign { id name } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aCampaign} }},
+	"Mutation.cancelCampaign": {
+		query: `mutation($id: ID!) { cancelCampaign(input: { campaignId: $id }) { campaign { id name } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aCampaign} }},
+	"Workspace.campaign": {
+		query: `query($ws: ID!, $id: ID!) { workspace(id: $ws) { campaign(id: $id) { id name } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"ws": w.aWorkspace, "id": w.aCampaign} }},
+	"Subscription.campaignProgress": {
+		query: `subscription($id: ID!) { campaignProgress(campaignId: $id) { name status } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aCampaign} }},
 	"Subscription.workspaceEvents": {
 		query: `subscription($id: ID!) { workspaceEvents(workspaceId: $id) { type } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},

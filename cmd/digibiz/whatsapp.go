@@ -78,15 +78,18 @@ type mediaLookup struct {
 	uploaded *projections.TemplateQueries
 }
 
-func (m mediaLookup) MediaOfWorkspace(ctx context.Context, ws, id uuid.UUID) (bool, error) {
+func (m mediaLookup) MediaOfWorkspace(ctx context.Context, ws, id uuid.UUID) (string, int64, bool, error) {
 	f, err := m.uploaded.UploadedMedia(ctx, id)
 	if fault.Is(err, fault.NotFound) {
 		f, err = m.received.MediaFileByID(ctx, id)
 	}
-	if fault.Is(err, fault.NotFound) {
-		return false, nil
+	if fault.Is(err, fault.NotFound) || (err == nil && f.WorkspaceID != ws) {
+		return "", 0, false, nil
 	}
-	return err == nil && f.WorkspaceID == ws, err
+	if err != nil {
+		return "", 0, false, err
+	}
+	return f.MimeType, f.Size, true, nil
 }
 
 // mediaFiles keeps uploaded media in the blob store, by id.

@@ -78,6 +78,7 @@ func (t *Template) ID() uuid.UUID          { return t.id }
 func (t *Template) WorkspaceID() uuid.UUID { return t.workspaceID }
 func (t *Template) Archived() bool         { return t.archived }
 func (t *Template) Body() string           { return t.body }
+func (t *Template) MediaID() *uuid.UUID    { return t.mediaID }
 
 // Evolve folds one event into the state.
 func (t *Template) Evolve(ev any) {

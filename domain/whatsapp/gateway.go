@@ -82,6 +82,8 @@ type Outgoing struct {
 	MessageID string
 	To        string // E.164
 	Text      string
+	// MediaID names an uploaded media file (the blob store's) to send, with Text as its caption.
+	MediaID *uuid.UUID
 }
 
 // SendError is WhatsApp's refusal of a message, with a stable code (NOT_ON_WHATSAPP,

@@ -34,6 +34,9 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	ApiToken() ApiTokenResolver
+	Campaign() CampaignResolver
+	CampaignRecipient() CampaignRecipientResolver
+	CampaignStats() CampaignStatsResolver
 	Contact() ContactResolver
 	ContactGroup() ContactGroupResolver
 	ContactImport() ContactImportResolver
@@ -110,6 +113,87 @@ type ComplexityRoot struct {
 		User             func(childComplexity int) int
 		UserErrors       func(childComplexity int) int
 		Workspace        func(childComplexity int) int
+	}
+
+	Campaign struct {
+		Account               func(childComplexity int) int
+		Audience              func(childComplexity int) int
+		Body                  func(childComplexity int) int
+		CompletedAt           func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		EstimatedCompletionAt func(childComplexity int) int
+		ExpiresAt             func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		LaunchedAt            func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		PauseReason           func(childComplexity int) int
+		Recipients            func(childComplexity int, first *int, after *string, status *model.CampaignRecipientStatus) int
+		ScheduledAt           func(childComplexity int) int
+		StartedAt             func(childComplexity int) int
+		Stats                 func(childComplexity int) int
+		Status                func(childComplexity int) int
+		Template              func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+	}
+
+	CampaignAudience struct {
+		ContactGroupIds  func(childComplexity int) int
+		ContactIds       func(childComplexity int) int
+		WhatsAppGroupIds func(childComplexity int) int
+	}
+
+	CampaignConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	CampaignEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CampaignPayload struct {
+		Campaign         func(childComplexity int) int
+		ClientMutationID func(childComplexity int) int
+		UserErrors       func(childComplexity int) int
+	}
+
+	CampaignRecipient struct {
+		Contact     func(childComplexity int) int
+		DeliveredAt func(childComplexity int) int
+		Error       func(childComplexity int) int
+		MessageID   func(childComplexity int) int
+		Phone       func(childComplexity int) int
+		ReadAt      func(childComplexity int) int
+		RepliedAt   func(childComplexity int) int
+		SentAt      func(childComplexity int) int
+		Status      func(childComplexity int) int
+	}
+
+	CampaignRecipientConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	CampaignRecipientEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	CampaignStats struct {
+		Delivered func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		Progress  func(childComplexity int) int
+		Queued    func(childComplexity int) int
+		Read      func(childComplexity int) int
+		Replied   func(childComplexity int) int
+		Sent      func(childComplexity int) int
+		Skipped   func(childComplexity int) int
+		Total     func(childComplexity int) int
 	}
 
 	ChangePasswordPayload struct {
@@ -294,6 +378,7 @@ type ComplexityRoot struct {
 
 	Message struct {
 		Account     func(childComplexity int) int
+		Campaign    func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		DeliveredAt func(childComplexity int) int
 		Direction   func(childComplexity int) int
@@ -324,10 +409,12 @@ type ComplexityRoot struct {
 		AcceptInvitation          func(childComplexity int, input model.AcceptInvitationInput) int
 		ArchiveTemplate           func(childComplexity int, input model.ArchiveTemplateInput) int
 		AssignContactsToGroup     func(childComplexity int, input model.AssignContactsToGroupInput) int
+		CancelCampaign            func(childComplexity int, input model.CancelCampaignInput) int
 		ChangeMemberRole          func(childComplexity int, input model.ChangeMemberRoleInput) int
 		ChangePassword            func(childComplexity int, input model.ChangePasswordInput) int
 		ConnectWhatsAppAccount    func(childComplexity int, input model.ConnectWhatsAppAccountInput) int
 		CreateAPIToken            func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateCampaign            func(childComplexity int, input model.CreateCampaignInput) int
 		CreateContact             func(childComplexity int, input model.CreateContactInput) int
 		CreateContactGroup        func(childComplexity int, input model.CreateContactGroupInput) int
 		CreateTemplate            func(childComplexity int, input model.CreateTemplateInput) int
@@ -337,11 +424,14 @@ type ComplexityRoot struct {
 		DisconnectWhatsAppAccount func(childComplexity int, input model.DisconnectWhatsAppAccountInput) int
 		ImportContacts            func(childComplexity int, input model.ImportContactsInput) int
 		InviteMember              func(childComplexity int, input model.InviteMemberInput) int
+		LaunchCampaign            func(childComplexity int, input model.LaunchCampaignInput) int
 		LeaveWorkspace            func(childComplexity int, input model.LeaveWorkspaceInput) int
 		LogoutWhatsAppAccount     func(childComplexity int, input model.LogoutWhatsAppAccountInput) int
+		PauseCampaign             func(childComplexity int, input model.PauseCampaignInput) int
 		ReconnectWhatsAppAccount  func(childComplexity int, input model.ReconnectWhatsAppAccountInput) int
 		RemoveContactsFromGroup   func(childComplexity int, input model.RemoveContactsFromGroupInput) int
 		RemoveMember              func(childComplexity int, input model.RemoveMemberInput) int
+		ResumeCampaign            func(childComplexity int, input model.ResumeCampaignInput) int
 		RevokeAPIToken            func(childComplexity int, input model.RevokeAPITokenInput) int
 		RevokeInvitation          func(childComplexity int, input model.RevokeInvitationInput) int
 		RevokeSession             func(childComplexity int, input model.RevokeSessionInput) int
@@ -434,6 +524,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		CampaignProgress      func(childComplexity int, campaignID string) int
 		ContactImportProgress func(childComplexity int, importID string) int
 		WhatsAppAccountStatus func(childComplexity int, workspaceID string) int
 		WhatsAppPairing       func(childComplexity int, accountID string) int
@@ -554,6 +645,8 @@ type ComplexityRoot struct {
 	Workspace struct {
 		APITokens        func(childComplexity int) int
 		AccessLog        func(childComplexity int, first *int, after *string) int
+		Campaign         func(childComplexity int, id string) int
+		Campaigns        func(childComplexity int, first *int, after *string, status *model.CampaignStatus) int
 		Contact          func(childComplexity int, id string) int
 		ContactGroups    func(childComplexity int, first *int, after *string) int
 		ContactImports   func(childComplexity int, first *int, after *string) int
@@ -603,6 +696,32 @@ type ComplexityRoot struct {
 type ApiTokenResolver interface {
 	ID(ctx context.Context, obj *projections.APIToken) (string, error)
 }
+type CampaignResolver interface {
+	ID(ctx context.Context, obj *projections.Campaign) (string, error)
+
+	Status(ctx context.Context, obj *projections.Campaign) (model.CampaignStatus, error)
+	PauseReason(ctx context.Context, obj *projections.Campaign) (*string, error)
+	Template(ctx context.Context, obj *projections.Campaign) (*projections.Template, error)
+
+	Account(ctx context.Context, obj *projections.Campaign) (*projections.WhatsAppAccount, error)
+	Audience(ctx context.Context, obj *projections.Campaign) (*model.CampaignAudience, error)
+
+	StartedAt(ctx context.Context, obj *projections.Campaign) (*time.Time, error)
+
+	EstimatedCompletionAt(ctx context.Context, obj *projections.Campaign) (*time.Time, error)
+
+	Stats(ctx context.Context, obj *projections.Campaign) (*projections.CampaignStats, error)
+	Recipients(ctx context.Context, obj *projections.Campaign, first *int, after *string, status *model.CampaignRecipientStatus) (*model.CampaignRecipientConnection, error)
+}
+type CampaignRecipientResolver interface {
+	Contact(ctx context.Context, obj *projections.CampaignRecipient) (*projections.Contact, error)
+	Phone(ctx context.Context, obj *projections.CampaignRecipient) (*string, error)
+	Status(ctx context.Context, obj *projections.CampaignRecipient) (model.CampaignRecipientStatus, error)
+	Error(ctx context.Context, obj *projections.CampaignRecipient) (*string, error)
+}
+type CampaignStatsResolver interface {
+	Progress(ctx context.Context, obj *projections.CampaignStats) (float64, error)
+}
 type ContactResolver interface {
 	ID(ctx context.Context, obj *projections.Contact) (string, error)
 
@@ -645,6 +764,7 @@ type MessageResolver interface {
 	Status(ctx context.Context, obj *projections.Message) (model.MessageStatus, error)
 	FailureCode(ctx context.Context, obj *projections.Message) (*string, error)
 	Account(ctx context.Context, obj *projections.Message) (*projections.WhatsAppAccount, error)
+	Campaign(ctx context.Context, obj *projections.Message) (*projections.Campaign, error)
 }
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
@@ -682,6 +802,11 @@ type MutationResolver interface {
 	CreateTemplate(ctx context.Context, input model.CreateTemplateInput) (*model.TemplatePayload, error)
 	UpdateTemplate(ctx context.Context, input model.UpdateTemplateInput) (*model.TemplatePayload, error)
 	ArchiveTemplate(ctx context.Context, input model.ArchiveTemplateInput) (*model.TemplatePayload, error)
+	CreateCampaign(ctx context.Context, input model.CreateCampaignInput) (*model.CampaignPayload, error)
+	LaunchCampaign(ctx context.Context, input model.LaunchCampaignInput) (*model.CampaignPayload, error)
+	PauseCampaign(ctx context.Context, input model.PauseCampaignInput) (*model.CampaignPayload, error)
+	ResumeCampaign(ctx context.Context, input model.ResumeCampaignInput) (*model.CampaignPayload, error)
+	CancelCampaign(ctx context.Context, input model.CancelCampaignInput) (*model.CampaignPayload, error)
 	SendWhatsAppMessage(ctx context.Context, input model.SendWhatsAppMessageInput) (*model.SendWhatsAppMessagePayload, error)
 	SimulateInboundMessage(ctx context.Context, input model.SimulateInboundMessageInput) (*model.SimulatePayload, error)
 }
@@ -704,6 +829,7 @@ type SimulatorMessageResolver interface {
 }
 type SubscriptionResolver interface {
 	WorkspaceEvents(ctx context.Context, workspaceID string, eventTypes []string, after *string) (<-chan *model.WorkspaceEvent, error)
+	CampaignProgress(ctx context.Context, campaignID string) (<-chan *projections.Campaign, error)
 	ContactImportProgress(ctx context.Context, importID string) (<-chan *projections.ContactImport, error)
 	WhatsAppPairing(ctx context.Context, accountID string) (<-chan *model.WhatsAppPairingEvent, error)
 	WhatsAppAccountStatus(ctx context.Context, workspaceID string) (<-chan *projections.WhatsAppAccount, error)
@@ -756,6 +882,8 @@ type WorkspaceResolver interface {
 	WhatsAppAccounts(ctx context.Context, obj *projections.Workspace) ([]projections.WhatsAppAccount, error)
 	Media(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.MediaFileConnection, error)
 	Templates(ctx context.Context, obj *projections.Workspace, first *int, after *string) (*model.TemplateConnection, error)
+	Campaigns(ctx context.Context, obj *projections.Workspace, first *int, after *string, status *model.CampaignStatus) (*model.CampaignConnection, error)
+	Campaign(ctx context.Context, obj *projections.Workspace, id string) (*projections.Campaign, error)
 	WhatsAppGroups(ctx context.Context, obj *projections.Workspace, first *int, after *string, accountID *string) (*model.WhatsAppGroupConnection, error)
 }
 
@@ -980,6 +1108,344 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuthPayload.Workspace(childComplexity), true
+
+	case "Campaign.account":
+		if e.ComplexityRoot.Campaign.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Account(childComplexity), true
+	case "Campaign.audience":
+		if e.ComplexityRoot.Campaign.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Audience(childComplexity), true
+	case "Campaign.body":
+		if e.ComplexityRoot.Campaign.Body == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Body(childComplexity), true
+	case "Campaign.completedAt":
+		if e.ComplexityRoot.Campaign.CompletedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.CompletedAt(childComplexity), true
+	case "Campaign.createdAt":
+		if e.ComplexityRoot.Campaign.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.CreatedAt(childComplexity), true
+	case "Campaign.estimatedCompletionAt":
+		if e.ComplexityRoot.Campaign.EstimatedCompletionAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.EstimatedCompletionAt(childComplexity), true
+	case "Campaign.expiresAt":
+		if e.ComplexityRoot.Campaign.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ExpiresAt(childComplexity), true
+	case "Campaign.id":
+		if e.ComplexityRoot.Campaign.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ID(childComplexity), true
+	case "Campaign.launchedAt":
+		if e.ComplexityRoot.Campaign.LaunchedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.LaunchedAt(childComplexity), true
+	case "Campaign.name":
+		if e.ComplexityRoot.Campaign.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Name(childComplexity), true
+	case "Campaign.pauseReason":
+		if e.ComplexityRoot.Campaign.PauseReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.PauseReason(childComplexity), true
+	case "Campaign.recipients":
+		if e.ComplexityRoot.Campaign.Recipients == nil {
+			break
+		}
+
+		args, err := ec.field_Campaign_recipients_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Campaign.Recipients(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*model.CampaignRecipientStatus)), true
+	case "Campaign.scheduledAt":
+		if e.ComplexityRoot.Campaign.ScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.ScheduledAt(childComplexity), true
+	case "Campaign.startedAt":
+		if e.ComplexityRoot.Campaign.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.StartedAt(childComplexity), true
+	case "Campaign.stats":
+		if e.ComplexityRoot.Campaign.Stats == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Stats(childComplexity), true
+	case "Campaign.status":
+		if e.ComplexityRoot.Campaign.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Status(childComplexity), true
+	case "Campaign.template":
+		if e.ComplexityRoot.Campaign.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.Template(childComplexity), true
+	case "Campaign.updatedAt":
+		if e.ComplexityRoot.Campaign.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Campaign.UpdatedAt(childComplexity), true
+
+	case "CampaignAudience.contactGroupIds":
+		if e.ComplexityRoot.CampaignAudience.ContactGroupIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignAudience.ContactGroupIds(childComplexity), true
+	case "CampaignAudience.contactIds":
+		if e.ComplexityRoot.CampaignAudience.ContactIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignAudience.ContactIds(childComplexity), true
+	case "CampaignAudience.whatsAppGroupIds":
+		if e.ComplexityRoot.CampaignAudience.WhatsAppGroupIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignAudience.WhatsAppGroupIds(childComplexity), true
+
+	case "CampaignConnection.edges":
+		if e.ComplexityRoot.CampaignConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.Edges(childComplexity), true
+	case "CampaignConnection.nodes":
+		if e.ComplexityRoot.CampaignConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.Nodes(childComplexity), true
+	case "CampaignConnection.pageInfo":
+		if e.ComplexityRoot.CampaignConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.PageInfo(childComplexity), true
+	case "CampaignConnection.totalCount":
+		if e.ComplexityRoot.CampaignConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignConnection.TotalCount(childComplexity), true
+
+	case "CampaignEdge.cursor":
+		if e.ComplexityRoot.CampaignEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEdge.Cursor(childComplexity), true
+	case "CampaignEdge.node":
+		if e.ComplexityRoot.CampaignEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignEdge.Node(childComplexity), true
+
+	case "CampaignPayload.campaign":
+		if e.ComplexityRoot.CampaignPayload.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.Campaign(childComplexity), true
+	case "CampaignPayload.clientMutationId":
+		if e.ComplexityRoot.CampaignPayload.ClientMutationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.ClientMutationID(childComplexity), true
+	case "CampaignPayload.userErrors":
+		if e.ComplexityRoot.CampaignPayload.UserErrors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignPayload.UserErrors(childComplexity), true
+
+	case "CampaignRecipient.contact":
+		if e.ComplexityRoot.CampaignRecipient.Contact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.Contact(childComplexity), true
+	case "CampaignRecipient.deliveredAt":
+		if e.ComplexityRoot.CampaignRecipient.DeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.DeliveredAt(childComplexity), true
+	case "CampaignRecipient.error":
+		if e.ComplexityRoot.CampaignRecipient.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.Error(childComplexity), true
+	case "CampaignRecipient.messageId":
+		if e.ComplexityRoot.CampaignRecipient.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.MessageID(childComplexity), true
+	case "CampaignRecipient.phone":
+		if e.ComplexityRoot.CampaignRecipient.Phone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.Phone(childComplexity), true
+	case "CampaignRecipient.readAt":
+		if e.ComplexityRoot.CampaignRecipient.ReadAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.ReadAt(childComplexity), true
+	case "CampaignRecipient.repliedAt":
+		if e.ComplexityRoot.CampaignRecipient.RepliedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.RepliedAt(childComplexity), true
+	case "CampaignRecipient.sentAt":
+		if e.ComplexityRoot.CampaignRecipient.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.SentAt(childComplexity), true
+	case "CampaignRecipient.status":
+		if e.ComplexityRoot.CampaignRecipient.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipient.Status(childComplexity), true
+
+	case "CampaignRecipientConnection.edges":
+		if e.ComplexityRoot.CampaignRecipientConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipientConnection.Edges(childComplexity), true
+	case "CampaignRecipientConnection.nodes":
+		if e.ComplexityRoot.CampaignRecipientConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipientConnection.Nodes(childComplexity), true
+	case "CampaignRecipientConnection.pageInfo":
+		if e.ComplexityRoot.CampaignRecipientConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipientConnection.PageInfo(childComplexity), true
+	case "CampaignRecipientConnection.totalCount":
+		if e.ComplexityRoot.CampaignRecipientConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipientConnection.TotalCount(childComplexity), true
+
+	case "CampaignRecipientEdge.cursor":
+		if e.ComplexityRoot.CampaignRecipientEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipientEdge.Cursor(childComplexity), true
+	case "CampaignRecipientEdge.node":
+		if e.ComplexityRoot.CampaignRecipientEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignRecipientEdge.Node(childComplexity), true
+
+	case "CampaignStats.delivered":
+		if e.ComplexityRoot.CampaignStats.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Delivered(childComplexity), true
+	case "CampaignStats.failed":
+		if e.ComplexityRoot.CampaignStats.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Failed(childComplexity), true
+	case "CampaignStats.progress":
+		if e.ComplexityRoot.CampaignStats.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Progress(childComplexity), true
+	case "CampaignStats.queued":
+		if e.ComplexityRoot.CampaignStats.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Queued(childComplexity), true
+	case "CampaignStats.read":
+		if e.ComplexityRoot.CampaignStats.Read == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Read(childComplexity), true
+	case "CampaignStats.replied":
+		if e.ComplexityRoot.CampaignStats.Replied == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Replied(childComplexity), true
+	case "CampaignStats.sent":
+		if e.ComplexityRoot.CampaignStats.Sent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Sent(childComplexity), true
+	case "CampaignStats.skipped":
+		if e.ComplexityRoot.CampaignStats.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Skipped(childComplexity), true
+	case "CampaignStats.total":
+		if e.ComplexityRoot.CampaignStats.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CampaignStats.Total(childComplexity), true
 
 	case "ChangePasswordPayload.clientMutationId":
 		if e.ComplexityRoot.ChangePasswordPayload.ClientMutationID == nil {
@@ -1657,6 +2123,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Message.Account(childComplexity), true
+	case "Message.campaign":
+		if e.ComplexityRoot.Message.Campaign == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Message.Campaign(childComplexity), true
 	case "Message.createdAt":
 		if e.ComplexityRoot.Message.CreatedAt == nil {
 			break
@@ -1801,6 +2273,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AssignContactsToGroup(childComplexity, args["input"].(model.AssignContactsToGroupInput)), true
+	case "Mutation.cancelCampaign":
+		if e.ComplexityRoot.Mutation.CancelCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelCampaign(childComplexity, args["input"].(model.CancelCampaignInput)), true
 	case "Mutation.changeMemberRole":
 		if e.ComplexityRoot.Mutation.ChangeMemberRole == nil {
 			break
@@ -1845,6 +2328,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
+	case "Mutation.createCampaign":
+		if e.ComplexityRoot.Mutation.CreateCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateCampaign(childComplexity, args["input"].(model.CreateCampaignInput)), true
 	case "Mutation.createContact":
 		if e.ComplexityRoot.Mutation.CreateContact == nil {
 			break
@@ -1944,6 +2438,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.InviteMember(childComplexity, args["input"].(model.InviteMemberInput)), true
+	case "Mutation.launchCampaign":
+		if e.ComplexityRoot.Mutation.LaunchCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_launchCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LaunchCampaign(childComplexity, args["input"].(model.LaunchCampaignInput)), true
 	case "Mutation.leaveWorkspace":
 		if e.ComplexityRoot.Mutation.LeaveWorkspace == nil {
 			break
@@ -1966,6 +2471,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogoutWhatsAppAccount(childComplexity, args["input"].(model.LogoutWhatsAppAccountInput)), true
+	case "Mutation.pauseCampaign":
+		if e.ComplexityRoot.Mutation.PauseCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_pauseCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PauseCampaign(childComplexity, args["input"].(model.PauseCampaignInput)), true
 	case "Mutation.reconnectWhatsAppAccount":
 		if e.ComplexityRoot.Mutation.ReconnectWhatsAppAccount == nil {
 			break
@@ -1999,6 +2515,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["input"].(model.RemoveMemberInput)), true
+	case "Mutation.resumeCampaign":
+		if e.ComplexityRoot.Mutation.ResumeCampaign == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resumeCampaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResumeCampaign(childComplexity, args["input"].(model.ResumeCampaignInput)), true
 	case "Mutation.revokeApiToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2442,6 +2969,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SimulatorMessageEdge.Node(childComplexity), true
 
+	case "Subscription.campaignProgress":
+		if e.ComplexityRoot.Subscription.CampaignProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_campaignProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CampaignProgress(childComplexity, args["campaignId"].(string)), true
 	case "Subscription.contactImportProgress":
 		if e.ComplexityRoot.Subscription.ContactImportProgress == nil {
 			break
@@ -2937,6 +3475,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Workspace.AccessLog(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Workspace.campaign":
+		if e.ComplexityRoot.Workspace.Campaign == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_campaign_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workspace.Campaign(childComplexity, args["id"].(string)), true
+	case "Workspace.campaigns":
+		if e.ComplexityRoot.Workspace.Campaigns == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_campaigns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Workspace.Campaigns(childComplexity, args["first"].(*int), args["after"].(*string), args["status"].(*model.CampaignStatus)), true
 	case "Workspace.contact":
 		if e.ComplexityRoot.Workspace.Contact == nil {
 			break
@@ -3168,11 +3728,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AcceptInvitationInput", ec.unmarshalInputAcceptInvitationInput),
 			graphql.NewInputUnmarshaler("ArchiveTemplateInput", ec.unmarshalInputArchiveTemplateInput),
 			graphql.NewInputUnmarshaler("AssignContactsToGroupInput", ec.unmarshalInputAssignContactsToGroupInput),
+			graphql.NewInputUnmarshaler("CampaignAudienceInput", ec.unmarshalInputCampaignAudienceInput),
+			graphql.NewInputUnmarshaler("CancelCampaignInput", ec.unmarshalInputCancelCampaignInput),
 			graphql.NewInputUnmarshaler("ChangeMemberRoleInput", ec.unmarshalInputChangeMemberRoleInput),
 			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("ConnectWhatsAppAccountInput", ec.unmarshalInputConnectWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("ContactFilter", ec.unmarshalInputContactFilter),
 			graphql.NewInputUnmarshaler("CreateApiTokenInput", ec.unmarshalInputCreateApiTokenInput),
+			graphql.NewInputUnmarshaler("CreateCampaignInput", ec.unmarshalInputCreateCampaignInput),
 			graphql.NewInputUnmarshaler("CreateContactGroupInput", ec.unmarshalInputCreateContactGroupInput),
 			graphql.NewInputUnmarshaler("CreateContactInput", ec.unmarshalInputCreateContactInput),
 			graphql.NewInputUnmarshaler("CreateTemplateInput", ec.unmarshalInputCreateTemplateInput),
@@ -3182,11 +3745,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DisconnectWhatsAppAccountInput", ec.unmarshalInputDisconnectWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("ImportContactsInput", ec.unmarshalInputImportContactsInput),
 			graphql.NewInputUnmarshaler("InviteMemberInput", ec.unmarshalInputInviteMemberInput),
+			graphql.NewInputUnmarshaler("LaunchCampaignInput", ec.unmarshalInputLaunchCampaignInput),
 			graphql.NewInputUnmarshaler("LeaveWorkspaceInput", ec.unmarshalInputLeaveWorkspaceInput),
 			graphql.NewInputUnmarshaler("LogoutWhatsAppAccountInput", ec.unmarshalInputLogoutWhatsAppAccountInput),
+			graphql.NewInputUnmarshaler("PauseCampaignInput", ec.unmarshalInputPauseCampaignInput),
 			graphql.NewInputUnmarshaler("ReconnectWhatsAppAccountInput", ec.unmarshalInputReconnectWhatsAppAccountInput),
 			graphql.NewInputUnmarshaler("RemoveContactsFromGroupInput", ec.unmarshalInputRemoveContactsFromGroupInput),
 			graphql.NewInputUnmarshaler("RemoveMemberInput", ec.unmarshalInputRemoveMemberInput),
+			graphql.NewInputUnmarshaler("ResumeCampaignInput", ec.unmarshalInputResumeCampaignInput),
 			graphql.NewInputUnmarshaler("RevokeApiTokenInput", ec.unmarshalInputRevokeApiTokenInput),
 			graphql.NewInputUnmarshaler("RevokeInvitationInput", ec.unmarshalInputRevokeInvitationInput),
 			graphql.NewInputUnmarshaler("RevokeSessionInput", ec.unmarshalInputRevokeSessionInput),
@@ -3426,6 +3992,10 @@ type Workspace implements Node {
   media(first: Int = 50, after: String): MediaFileConnection! @scope(needs: CAMPAIGNS_READ)
   "The workspace's message templates, by name (archived ones too)."
   templates(first: Int = 50, after: String): TemplateConnection! @scope(needs: CAMPAIGNS_READ)
+  "The workspace's campaigns, newest first (of one status when given)."
+  campaigns(first: Int = 50, after: String, status: CampaignStatus): CampaignConnection! @scope(needs: CAMPAIGNS_READ)
+  "One campaign of the workspace; null with NOT_FOUND otherwise."
+  campaign(id: ID!): Campaign @scope(needs: CAMPAIGNS_READ)
   "The groups the workspace's numbers belong to (of one account when given), by name, as of their last sync."
   whatsAppGroups(first: Int = 50, after: String, accountId: ID): WhatsAppGroupConnection! @scope(needs: ACCOUNTS_READ)
   createdAt: Time!
@@ -3521,6 +4091,185 @@ input ArchiveTemplateInput {
 
 type TemplatePayload {
   template: Template
+  userErrors: [UserError!]!
+  clientMutationId: String
+}
+
+enum CampaignStatus {
+  "Created, not launched."
+  DRAFT
+  "Launched, waiting for its scheduledAt."
+  SCHEDULED
+  RUNNING
+  "Sending stopped until resumed; pauseReason says why."
+  PAUSED
+  "Every recipient has an outcome (or the campaign expired)."
+  COMPLETED
+  "Ended by a user: nothing more is sent; recipients not messaged end FAILED (CANCELLED)."
+  CANCELLED
+}
+
+enum CampaignRecipientStatus {
+  "Not messaged yet (or its message not yet accepted by WhatsApp)."
+  QUEUED
+  "WhatsApp accepted the message."
+  SENT
+  DELIVERED
+  READ
+  "Not sent: WhatsApp refused it, it expired or the campaign was cancelled (error says which)."
+  FAILED
+  "Never messaged: opted out, not on WhatsApp or deleted (error says which)."
+  SKIPPED
+}
+
+"""
+A broadcast of a template to an audience from one WhatsApp number. At launch the template is
+kept as it is and, when sending starts, the audience is frozen: resolved, once per number.
+Messages go out at the workspace's pace (messagesPerMinute, dailyCap, quiet hours), each one
+once, whatever crashes in between.
+"""
+type Campaign implements Node {
+  id: ID!
+  name: String!
+  status: CampaignStatus!
+  """
+  Why the campaign is paused: MANUAL, ACCOUNT_DISCONNECTED, ACCOUNT_LOGGED_OUT, TEMPORARY_BAN,
+  REACHOUT_TIMELOCK or FAILURE_RATE; null unless PAUSED.
+  """
+  pauseReason: String
+  template: Template
+  "The template's body as it was at launch: what each recipient receives, personalised."
+  body: String
+  account: WhatsAppAccount
+  audience: CampaignAudience!
+  "When sending is to start (null: at launch)."
+  scheduledAt: Time
+  "Recipients not messaged by then end FAILED (EXPIRED)."
+  expiresAt: Time
+  launchedAt: Time
+  "When the audience was frozen and sending began."
+  startedAt: Time
+  completedAt: Time
+  "The forecast of when the last message goes out, from the pace, the daily cap and quiet hours; null unless running or scheduled."
+  estimatedCompletionAt: Time
+  createdAt: Time!
+  updatedAt: Time!
+  stats: CampaignStats!
+  "The recipients in the order they are messaged (of one status when given)."
+  recipients(first: Int = 50, after: String, status: CampaignRecipientStatus): CampaignRecipientConnection!
+}
+
+"Who a campaign is for, as created."
+type CampaignAudience {
+  contactIds: [ID!]!
+  contactGroupIds: [ID!]!
+  whatsAppGroupIds: [ID!]!
+}
+
+"""
+A campaign's funnel. sent counts recipients whose message WhatsApp accepted (SENT, DELIVERED
+and READ), delivered those DELIVERED or READ, read those READ, replied those who answered
+within 72 hours of it. Always total = queued + sent + failed + skipped.
+"""
+type CampaignStats {
+  total: Int!
+  queued: Int!
+  sent: Int!
+  delivered: Int!
+  read: Int!
+  failed: Int!
+  skipped: Int!
+  replied: Int!
+  "(total - queued) / total; 0 before the audience is frozen."
+  progress: Float!
+}
+
+"One recipient of a campaign, with exactly one status."
+type CampaignRecipient {
+  contact: Contact @scope(needs: CONTACTS_READ)
+  "The contact's number; null once the contact is deleted or erased."
+  phone: String @scope(needs: CONTACTS_READ)
+  status: CampaignRecipientStatus!
+  """
+  Why it failed or was skipped: WhatsApp's code (NOT_ON_WHATSAPP, SERVER_ERROR, ...), EXPIRED,
+  CANCELLED, OPTED_OUT, CONTACT_DELETED.
+  """
+  error: String
+  "The campaign message's id (the same on every try)."
+  messageId: String!
+  sentAt: Time
+  deliveredAt: Time
+  readAt: Time
+  repliedAt: Time
+}
+
+type CampaignEdge {
+  cursor: String!
+  node: Campaign!
+}
+
+type CampaignConnection {
+  edges: [CampaignEdge!]!
+  nodes: [Campaign!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type CampaignRecipientEdge {
+  cursor: String!
+  node: CampaignRecipient!
+}
+
+type CampaignRecipientConnection {
+  edges: [CampaignRecipientEdge!]!
+  nodes: [CampaignRecipient!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+input CampaignAudienceInput {
+  contactIds: [ID!]
+  contactGroupIds: [ID!]
+  whatsAppGroupIds: [ID!]
+}
+
+input CreateCampaignInput {
+  workspaceId: ID!
+  "1 to 200 characters."
+  name: String!
+  templateId: ID!
+  "The number it is sent from."
+  whatsAppAccountId: ID!
+  audience: CampaignAudienceInput!
+  "When sending starts once launched (null: at launch)."
+  scheduledAt: Time
+  "When recipients not yet messaged stop being messaged (FAILED, EXPIRED)."
+  expiresAt: Time
+  clientMutationId: String
+}
+
+input LaunchCampaignInput {
+  campaignId: ID!
+  clientMutationId: String
+}
+
+input PauseCampaignInput {
+  campaignId: ID!
+  clientMutationId: String
+}
+
+input ResumeCampaignInput {
+  campaignId: ID!
+  clientMutationId: String
+}
+
+input CancelCampaignInput {
+  campaignId: ID!
+  clientMutationId: String
+}
+
+type CampaignPayload {
+  campaign: Campaign
   userErrors: [UserError!]!
   clientMutationId: String
 }
@@ -3676,6 +4425,8 @@ type Message {
   failureCode: String
   "The workspace's number it was exchanged on."
   account: WhatsAppAccount
+  "The campaign it was sent for."
+  campaign: Campaign
   sentAt: Time
   deliveredAt: Time
   readAt: Time
@@ -4082,6 +4833,16 @@ type Mutation {
   updateTemplate(input: UpdateTemplateInput!): TemplatePayload! @scope(needs: TEMPLATES_WRITE)
   "Retire a template: new campaigns cannot use it; it stays readable."
   archiveTemplate(input: ArchiveTemplateInput!): TemplatePayload! @scope(needs: TEMPLATES_WRITE)
+  "A DRAFT campaign: its template, account and audience are checked now."
+  createCampaign(input: CreateCampaignInput!): CampaignPayload! @scope(needs: CAMPAIGNS_WRITE)
+  "Launch a draft: sending starts now or at its scheduledAt. The account must be connected."
+  launchCampaign(input: LaunchCampaignInput!): CampaignPayload! @scope(needs: CAMPAIGNS_WRITE)
+  "Stop sending (MANUAL) until resumed; takes effect within a dispatcher tick."
+  pauseCampaign(input: PauseCampaignInput!): CampaignPayload! @scope(needs: CAMPAIGNS_WRITE)
+  "Continue a paused campaign where it stopped. The account must be connected."
+  resumeCampaign(input: ResumeCampaignInput!): CampaignPayload! @scope(needs: CAMPAIGNS_WRITE)
+  "End a campaign for good; it cannot be resumed."
+  cancelCampaign(input: CancelCampaignInput!): CampaignPayload! @scope(needs: CAMPAIGNS_WRITE)
   "Send a text message to a contact from a connected number; it is recorded QUEUED before it is sent."
   sendWhatsAppMessage(input: SendWhatsAppMessageInput!): SendWhatsAppMessagePayload! @scope(needs: CAMPAIGNS_WRITE)
   """
@@ -4391,6 +5152,11 @@ type Subscription {
   null), then live as they are appended. Optionally only the given event types.
   """
   workspaceEvents(workspaceId: ID!, eventTypes: [String!], after: String): WorkspaceEvent! @scope(needs: AUDIT_READ)
+  """
+  The campaign now, then as its funnel changes (a few updates a second at most), and its final
+  state when it completes or is cancelled, after which the subscription ends.
+  """
+  campaignProgress(campaignId: ID!): Campaign! @scope(needs: CAMPAIGNS_READ)
   "The import's state now, then after every chunk of rows; the last one when it ends."
   contactImportProgress(importId: ID!): ContactImport! @scope(needs: CONTACTS_READ)
   """
@@ -4510,6 +5276,168 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 		return ec.fieldContext_AuthPayload_clientMutationId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Campaign(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Campaign_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Campaign_name(ctx, field)
+	case "status":
+		return ec.fieldContext_Campaign_status(ctx, field)
+	case "pauseReason":
+		return ec.fieldContext_Campaign_pauseReason(ctx, field)
+	case "template":
+		return ec.fieldContext_Campaign_template(ctx, field)
+	case "body":
+		return ec.fieldContext_Campaign_body(ctx, field)
+	case "account":
+		return ec.fieldContext_Campaign_account(ctx, field)
+	case "audience":
+		return ec.fieldContext_Campaign_audience(ctx, field)
+	case "scheduledAt":
+		return ec.fieldContext_Campaign_scheduledAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Campaign_expiresAt(ctx, field)
+	case "launchedAt":
+		return ec.fieldContext_Campaign_launchedAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Campaign_startedAt(ctx, field)
+	case "completedAt":
+		return ec.fieldContext_Campaign_completedAt(ctx, field)
+	case "estimatedCompletionAt":
+		return ec.fieldContext_Campaign_estimatedCompletionAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Campaign_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Campaign_updatedAt(ctx, field)
+	case "stats":
+		return ec.fieldContext_Campaign_stats(ctx, field)
+	case "recipients":
+		return ec.fieldContext_Campaign_recipients(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Campaign", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignAudience(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "contactIds":
+		return ec.fieldContext_CampaignAudience_contactIds(ctx, field)
+	case "contactGroupIds":
+		return ec.fieldContext_CampaignAudience_contactGroupIds(ctx, field)
+	case "whatsAppGroupIds":
+		return ec.fieldContext_CampaignAudience_whatsAppGroupIds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignAudience", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CampaignConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_CampaignConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CampaignConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CampaignEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CampaignEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "campaign":
+		return ec.fieldContext_CampaignPayload_campaign(ctx, field)
+	case "userErrors":
+		return ec.fieldContext_CampaignPayload_userErrors(ctx, field)
+	case "clientMutationId":
+		return ec.fieldContext_CampaignPayload_clientMutationId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignRecipient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "contact":
+		return ec.fieldContext_CampaignRecipient_contact(ctx, field)
+	case "phone":
+		return ec.fieldContext_CampaignRecipient_phone(ctx, field)
+	case "status":
+		return ec.fieldContext_CampaignRecipient_status(ctx, field)
+	case "error":
+		return ec.fieldContext_CampaignRecipient_error(ctx, field)
+	case "messageId":
+		return ec.fieldContext_CampaignRecipient_messageId(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_CampaignRecipient_sentAt(ctx, field)
+	case "deliveredAt":
+		return ec.fieldContext_CampaignRecipient_deliveredAt(ctx, field)
+	case "readAt":
+		return ec.fieldContext_CampaignRecipient_readAt(ctx, field)
+	case "repliedAt":
+		return ec.fieldContext_CampaignRecipient_repliedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignRecipient", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignRecipientConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_CampaignRecipientConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_CampaignRecipientConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_CampaignRecipientConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CampaignRecipientConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignRecipientConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignRecipientEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_CampaignRecipientEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_CampaignRecipientEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignRecipientEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_CampaignStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "total":
+		return ec.fieldContext_CampaignStats_total(ctx, field)
+	case "queued":
+		return ec.fieldContext_CampaignStats_queued(ctx, field)
+	case "sent":
+		return ec.fieldContext_CampaignStats_sent(ctx, field)
+	case "delivered":
+		return ec.fieldContext_CampaignStats_delivered(ctx, field)
+	case "read":
+		return ec.fieldContext_CampaignStats_read(ctx, field)
+	case "failed":
+		return ec.fieldContext_CampaignStats_failed(ctx, field)
+	case "skipped":
+		return ec.fieldContext_CampaignStats_skipped(ctx, field)
+	case "replied":
+		return ec.fieldContext_CampaignStats_replied(ctx, field)
+	case "progress":
+		return ec.fieldContext_CampaignStats_progress(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CampaignStats", field.Name)
 }
 
 func (ec *executionContext) childFields_ChangePasswordPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4890,6 +5818,8 @@ func (ec *executionContext) childFields_Message(ctx context.Context, field graph
 		return ec.fieldContext_Message_failureCode(ctx, field)
 	case "account":
 		return ec.fieldContext_Message_account(ctx, field)
+	case "campaign":
+		return ec.fieldContext_Message_campaign(ctx, field)
 	case "sentAt":
 		return ec.fieldContext_Message_sentAt(ctx, field)
 	case "deliveredAt":
@@ -5314,6 +6244,10 @@ func (ec *executionContext) childFields_Workspace(ctx context.Context, field gra
 		return ec.fieldContext_Workspace_media(ctx, field)
 	case "templates":
 		return ec.fieldContext_Workspace_templates(ctx, field)
+	case "campaigns":
+		return ec.fieldContext_Workspace_campaigns(ctx, field)
+	case "campaign":
+		return ec.fieldContext_Workspace_campaign(ctx, field)
 	case "whatsAppGroups":
 		return ec.fieldContext_Workspace_whatsAppGroups(ctx, field)
 	case "createdAt":
@@ -5500,6 +6434,36 @@ func (ec *executionContext) dir_scope_args(ctx context.Context, rawArgs map[stri
 	return args, nil
 }
 
+func (ec *executionContext) field_Campaign_recipients_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.CampaignRecipientStatus, error) {
+			return ec.unmarshalOCampaignRecipientStatus2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_ContactGroup_contacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5600,6 +6564,20 @@ func (ec *executionContext) field_Mutation_assignContactsToGroup_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_cancelCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CancelCampaignInput, error) {
+			return ec.unmarshalNCancelCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCancelCampaignInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changeMemberRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5648,6 +6626,20 @@ func (ec *executionContext) field_Mutation_createApiToken_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.CreateAPITokenInput, error) {
 			return ec.unmarshalNCreateApiTokenInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCreateAPITokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateCampaignInput, error) {
+			return ec.unmarshalNCreateCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCreateCampaignInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5782,6 +6774,20 @@ func (ec *executionContext) field_Mutation_inviteMember_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_launchCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.LaunchCampaignInput, error) {
+			return ec.unmarshalNLaunchCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLaunchCampaignInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_leaveWorkspace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5802,6 +6808,20 @@ func (ec *executionContext) field_Mutation_logoutWhatsAppAccount_args(ctx contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.LogoutWhatsAppAccountInput, error) {
 			return ec.unmarshalNLogoutWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLogoutWhatsAppAccountInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_pauseCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PauseCampaignInput, error) {
+			return ec.unmarshalNPauseCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPauseCampaignInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5844,6 +6864,20 @@ func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.RemoveMemberInput, error) {
 			return ec.unmarshalNRemoveMemberInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐRemoveMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resumeCampaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ResumeCampaignInput, error) {
+			return ec.unmarshalNResumeCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐResumeCampaignInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6148,6 +7182,20 @@ func (ec *executionContext) field_Query_workspace_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_campaignProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "campaignId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["campaignId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_contactImportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6253,6 +7301,50 @@ func (ec *executionContext) field_Workspace_accessLog_args(ctx context.Context, 
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Workspace_campaign_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Workspace_campaigns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*model.CampaignStatus, error) {
+			return ec.unmarshalOCampaignStatus2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg2
 	return args, nil
 }
 
@@ -7330,6 +8422,1440 @@ func (ec *executionContext) _AuthPayload_clientMutationId(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_AuthPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuthPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_id(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Campaign_name(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_status(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CampaignStatus) graphql.Marshaler {
+			return ec.marshalNCampaignStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "CampaignStatus")
+}
+
+func (ec *executionContext) _Campaign_pauseReason(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_pauseReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().PauseReason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_pauseReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "String")
+}
+
+func (ec *executionContext) _Campaign_template(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Template(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Template) graphql.Marshaler {
+			return ec.marshalOTemplate2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐTemplate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Template(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_body(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_body(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Body, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_body(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "String")
+}
+
+func (ec *executionContext) _Campaign_account(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Account(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.WhatsAppAccount) graphql.Marshaler {
+			return ec.marshalOWhatsAppAccount2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐWhatsAppAccount(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_audience(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_audience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Audience(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignAudience) graphql.Marshaler {
+			return ec.marshalNCampaignAudience2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignAudience(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_audience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignAudience(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_scheduledAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_scheduledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScheduledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_scheduledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Campaign_expiresAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Campaign_launchedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_launchedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LaunchedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_launchedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Campaign_startedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().StartedAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Time")
+}
+
+func (ec *executionContext) _Campaign_completedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_completedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_completedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Campaign_estimatedCompletionAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_estimatedCompletionAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().EstimatedCompletionAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_estimatedCompletionAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, true, true, "Time")
+}
+
+func (ec *executionContext) _Campaign_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Campaign_updatedAt(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Campaign", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Campaign_stats(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_stats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Campaign().Stats(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.CampaignStats) graphql.Marshaler {
+			return ec.marshalNCampaignStats2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignStats(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_stats(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignStats(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Campaign_recipients(ctx context.Context, field graphql.CollectedField, obj *projections.Campaign) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Campaign_recipients(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Campaign().Recipients(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["status"].(*model.CampaignRecipientStatus))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignRecipientConnection) graphql.Marshaler {
+			return ec.marshalNCampaignRecipientConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Campaign_recipients(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Campaign",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignRecipientConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Campaign_recipients_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignAudience_contactIds(ctx context.Context, field graphql.CollectedField, obj *model.CampaignAudience) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignAudience_contactIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignAudience_contactIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignAudience", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CampaignAudience_contactGroupIds(ctx context.Context, field graphql.CollectedField, obj *model.CampaignAudience) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignAudience_contactGroupIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ContactGroupIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignAudience_contactGroupIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignAudience", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CampaignAudience_whatsAppGroupIds(ctx context.Context, field graphql.CollectedField, obj *model.CampaignAudience) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignAudience_whatsAppGroupIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WhatsAppGroupIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNID2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignAudience_whatsAppGroupIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignAudience", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CampaignConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.CampaignEdge) graphql.Marshaler {
+			return ec.marshalNCampaignEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CampaignConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CampaignEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_campaign(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Campaign, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_userErrors(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_userErrors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserErrors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.UserError) graphql.Marshaler {
+			return ec.marshalNUserError2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐUserErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_userErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UserError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignPayload_clientMutationId(ctx context.Context, field graphql.CollectedField, obj *model.CampaignPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignPayload_clientMutationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientMutationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignPayload_clientMutationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignPayload", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignRecipient_contact(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_contact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignRecipient().Contact(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *projections.Contact
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *projections.Contact
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Contact) graphql.Marshaler {
+			return ec.marshalOContact2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContact(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_contact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignRecipient",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Contact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignRecipient_phone(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_phone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignRecipient().Phone(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CONTACTS_READ")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_phone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, true, true, "String")
+}
+
+func (ec *executionContext) _CampaignRecipient_status(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignRecipient().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.CampaignRecipientStatus) graphql.Marshaler {
+			return ec.marshalNCampaignRecipientStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, true, true, "CampaignRecipientStatus")
+}
+
+func (ec *executionContext) _CampaignRecipient_error(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignRecipient().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, true, true, "String")
+}
+
+func (ec *executionContext) _CampaignRecipient_messageId(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignRecipient_sentAt(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_sentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SentAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_sentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignRecipient_deliveredAt(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_deliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_deliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignRecipient_readAt(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_readAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReadAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_readAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignRecipient_repliedAt(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignRecipient) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipient_repliedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepliedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipient_repliedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipient", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CampaignRecipientConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CampaignRecipientConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipientConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.CampaignRecipientEdge) graphql.Marshaler {
+			return ec.marshalNCampaignRecipientEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipientConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignRecipientConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignRecipientEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignRecipientConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.CampaignRecipientConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipientConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []projections.CampaignRecipient) graphql.Marshaler {
+			return ec.marshalNCampaignRecipient2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignRecipientᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipientConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignRecipientConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignRecipient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignRecipientConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.CampaignRecipientConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipientConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipientConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignRecipientConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignRecipientConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CampaignRecipientConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipientConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipientConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipientConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignRecipientEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CampaignRecipientEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipientEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipientEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignRecipientEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _CampaignRecipientEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.CampaignRecipientEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignRecipientEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.CampaignRecipient) graphql.Marshaler {
+			return ec.marshalNCampaignRecipient2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignRecipient(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignRecipientEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CampaignRecipientEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignRecipient(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CampaignStats_total(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_queued(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_queued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Queued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_queued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_sent(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_sent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_sent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_delivered(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_read(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_read(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Read, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_read(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_failed(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_skipped(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_replied(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_replied(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replied, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_replied(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CampaignStats_progress(ctx context.Context, field graphql.CollectedField, obj *projections.CampaignStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CampaignStats_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CampaignStats().Progress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CampaignStats_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CampaignStats", field, true, true, "Float")
 }
 
 func (ec *executionContext) _ChangePasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.ChangePasswordPayload) (ret graphql.Marshaler) {
@@ -10534,6 +13060,38 @@ func (ec *executionContext) fieldContext_Message_account(_ context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Message_campaign(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Message_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Message().Campaign(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Message_campaign(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Message",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Message_sentAt(ctx context.Context, field graphql.CollectedField, obj *projections.Message) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12913,6 +15471,316 @@ func (ec *executionContext) fieldContext_Mutation_archiveTemplate(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createCampaign(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateCampaign(ctx, fc.Args["input"].(model.CreateCampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_launchCampaign(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_launchCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LaunchCampaign(ctx, fc.Args["input"].(model.LaunchCampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_launchCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_launchCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_pauseCampaign(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_pauseCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PauseCampaign(ctx, fc.Args["input"].(model.PauseCampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_pauseCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_pauseCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resumeCampaign(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resumeCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResumeCampaign(ctx, fc.Args["input"].(model.ResumeCampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resumeCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resumeCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelCampaign(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelCampaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelCampaign(ctx, fc.Args["input"].(model.CancelCampaignInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_WRITE")
+				if err != nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.CampaignPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+			return ec.marshalNCampaignPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelCampaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelCampaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_sendWhatsAppMessage(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14317,6 +17185,68 @@ func (ec *executionContext) fieldContext_Subscription_workspaceEvents(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_workspaceEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_campaignProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_campaignProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CampaignProgress(ctx, fc.Args["campaignId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_READ")
+				if err != nil {
+					var zeroVal *projections.Campaign
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *projections.Campaign
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+			return ec.marshalNCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_campaignProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_campaignProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17044,6 +19974,130 @@ func (ec *executionContext) fieldContext_Workspace_templates(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_campaigns(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_campaigns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workspace().Campaigns(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["status"].(*model.CampaignStatus))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_READ")
+				if err != nil {
+					var zeroVal *model.CampaignConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.CampaignConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
+			return ec.marshalNCampaignConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_campaigns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CampaignConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_campaigns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_campaign(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Workspace_campaign(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Workspace().Campaign(ctx, obj, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "CAMPAIGNS_READ")
+				if err != nil {
+					var zeroVal *projections.Campaign
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *projections.Campaign
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+			return ec.marshalOCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Workspace_campaign(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Campaign(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_campaign_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_whatsAppGroups(ctx context.Context, field graphql.CollectedField, obj *projections.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18719,6 +21773,111 @@ func UnmarshalAssignContactsToGroupInput(ctx context.Context, raw any) (model.As
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCampaignAudienceInput(ctx context.Context, obj any) (model.CampaignAudienceInput, error) {
+	var it model.CampaignAudienceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"contactIds", "contactGroupIds", "whatsAppGroupIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "contactIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactIds = data
+		case "contactGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("contactGroupIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ContactGroupIds = data
+		case "whatsAppGroupIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("whatsAppGroupIds"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WhatsAppGroupIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCampaignAudienceInput unmarshals raw into the CampaignAudienceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCampaignAudienceInput(ctx context.Context, raw any) (model.CampaignAudienceInput, error) {
+	var out model.CampaignAudienceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CampaignAudienceInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCancelCampaignInput(ctx context.Context, obj any) (model.CancelCampaignInput, error) {
+	var it model.CancelCampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"campaignId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "campaignId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CampaignID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCancelCampaignInput unmarshals raw into the CancelCampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCancelCampaignInput(ctx context.Context, raw any) (model.CancelCampaignInput, error) {
+	var out model.CancelCampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CancelCampaignInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputChangeMemberRoleInput(ctx context.Context, obj any) (model.ChangeMemberRoleInput, error) {
 	var it model.ChangeMemberRoleInput
 	if obj == nil {
@@ -19031,6 +22190,97 @@ func (ec *executionContext) unmarshalInputCreateApiTokenInput(ctx context.Contex
 func UnmarshalCreateApiTokenInput(ctx context.Context, raw any) (model.CreateAPITokenInput, error) {
 	var out model.CreateAPITokenInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateApiTokenInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateCampaignInput(ctx context.Context, obj any) (model.CreateCampaignInput, error) {
+	var it model.CreateCampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceId", "name", "templateId", "whatsAppAccountId", "audience", "scheduledAt", "expiresAt", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "templateId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("templateId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TemplateID = data
+		case "whatsAppAccountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("whatsAppAccountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WhatsAppAccountID = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalNCampaignAudienceInput2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignAudienceInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
+		case "scheduledAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scheduledAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScheduledAt = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateCampaignInput unmarshals raw into the CreateCampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateCampaignInput(ctx context.Context, raw any) (model.CreateCampaignInput, error) {
+	var out model.CreateCampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateCampaignInput", raw, &out)
 	return out, err
 }
 
@@ -19587,6 +22837,55 @@ func UnmarshalInviteMemberInput(ctx context.Context, raw any) (model.InviteMembe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputLaunchCampaignInput(ctx context.Context, obj any) (model.LaunchCampaignInput, error) {
+	var it model.LaunchCampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"campaignId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "campaignId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CampaignID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLaunchCampaignInput unmarshals raw into the LaunchCampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLaunchCampaignInput(ctx context.Context, raw any) (model.LaunchCampaignInput, error) {
+	var out model.LaunchCampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LaunchCampaignInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLeaveWorkspaceInput(ctx context.Context, obj any) (model.LeaveWorkspaceInput, error) {
 	var it model.LeaveWorkspaceInput
 	if obj == nil {
@@ -19682,6 +22981,55 @@ func (ec *executionContext) unmarshalInputLogoutWhatsAppAccountInput(ctx context
 func UnmarshalLogoutWhatsAppAccountInput(ctx context.Context, raw any) (model.LogoutWhatsAppAccountInput, error) {
 	var out model.LogoutWhatsAppAccountInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "LogoutWhatsAppAccountInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPauseCampaignInput(ctx context.Context, obj any) (model.PauseCampaignInput, error) {
+	var it model.PauseCampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"campaignId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "campaignId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CampaignID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPauseCampaignInput unmarshals raw into the PauseCampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPauseCampaignInput(ctx context.Context, raw any) (model.PauseCampaignInput, error) {
+	var out model.PauseCampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PauseCampaignInput", raw, &out)
 	return out, err
 }
 
@@ -19843,6 +23191,55 @@ func (ec *executionContext) unmarshalInputRemoveMemberInput(ctx context.Context,
 func UnmarshalRemoveMemberInput(ctx context.Context, raw any) (model.RemoveMemberInput, error) {
 	var out model.RemoveMemberInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RemoveMemberInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputResumeCampaignInput(ctx context.Context, obj any) (model.ResumeCampaignInput, error) {
+	var it model.ResumeCampaignInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"campaignId", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "campaignId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("campaignId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CampaignID = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalResumeCampaignInput unmarshals raw into the ResumeCampaignInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalResumeCampaignInput(ctx context.Context, raw any) (model.ResumeCampaignInput, error) {
+	var out model.ResumeCampaignInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ResumeCampaignInput", raw, &out)
 	return out, err
 }
 
@@ -20918,6 +24315,13 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Contact(ctx, sel, obj)
+	case projections.Campaign:
+		return ec._Campaign(ctx, sel, &obj)
+	case *projections.Campaign:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Campaign(ctx, sel, obj)
 	case projections.APIToken:
 		return ec._ApiToken(ctx, sel, &obj)
 	case *projections.APIToken:
@@ -21255,6 +24659,543 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignImplementors = []string{"Campaign", "Node"}
+
+func (ec *executionContext) _Campaign(ctx context.Context, sel ast.SelectionSet, obj *projections.Campaign) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Campaign")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_id(ctx, field, obj)
+				})
+		case "name":
+			out.Values[i] = ec._Campaign_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_status(ctx, field, obj)
+				})
+		case "pauseReason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_pauseReason(ctx, field, obj)
+				})
+		case "template":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_template(ctx, field, obj)
+				})
+		case "body":
+			out.Values[i] = ec._Campaign_body(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "account":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_account(ctx, field, obj)
+				})
+		case "audience":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_audience(ctx, field, obj)
+				})
+		case "scheduledAt":
+			out.Values[i] = ec._Campaign_scheduledAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._Campaign_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "launchedAt":
+			out.Values[i] = ec._Campaign_launchedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_startedAt(ctx, field, obj)
+				})
+		case "completedAt":
+			out.Values[i] = ec._Campaign_completedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "estimatedCompletionAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_estimatedCompletionAt(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Campaign_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Campaign_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stats":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_stats(ctx, field, obj)
+				})
+		case "recipients":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Campaign_recipients(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignAudienceImplementors = []string{"CampaignAudience"}
+
+func (ec *executionContext) _CampaignAudience(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignAudience) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignAudienceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignAudience")
+		case "contactIds":
+			out.Values[i] = ec._CampaignAudience_contactIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contactGroupIds":
+			out.Values[i] = ec._CampaignAudience_contactGroupIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "whatsAppGroupIds":
+			out.Values[i] = ec._CampaignAudience_whatsAppGroupIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignConnectionImplementors = []string{"CampaignConnection"}
+
+func (ec *executionContext) _CampaignConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignConnection")
+		case "edges":
+			out.Values[i] = ec._CampaignConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._CampaignConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CampaignConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._CampaignConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignEdgeImplementors = []string{"CampaignEdge"}
+
+func (ec *executionContext) _CampaignEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignEdge")
+		case "cursor":
+			out.Values[i] = ec._CampaignEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._CampaignEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignPayloadImplementors = []string{"CampaignPayload"}
+
+func (ec *executionContext) _CampaignPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignPayload")
+		case "campaign":
+			out.Values[i] = ec._CampaignPayload_campaign(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userErrors":
+			out.Values[i] = ec._CampaignPayload_userErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientMutationId":
+			out.Values[i] = ec._CampaignPayload_clientMutationId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignRecipientImplementors = []string{"CampaignRecipient"}
+
+func (ec *executionContext) _CampaignRecipient(ctx context.Context, sel ast.SelectionSet, obj *projections.CampaignRecipient) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignRecipientImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignRecipient")
+		case "contact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignRecipient_contact(ctx, field, obj)
+				})
+		case "phone":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignRecipient_phone(ctx, field, obj)
+				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignRecipient_status(ctx, field, obj)
+				})
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignRecipient_error(ctx, field, obj)
+				})
+		case "messageId":
+			out.Values[i] = ec._CampaignRecipient_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sentAt":
+			out.Values[i] = ec._CampaignRecipient_sentAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "deliveredAt":
+			out.Values[i] = ec._CampaignRecipient_deliveredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "readAt":
+			out.Values[i] = ec._CampaignRecipient_readAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "repliedAt":
+			out.Values[i] = ec._CampaignRecipient_repliedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignRecipientConnectionImplementors = []string{"CampaignRecipientConnection"}
+
+func (ec *executionContext) _CampaignRecipientConnection(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignRecipientConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignRecipientConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignRecipientConnection")
+		case "edges":
+			out.Values[i] = ec._CampaignRecipientConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._CampaignRecipientConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._CampaignRecipientConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._CampaignRecipientConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignRecipientEdgeImplementors = []string{"CampaignRecipientEdge"}
+
+func (ec *executionContext) _CampaignRecipientEdge(ctx context.Context, sel ast.SelectionSet, obj *model.CampaignRecipientEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignRecipientEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignRecipientEdge")
+		case "cursor":
+			out.Values[i] = ec._CampaignRecipientEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._CampaignRecipientEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var campaignStatsImplementors = []string{"CampaignStats"}
+
+func (ec *executionContext) _CampaignStats(ctx context.Context, sel ast.SelectionSet, obj *projections.CampaignStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, campaignStatsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CampaignStats")
+		case "total":
+			out.Values[i] = ec._CampaignStats_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "queued":
+			out.Values[i] = ec._CampaignStats_queued(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sent":
+			out.Values[i] = ec._CampaignStats_sent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "delivered":
+			out.Values[i] = ec._CampaignStats_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "read":
+			out.Values[i] = ec._CampaignStats_read(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failed":
+			out.Values[i] = ec._CampaignStats_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "skipped":
+			out.Values[i] = ec._CampaignStats_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replied":
+			out.Values[i] = ec._CampaignStats_replied(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "progress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CampaignStats_progress(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22571,6 +26512,12 @@ func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Message_account(ctx, field, obj)
 				})
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Message_campaign(ctx, field, obj)
+				})
 		case "sentAt":
 			out.Values[i] = ec._Message_sentAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -22959,6 +26906,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "archiveTemplate":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_archiveTemplate(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createCampaign":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createCampaign(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "launchCampaign":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_launchCampaign(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pauseCampaign":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_pauseCampaign(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resumeCampaign":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resumeCampaign(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelCampaign":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelCampaign(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -23548,6 +27530,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "workspaceEvents":
 		return ec._Subscription_workspaceEvents(ctx, fields[0])
+	case "campaignProgress":
+		return ec._Subscription_campaignProgress(ctx, fields[0])
 	case "contactImportProgress":
 		return ec._Subscription_contactImportProgress(ctx, fields[0])
 	case "whatsAppPairing":
@@ -24411,6 +28395,18 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Workspace_templates(ctx, field, obj)
 				})
+		case "campaigns":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_campaigns(ctx, field, obj)
+				})
+		case "campaign":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Workspace_campaign(ctx, field, obj)
+				})
 		case "whatsAppGroups":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -25081,6 +29077,172 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCampaign2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx context.Context, sel ast.SelectionSet, v projections.Campaign) graphql.Marshaler {
+	return ec._Campaign(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCampaign2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.Campaign) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaign2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Campaign!")
+		return graphql.Null
+	}
+	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignAudience2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignAudience(ctx context.Context, sel ast.SelectionSet, v *model.CampaignAudience) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignAudience!")
+		return graphql.Null
+	}
+	return ec._CampaignAudience(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignAudienceInput2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignAudienceInput(ctx context.Context, v any) (*model.CampaignAudienceInput, error) {
+	res, err := ec.unmarshalInputCampaignAudienceInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignConnection(ctx context.Context, sel ast.SelectionSet, v *model.CampaignConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignConnection!")
+		return graphql.Null
+	}
+	return ec._CampaignConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignEdge(ctx context.Context, sel ast.SelectionSet, v model.CampaignEdge) graphql.Marshaler {
+	return ec._CampaignEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCampaignEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CampaignEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaignPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignPayload(ctx context.Context, sel ast.SelectionSet, v *model.CampaignPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignPayload!")
+		return graphql.Null
+	}
+	return ec._CampaignPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignRecipient2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignRecipient(ctx context.Context, sel ast.SelectionSet, v projections.CampaignRecipient) graphql.Marshaler {
+	return ec._CampaignRecipient(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCampaignRecipient2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignRecipientᚄ(ctx context.Context, sel ast.SelectionSet, v []projections.CampaignRecipient) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignRecipient2githubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignRecipient(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCampaignRecipient2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignRecipient(ctx context.Context, sel ast.SelectionSet, v *projections.CampaignRecipient) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignRecipient!")
+		return graphql.Null
+	}
+	return ec._CampaignRecipient(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignRecipientConnection2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientConnection(ctx context.Context, sel ast.SelectionSet, v *model.CampaignRecipientConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignRecipientConnection!")
+		return graphql.Null
+	}
+	return ec._CampaignRecipientConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCampaignRecipientEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientEdge(ctx context.Context, sel ast.SelectionSet, v model.CampaignRecipientEdge) graphql.Marshaler {
+	return ec._CampaignRecipientEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCampaignRecipientEdge2ᚕgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CampaignRecipientEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCampaignRecipientEdge2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNCampaignRecipientStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientStatus(ctx context.Context, v any) (model.CampaignRecipientStatus, error) {
+	var res model.CampaignRecipientStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignRecipientStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientStatus(ctx context.Context, sel ast.SelectionSet, v model.CampaignRecipientStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNCampaignStats2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaignStats(ctx context.Context, sel ast.SelectionSet, v *projections.CampaignStats) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CampaignStats!")
+		return graphql.Null
+	}
+	return ec._CampaignStats(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNCampaignStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignStatus(ctx context.Context, v any) (model.CampaignStatus, error) {
+	var res model.CampaignStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCampaignStatus2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignStatus(ctx context.Context, sel ast.SelectionSet, v model.CampaignStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNCancelCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCancelCampaignInput(ctx context.Context, v any) (model.CancelCampaignInput, error) {
+	res, err := ec.unmarshalInputCancelCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNChangeMemberRoleInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐChangeMemberRoleInput(ctx context.Context, v any) (model.ChangeMemberRoleInput, error) {
 	res, err := ec.unmarshalInputChangeMemberRoleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25313,6 +29475,11 @@ func (ec *executionContext) unmarshalNCreateApiTokenInput2githubᚗcomᚋmydigib
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCreateCampaignInput(ctx context.Context, v any) (model.CreateCampaignInput, error) {
+	res, err := ec.unmarshalInputCreateCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateContactGroupInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCreateContactGroupInput(ctx context.Context, v any) (model.CreateContactGroupInput, error) {
 	res, err := ec.unmarshalInputCreateContactGroupInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25525,6 +29692,11 @@ func (ec *executionContext) unmarshalNInviteMemberInput2githubᚗcomᚋmydigibiz
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNLaunchCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLaunchCampaignInput(ctx context.Context, v any) (model.LaunchCampaignInput, error) {
+	res, err := ec.unmarshalInputLaunchCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNLeaveWorkspaceInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐLeaveWorkspaceInput(ctx context.Context, v any) (model.LeaveWorkspaceInput, error) {
 	res, err := ec.unmarshalInputLeaveWorkspaceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25719,6 +29891,11 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋmydigibizᚋdigib
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNPauseCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐPauseCampaignInput(ctx context.Context, v any) (model.PauseCampaignInput, error) {
+	res, err := ec.unmarshalInputPauseCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNReconnectWhatsAppAccountInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐReconnectWhatsAppAccountInput(ctx context.Context, v any) (model.ReconnectWhatsAppAccountInput, error) {
 	res, err := ec.unmarshalInputReconnectWhatsAppAccountInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25740,6 +29917,11 @@ func (ec *executionContext) marshalNRemoveMemberPayload2ᚖgithubᚗcomᚋmydigi
 		return graphql.Null
 	}
 	return ec._RemoveMemberPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNResumeCampaignInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐResumeCampaignInput(ctx context.Context, v any) (model.ResumeCampaignInput, error) {
+	res, err := ec.unmarshalInputResumeCampaignInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRevokeApiTokenInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐRevokeAPITokenInput(ctx context.Context, v any) (model.RevokeAPITokenInput, error) {
@@ -26516,6 +30698,45 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOCampaign2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐCampaign(ctx context.Context, sel ast.SelectionSet, v *projections.Campaign) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Campaign(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCampaignRecipientStatus2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientStatus(ctx context.Context, v any) (*model.CampaignRecipientStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.CampaignRecipientStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCampaignRecipientStatus2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignRecipientStatus(ctx context.Context, sel ast.SelectionSet, v *model.CampaignRecipientStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOCampaignStatus2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignStatus(ctx context.Context, v any) (*model.CampaignStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.CampaignStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCampaignStatus2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐCampaignStatus(ctx context.Context, sel ast.SelectionSet, v *model.CampaignStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOContact2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋprojectionsᚐContact(ctx context.Context, sel ast.SelectionSet, v *projections.Contact) graphql.Marshaler {

@@ -76,6 +76,54 @@ type AuthPayload struct {
 	ClientMutationID *string                `json:"clientMutationId,omitempty"`
 }
 
+// Who a campaign is for, as created.
+type CampaignAudience struct {
+	ContactIds       []string `json:"contactIds"`
+	ContactGroupIds  []string `json:"contactGroupIds"`
+	WhatsAppGroupIds []string `json:"whatsAppGroupIds"`
+}
+
+type CampaignAudienceInput struct {
+	ContactIds       []string `json:"contactIds,omitempty"`
+	ContactGroupIds  []string `json:"contactGroupIds,omitempty"`
+	WhatsAppGroupIds []string `json:"whatsAppGroupIds,omitempty"`
+}
+
+type CampaignConnection struct {
+	Edges      []CampaignEdge         `json:"edges"`
+	Nodes      []projections.Campaign `json:"nodes"`
+	PageInfo   *PageInfo              `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+type CampaignEdge struct {
+	Cursor string                `json:"cursor"`
+	Node   *projections.Campaign `json:"node"`
+}
+
+type CampaignPayload struct {
+	Campaign         *projections.Campaign `json:"campaign,omitempty"`
+	UserErrors       []UserError           `json:"userErrors"`
+	ClientMutationID *string               `json:"clientMutationId,omitempty"`
+}
+
+type CampaignRecipientConnection struct {
+	Edges      []CampaignRecipientEdge         `json:"edges"`
+	Nodes      []projections.CampaignRecipient `json:"nodes"`
+	PageInfo   *PageInfo                       `json:"pageInfo"`
+	TotalCount int                             `json:"totalCount"`
+}
+
+type CampaignRecipientEdge struct {
+	Cursor string                         `json:"cursor"`
+	Node   *projections.CampaignRecipient `json:"node"`
+}
+
+type CancelCampaignInput struct {
+	CampaignID       string  `json:"campaignId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type ChangeMemberRoleInput struct {
 	WorkspaceID      string        `json:"workspaceId"`
 	UserID           string        `json:"userId"`
@@ -168,6 +216,21 @@ type CreateAPITokenInput struct {
 	Name        string           `json:"name"`
 	Scopes      []identity.Scope `json:"scopes"`
 	// When the token stops working; never when null.
+	ExpiresAt        *time.Time `json:"expiresAt,omitempty"`
+	ClientMutationID *string    `json:"clientMutationId,omitempty"`
+}
+
+type CreateCampaignInput struct {
+	WorkspaceID string `json:"workspaceId"`
+	// 1 to 200 characters.
+	Name       string `json:"name"`
+	TemplateID string `json:"templateId"`
+	// The number it is sent from.
+	WhatsAppAccountID string                 `json:"whatsAppAccountId"`
+	Audience          *CampaignAudienceInput `json:"audience"`
+	// When sending starts once launched (null: at launch).
+	ScheduledAt *time.Time `json:"scheduledAt,omitempty"`
+	// When recipients not yet messaged stop being messaged (FAILED, EXPIRED).
 	ExpiresAt        *time.Time `json:"expiresAt,omitempty"`
 	ClientMutationID *string    `json:"clientMutationId,omitempty"`
 }
@@ -270,6 +333,11 @@ type InviteMemberInput struct {
 	ClientMutationID *string       `json:"clientMutationId,omitempty"`
 }
 
+type LaunchCampaignInput struct {
+	CampaignID       string  `json:"campaignId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type LeaveWorkspaceInput struct {
 	WorkspaceID      string  `json:"workspaceId"`
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
@@ -331,6 +399,11 @@ type PageInfo struct {
 	EndCursor   *string `json:"endCursor,omitempty"`
 }
 
+type PauseCampaignInput struct {
+	CampaignID       string  `json:"campaignId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type Query struct {
 }
 
@@ -355,6 +428,11 @@ type RemoveMemberPayload struct {
 	RemovedUserID    *string     `json:"removedUserId,omitempty"`
 	UserErrors       []UserError `json:"userErrors"`
 	ClientMutationID *string     `json:"clientMutationId,omitempty"`
+}
+
+type ResumeCampaignInput struct {
+	CampaignID       string  `json:"campaignId"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
 type RevokeAPITokenInput struct {
@@ -625,6 +703,141 @@ type WorkspaceSettings struct {
 	QuietHoursStart *string `json:"quietHoursStart,omitempty"`
 	QuietHoursEnd   *string `json:"quietHoursEnd,omitempty"`
 	RetentionDays   int     `json:"retentionDays"`
+}
+
+type CampaignRecipientStatus string
+
+const (
+	// Not messaged yet (or its message not yet accepted by WhatsApp).
+	CampaignRecipientStatusQueued CampaignRecipientStatus = "QUEUED"
+	// WhatsApp accepted the message.
+	CampaignRecipientStatusSent      CampaignRecipientStatus = "SENT"
+	CampaignRecipientStatusDelivered CampaignRecipientStatus = "DELIVERED"
+	CampaignRecipientStatusRead      CampaignRecipientStatus = "READ"
+	// Not sent: WhatsApp refused it, it expired or the campaign was cancelled (error says which).
+	CampaignRecipientStatusFailed CampaignRecipientStatus = "FAILED"
+	// Never messaged: opted out, not on WhatsApp or deleted (error says which).
+	CampaignRecipientStatusSkipped CampaignRecipientStatus = "SKIPPED"
+)
+
+var AllCampaignRecipientStatus = []CampaignRecipientStatus{
+	CampaignRecipientStatusQueued,
+	CampaignRecipientStatusSent,
+	CampaignRecipientStatusDelivered,
+	CampaignRecipientStatusRead,
+	CampaignRecipientStatusFailed,
+	CampaignRecipientStatusSkipped,
+}
+
+func (e CampaignRecipientStatus) IsValid() bool {
+	switch e {
+	case CampaignRecipientStatusQueued, CampaignRecipientStatusSent, CampaignRecipientStatusDelivered, CampaignRecipientStatusRead, CampaignRecipientStatusFailed, CampaignRecipientStatusSkipped:
+		return true
+	}
+	return false
+}
+
+func (e CampaignRecipientStatus) String() string {
+	return string(e)
+}
+
+func (e *CampaignRecipientStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CampaignRecipientStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CampaignRecipientStatus", str)
+	}
+	return nil
+}
+
+func (e CampaignRecipientStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CampaignRecipientStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CampaignRecipientStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type CampaignStatus string
+
+const (
+	// Created, not launched.
+	CampaignStatusDraft CampaignStatus = "DRAFT"
+	// Launched, waiting for its scheduledAt.
+	CampaignStatusScheduled CampaignStatus = "SCHEDULED"
+	CampaignStatusRunning   CampaignStatus = "RUNNING"
+	// Sending stopped until resumed; pauseReason says why.
+	CampaignStatusPaused CampaignStatus = "PAUSED"
+	// Every recipient has an outcome (or the campaign expired).
+	CampaignStatusCompleted CampaignStatus = "COMPLETED"
+	// Ended by a user: nothing more is sent; recipients not messaged end FAILED (CANCELLED).
+	CampaignStatusCancelled CampaignStatus = "CANCELLED"
+)
+
+var AllCampaignStatus = []CampaignStatus{
+	CampaignStatusDraft,
+	CampaignStatusScheduled,
+	CampaignStatusRunning,
+	CampaignStatusPaused,
+	CampaignStatusCompleted,
+	CampaignStatusCancelled,
+}
+
+func (e CampaignStatus) IsValid() bool {
+	switch e {
+	case CampaignStatusDraft, CampaignStatusScheduled, CampaignStatusRunning, CampaignStatusPaused, CampaignStatusCompleted, CampaignStatusCancelled:
+		return true
+	}
+	return false
+}
+
+func (e CampaignStatus) String() string {
+	return string(e)
+}
+
+func (e *CampaignStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = CampaignStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid CampaignStatus", str)
+	}
+	return nil
+}
+
+func (e CampaignStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *CampaignStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e CampaignStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type ContactImportStatus string

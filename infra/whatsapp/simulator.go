@@ -386,8 +386,13 @@ func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m wha
 	case fail:
 		return &whatsapp.SendError{Code: "SERVER_ERROR", Message: "server returned error 500"}
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO simulator_messages (account_id, message_id, recipient, body) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (account_id, message_id) DO NOTHING`, account.ID, m.MessageID, m.To, m.Text)
+	var media *string
+	if m.MediaID != nil {
+		id := m.MediaID.String()
+		media = &id
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO simulator_messages (account_id, message_id, recipient, body, media_id) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (account_id, message_id) DO NOTHING`, account.ID, m.MessageID, m.To, m.Text, media)
 	if err != nil {
 		return fmt.Errorf("simulator: accepting the message: %w", err)
 	}
@@ -406,6 +411,22 @@ func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m wha
 		s.spawn(func() { _ = s.Timelock(account, time.Now().Add(24*time.Hour)) })
 	}
 	return nil
+}
+
+// OnWhatsApp tells which of the numbers have WhatsApp (all but those configured otherwise), as
+// WhatsApp answers a connected device.
+func (s *Simulator) OnWhatsApp(ctx context.Context, account whatsapp.AccountRef, phones []string) (map[string]bool, error) {
+	s.mu.Lock()
+	_, connected := s.connected[account.ID]
+	s.mu.Unlock()
+	if !connected {
+		return nil, &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
+	}
+	out := make(map[string]bool, len(phones))
+	for _, p := range phones {
+		out[p] = !s.notOnWhatsApp(p)
+	}
+	return out, nil
 }
 
 func (s *Simulator) notOnWhatsApp(phone string) bool {
