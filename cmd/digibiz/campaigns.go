@@ -43,7 +43,7 @@ func (d campaignDirectory) AccountState(ctx context.Context, account uuid.UUID) 
 	if err != nil {
 		return reactors.AccountState{}, err
 	}
-	return reactors.AccountState{Status: a.Status, TimelockedUntil: a.TimelockedUntil}, nil
+	return reactors.AccountState{Status: a.Status, Reason: a.StatusReason, Since: a.UpdatedAt, TimelockedUntil: a.TimelockedUntil}, nil
 }
 
 func (d campaignDirectory) SentText(ctx context.Context, account uuid.UUID, messageID string) (string, bool, error) {

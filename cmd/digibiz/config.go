@@ -99,6 +99,7 @@ func bindConfig(fs *flag.FlagSet) *Config {
 	fs.DurationVar(&c.Simulator.ConnectDelay, "sim-connect-delay", envDuration("DIGIBIZ_SIM_CONNECT_DELAY", 50*time.Millisecond), "simulator: how long a connection takes to come up (DIGIBIZ_SIM_CONNECT_DELAY)")
 	fs.DurationVar(&c.Simulator.DeliverDelay, "sim-deliver-delay", envDuration("DIGIBIZ_SIM_DELIVER_DELAY", 200*time.Millisecond), "simulator: how long after WhatsApp accepts a message the recipient's phone confirms delivery; negative: never (DIGIBIZ_SIM_DELIVER_DELAY)")
 	fs.DurationVar(&c.Simulator.ReadDelay, "sim-read-delay", envDuration("DIGIBIZ_SIM_READ_DELAY", time.Second), "simulator: how long after WhatsApp accepts a message the recipient reads it; negative: never (DIGIBIZ_SIM_READ_DELAY)")
+	fs.DurationVar(&c.Simulator.SendDelay, "sim-send-delay", envDuration("DIGIBIZ_SIM_SEND_DELAY", 0), "simulator: how long WhatsApp takes to accept a message (DIGIBIZ_SIM_SEND_DELAY)")
 	fs.Float64Var(&c.Simulator.FailureRate, "sim-failure-rate", envFloat("DIGIBIZ_SIM_FAILURE_RATE", 0), "simulator: share of sends refused with a server error, 0 to 1 (DIGIBIZ_SIM_FAILURE_RATE)")
 	fs.Func("sim-not-on-whatsapp", "simulator: comma-separated numbers or number prefixes (E.164) without WhatsApp (DIGIBIZ_SIM_NOT_ON_WHATSAPP)", func(v string) error {
 		c.Simulator.NotOnWhatsApp = splitList(v)

@@ -19,12 +19,13 @@ import (
 )
 
 // startProcess runs `digibiz serve` on databaseURL and waits until it is ready.
-func startProcess(t *testing.T, bin, databaseURL, dataDir, masterKey string) (*exec.Cmd, *testServer) {
+func startProcess(t *testing.T, bin, databaseURL, dataDir, masterKey string, env ...string) (*exec.Cmd, *testServer) {
 	t.Helper()
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "DIGIBIZ_DATABASE_URL="+databaseURL, "DIGIBIZ_ADDR="+addr, "DIGIBIZ_DATA_DIR="+dataDir,
 		"DIGIBIZ_MASTER_KEY="+masterKey, "DIGIBIZ_RATE_PER_PRINCIPAL=0", "DIGIBIZ_RATE_PER_IP=0", "DIGIBIZ_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

@@ -100,9 +100,11 @@ type RecipientData struct {
 	OptedOut bool
 }
 
-// AccountState is whether an account can send.
+// AccountState is whether an account can send: its status, why, since when.
 type AccountState struct {
 	Status          whatsapp.Status
+	Reason          string
+	Since           time.Time
 	TimelockedUntil *time.Time
 }
 
@@ -361,23 +363,6 @@ func (r *SendCampaignOnCampaignLaunched) bucketOf(account uuid.UUID, perMinute i
 	return b
 }
 
-// pauseFor is the pause reason an account's state calls for ("" when it can send).
-func pauseFor(st AccountState, now time.Time) string {
-	switch st.Status {
-	case whatsapp.StatusConnected:
-		if st.TimelockedUntil != nil && st.TimelockedUntil.After(now) {
-			return campaign.PauseReachOutTimelock
-		}
-		return ""
-	case whatsapp.StatusLoggedOut:
-		return campaign.PauseAccountLoggedOut
-	case whatsapp.StatusBanned:
-		return campaign.PauseTemporaryBan
-	default:
-		return campaign.PauseAccountDisconnected
-	}
-}
-
 // dispatchAccount sends for the running campaigns of one account, as much as its pace allows
 // now, shared fairly. It returns how many messages it handed to WhatsApp.
 func (r *SendCampaignOnCampaignLaunched) dispatchAccount(ctx context.Context, account uuid.UUID, cs []BookCampaign, now time.Time) (int, error) {
@@ -385,7 +370,11 @@ func (r *SendCampaignOnCampaignLaunched) dispatchAccount(ctx context.Context, ac
 	if err != nil {
 		return 0, err
 	}
-	if reason := pauseFor(st, now); reason != "" {
+	reason, wait := campaign.AccountCheck(st.Status, st.Reason, st.Since, st.TimelockedUntil, now)
+	if wait {
+		return 0, nil
+	}
+	if reason != "" {
 		var errs []error
 		for _, c := range cs {
 			errs = append(errs, r.Campaigns.AutoPauseCampaign(ctx, c.ID, reason, string(st.Status)))
@@ -540,6 +529,10 @@ func (r *SendCampaignOnCampaignLaunched) sendFor(ctx context.Context, c BookCamp
 	}
 	if checker, ok := r.Gateway.(NumberChecker); ok && len(phones) > 0 {
 		on, err := checker.OnWhatsApp(ctx, ref, phones)
+		var se *whatsapp.SendError
+		if errors.As(err, &se) && se.Code == campaign.FailNotConnected {
+			return 0, nil // reconnecting: next step
+		}
 		if err != nil {
 			return 0, err
 		}
@@ -624,7 +617,12 @@ func (r *SendCampaignOnCampaignLaunched) sendFor(ctx context.Context, c BookCamp
 			pause, detail = campaign.PauseReachOutTimelock, res.err.Error()
 			continue // sent again, with the same id, once the campaign is resumed
 		case code == campaign.FailNotConnected:
-			pause, detail = campaign.PauseAccountDisconnected, res.err.Error()
+			// The account is reconnecting (after a restart, a network drop): the message waits,
+			// with its id. Should the connection not come back, the account's state says so
+			// and the campaign pauses.
+			if err := r.Book.Retry(ctx, c.ID, res.ContactID, res.Attempts, now.Add(time.Second)); err != nil {
+				return sent, err
+			}
 			continue
 		case campaign.Retryable(code) && res.Attempts+1 < campaign.MaxAttempts:
 			r.noteOutcome(c.ID, true)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mydigibiz/digibiz/domain/campaign"
 	"github.com/mydigibiz/digibiz/domain/fault"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 )
 
 var t0 = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
@@ -242,5 +243,33 @@ func TestFailureRate(t *testing.T) {
 	}
 	if campaign.RetryDelay(1) != 2*time.Second || campaign.RetryDelay(30) != 5*time.Minute {
 		t.Fatal(campaign.RetryDelay(1), campaign.RetryDelay(30))
+	}
+}
+
+func TestAccountCheck(t *testing.T) {
+	later := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		status whatsapp.Status
+		reason string
+		since  time.Time
+		lock   *time.Time
+		pause  string
+		wait   bool
+	}{
+		{whatsapp.StatusConnected, "", t0, nil, "", false},
+		{whatsapp.StatusConnected, "", t0, &later, campaign.PauseReachOutTimelock, false},
+		{whatsapp.StatusConnected, "", t0, &t0, "", false}, // a timelock that ended
+		{whatsapp.StatusBanned, "TEMPORARY_BAN_101", t0, nil, campaign.PauseTemporaryBan, false},
+		{whatsapp.StatusLoggedOut, whatsapp.ReasonRemoteLogout, t0, nil, campaign.PauseAccountLoggedOut, false},
+		{whatsapp.StatusDisconnected, whatsapp.ReasonRequested, t0, nil, campaign.PauseAccountDisconnected, false},
+		{whatsapp.StatusDisconnected, whatsapp.ReasonServerShutdown, t0, nil, "", true},
+		{whatsapp.StatusDisconnected, whatsapp.ReasonNetwork, t0.Add(-time.Minute), nil, campaign.PauseAccountDisconnected, false},
+		{whatsapp.StatusDisconnected, whatsapp.ReasonStreamReplaced, t0, nil, campaign.PauseAccountDisconnected, false},
+		{whatsapp.StatusPairing, "", t0, nil, campaign.PauseAccountDisconnected, false},
+	} {
+		pause, wait := campaign.AccountCheck(tc.status, tc.reason, tc.since, tc.lock, t0)
+		if pause != tc.pause || wait != tc.wait {
+			t.Errorf("%s/%s: pause %q wait %v, want %q %v", tc.status, tc.reason, pause, wait, tc.pause, tc.wait)
+		}
 	}
 }

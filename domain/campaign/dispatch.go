@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/mydigibiz/digibiz/domain/identity"
+	"github.com/mydigibiz/digibiz/domain/whatsapp"
 )
 
 // The dispatcher's decisions: when an account may send, how much, and to whom first. Pure
@@ -213,4 +214,32 @@ func FailureRateExceeded(latest []bool) bool {
 		}
 	}
 	return float64(failed) >= FailureThreshold*FailureWindow
+}
+
+// ReconnectGrace is how long an account that dropped by itself (the network, WhatsApp's servers,
+// our own restart) may take to come back before its campaigns pause: they wait meanwhile.
+const ReconnectGrace = time.Minute
+
+// AccountCheck is what an account's state means for its campaigns at now: a pause reason, or to
+// wait (send nothing yet, pause nothing), or neither (send).
+func AccountCheck(status whatsapp.Status, reason string, since time.Time, timelockedUntil *time.Time, now time.Time) (pause string, wait bool) {
+	switch status {
+	case whatsapp.StatusConnected:
+		if timelockedUntil != nil && timelockedUntil.After(now) {
+			return PauseReachOutTimelock, false
+		}
+		return "", false
+	case whatsapp.StatusLoggedOut:
+		return PauseAccountLoggedOut, false
+	case whatsapp.StatusBanned:
+		return PauseTemporaryBan, false
+	case whatsapp.StatusDisconnected:
+		switch reason {
+		case whatsapp.ReasonNetwork, whatsapp.ReasonKeepAliveTimeout, whatsapp.ReasonServerShutdown, whatsapp.ReasonInterrupted, "":
+			if now.Sub(since) < ReconnectGrace {
+				return "", true
+			}
+		}
+	}
+	return PauseAccountDisconnected, false
 }

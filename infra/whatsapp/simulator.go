@@ -28,6 +28,8 @@ type SimulatorOpts struct {
 	// DeliverDelay and ReadDelay are how long after WhatsApp accepted a message the recipient's
 	// phone confirms delivery, and the recipient reads it (defaults 200ms and 1s; negative: never).
 	DeliverDelay, ReadDelay time.Duration
+	// SendDelay is how long WhatsApp takes to accept a message (its round trip; default 0).
+	SendDelay time.Duration
 	// FailureRate is the share of sends WhatsApp refuses with a server error (0 to 1).
 	FailureRate float64
 	// NotOnWhatsApp lists numbers (E.164) or prefixes of numbers that have no WhatsApp.
@@ -371,6 +373,13 @@ func (s *Simulator) UnlinkFromPhone(ctx context.Context, account whatsapp.Accoun
 // server error; otherwise recorded once per message id (a repeated id is dropped, as WhatsApp
 // drops it) and followed by the recipient's receipts.
 func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m whatsapp.Outgoing) error {
+	if s.opts.SendDelay > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.opts.SendDelay):
+		}
+	}
 	s.mu.Lock()
 	_, connected := s.connected[account.ID]
 	locked := time.Now().Before(s.timelocks[account.ID]) && !s.wrote[account.ID][m.To]
