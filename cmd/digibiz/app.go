@@ -337,6 +337,7 @@ func (a *App) Start() {
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", graphql.NewHandler(a.Resolver))
+	mux.Handle("/exports/", a.Resolver.ExportsHandler())
 	mux.Handle("/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +201,12 @@ func TestCampaignFunnel(t *testing.T) {
 		map[string]any{"in": map[string]any{"contactId": optedOut, "optedOut": true}}, &oo)
 	require.Empty(t, oo.SetContactOptOut.UserErrors)
 
+	// A name a spreadsheet would run as a formula.
+	var upd struct{ UpdateContact struct{ UserErrors []userErr } }
+	s.must(w.tok, `mutation($in: UpdateContactInput!) { updateContact(input: $in) { userErrors { code } } }`,
+		map[string]any{"in": map[string]any{"contactId": w.contactID(t, w.phones[40]), "name": `=HYPERLINK("http://evil.example","x")`}}, &upd)
+	require.Empty(t, upd.UpdateContact.UserErrors)
+
 	c := w.create(t, nil)
 	launched, ue := s.campaignMutation(w.tok, "launchCampaign", map[string]any{"campaignId": c.ID})
 	require.Empty(t, ue)
@@ -221,7 +230,7 @@ func TestCampaignFunnel(t *testing.T) {
 	for _, m := range sent {
 		require.False(t, seen[m.To], "%s messaged twice", m.To)
 		seen[m.To] = true
-		require.Regexp(t, `^Hi Person\d+, 10% off in City\d!$`, m.Text)
+		require.Regexp(t, `^Hi (Person\d+|=HYPERLINK\S+), 10% off in City\d!$`, m.Text)
 	}
 	// Replies: two recipients answer; the third number is no recipient's.
 	for _, from := range []string{w.phones[30], w.phones[31]} {
@@ -260,6 +269,48 @@ func TestCampaignFunnel(t *testing.T) {
 	require.Equal(t, "CAMPAIGN_ENDED", ue[0].Code)
 	_, ue = s.campaignMutation(w.tok, "cancelCampaign", map[string]any{"campaignId": c.ID})
 	require.Equal(t, "CAMPAIGN_ENDED", ue[0].Code)
+
+	// The recipients as CSV: every recipient once, formulas neutralised, with the token.
+	status, body := s.getExport(w.tok, c.ID)
+	require.Equal(t, http.StatusOK, status, body)
+	rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 61)
+	require.Equal(t, []string{"phone", "name", "status", "error", "message_id", "sent_at", "delivered_at", "read_at", "replied_at"}, rows[0])
+	byStatus := map[string]int{}
+	for _, r := range rows[1:] {
+		byStatus[r[2]]++
+		require.True(t, strings.HasPrefix(r[0], "'+4917"), "phone cell %q", r[0])
+		require.False(t, strings.HasPrefix(r[1], "="), "name cell %q runs as a formula", r[1])
+	}
+	require.Equal(t, map[string]int{"READ": 49, "SKIPPED": 11}, byStatus)
+	require.Contains(t, body, `'=HYPERLINK(`)
+	// Without CONTACTS_READ the numbers are not the token's to read; another workspace's
+	// campaign is not found; no token, no export.
+	narrow := s.createToken(w.tok, w.ws, "stats only", "CAMPAIGNS_READ")
+	status, _ = s.getExport(*narrow.Token, c.ID)
+	require.Equal(t, http.StatusForbidden, status)
+	stranger := s.signUp("Stranger", "stranger@example.com", strongPassword, "Elsewhere")
+	status, body = s.getExport(*stranger.Token, c.ID)
+	require.Equal(t, http.StatusNotFound, status)
+	require.NotContains(t, body, "+4917")
+	status, _ = s.getExport("", c.ID)
+	require.Equal(t, http.StatusUnauthorized, status)
+}
+
+func (s *testServer) getExport(token, campaignID string) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.url+"/exports/campaigns/"+campaignID+"/recipients.csv", nil)
+	require.NoError(s.t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, string(b)
 }
 
 type simulatorMessageJSON struct {
