@@ -202,7 +202,9 @@ func TestCampaignFunnel(t *testing.T) {
 	require.Empty(t, oo.SetContactOptOut.UserErrors)
 
 	// A name a spreadsheet would run as a formula.
-	var upd struct{ UpdateContact struct{ UserErrors []userErr } }
+	var upd struct {
+		UpdateContact struct{ UserErrors []userErr }
+	}
 	s.must(w.tok, `mutation($in: UpdateContactInput!) { updateContact(input: $in) { userErrors { code } } }`,
 		map[string]any{"in": map[string]any{"contactId": w.contactID(t, w.phones[40]), "name": `=HYPERLINK("http://evil.example","x")`}}, &upd)
 	require.Empty(t, upd.UpdateContact.UserErrors)
