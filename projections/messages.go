@@ -59,11 +59,19 @@ CREATE INDEX messages_contact_idx ON messages (contact_id, created_at DESC, row_
 	return err
 }
 
+// Apply sends the batch's statements in one round trip (a campaign brings thousands of events
+// a second).
 func (Messages) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.RecordedEvent) error {
+	batch := &pgx.Batch{}
+	var positions []*eventstore.RecordedEvent
 	for _, e := range events {
 		ev, err := e.Decode(ctx)
 		if err != nil {
 			return err
+		}
+		queue := func(sql string, args ...any) {
+			batch.Queue(sql, args...)
+			positions = append(positions, e)
 		}
 		switch ev := ev.(type) {
 		case contact.MessageReceived:
@@ -71,38 +79,45 @@ func (Messages) Apply(ctx context.Context, tx pgx.Tx, events []*eventstore.Recor
 			if ev.Media != nil {
 				m = *ev.Media
 			}
-			_, err = tx.Exec(ctx, `INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
+			queue(`INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
 				media_kind, status, created_at, received_at, media_id, media_mime, media_name, media_size, media_sha256)
 				VALUES ($1, $2, $3, $4, $5, 'INBOUND', $6, $7, 'RECEIVED', $8, $9, $10, $11, $12, $13, $14)
 				ON CONFLICT DO NOTHING`, e.ID, ev.ContactID, ev.WorkspaceID, ev.AccountID, ev.MessageID, ev.Text, ev.MediaKind, e.RecordedAt, ev.SentAt,
 				nullUUID(m.ID), m.MimeType, m.FileName, m.Size, m.SHA256)
 		case contact.MessageQueued:
-			_, err = tx.Exec(ctx, `INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
+			queue(`INSERT INTO messages (row_id, contact_id, workspace_id, account_id, message_id, direction, text,
 				status, campaign_id, created_at) VALUES ($1, $2, $3, $4, $5, 'OUTBOUND', $6, 'QUEUED', $7, $8) ON CONFLICT DO NOTHING`,
 				e.ID, ev.ContactID, ev.WorkspaceID, ev.AccountID, ev.MessageID, ev.Text, ev.CampaignID, e.RecordedAt)
 		case contact.MessageSent:
-			_, err = tx.Exec(ctx, `UPDATE messages SET sent_at = $3, status = CASE WHEN status = 'QUEUED' THEN 'SENT' ELSE status END
+			queue(`UPDATE messages SET sent_at = $3, status = CASE WHEN status = 'QUEUED' THEN 'SENT' ELSE status END
 				WHERE contact_id = $1 AND message_id = $2`, ev.ContactID, ev.MessageID, ev.At)
 		case contact.MessageFailed:
-			_, err = tx.Exec(ctx, `UPDATE messages SET status = 'FAILED', failure = $3 WHERE contact_id = $1 AND message_id = $2`,
+			queue(`UPDATE messages SET status = 'FAILED', failure = $3 WHERE contact_id = $1 AND message_id = $2`,
 				ev.ContactID, ev.MessageID, ev.Code)
 		case contact.MessageDelivered:
-			_, err = tx.Exec(ctx, `UPDATE messages SET delivered_at = coalesce(delivered_at, $3),
+			queue(`UPDATE messages SET delivered_at = coalesce(delivered_at, $3),
 				status = CASE WHEN status IN ('QUEUED', 'SENT') THEN 'DELIVERED' ELSE status END
 				WHERE contact_id = $1 AND message_id = $2`, ev.ContactID, ev.MessageID, ev.At)
 		case contact.MessageRead:
 			// A read message was delivered, whatever order the receipts came in.
-			_, err = tx.Exec(ctx, `UPDATE messages SET read_at = coalesce(read_at, $3), delivered_at = coalesce(delivered_at, $3),
+			queue(`UPDATE messages SET read_at = coalesce(read_at, $3), delivered_at = coalesce(delivered_at, $3),
 				status = CASE WHEN status IN ('QUEUED', 'SENT', 'DELIVERED') THEN 'READ' ELSE status END
 				WHERE contact_id = $1 AND message_id = $2`, ev.ContactID, ev.MessageID, ev.At)
 		case contact.Deleted:
-			_, err = tx.Exec(ctx, `DELETE FROM messages WHERE contact_id = $1`, ev.ContactID)
+			queue(`DELETE FROM messages WHERE contact_id = $1`, ev.ContactID)
 		}
-		if err != nil {
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	br := tx.SendBatch(ctx, batch)
+	for _, e := range positions {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
 			return fmt.Errorf("applying %s at %d: %w", e.Type, e.Position, err)
 		}
 	}
-	return nil
+	return br.Close()
 }
 
 // Message is a message of a conversation.

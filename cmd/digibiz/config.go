@@ -106,6 +106,12 @@ func bindConfig(fs *flag.FlagSet) *Config {
 		return nil
 	})
 	c.Simulator.NotOnWhatsApp = splitList(os.Getenv("DIGIBIZ_SIM_NOT_ON_WHATSAPP"))
+	fs.Func("sim-refuse", "simulator: comma-separated numbers or number prefixes (E.164) whose messages WhatsApp refuses for good (DIGIBIZ_SIM_REFUSE)", func(v string) error {
+		c.Simulator.Refuse = splitList(v)
+		return nil
+	})
+	c.Simulator.Refuse = splitList(os.Getenv("DIGIBIZ_SIM_REFUSE"))
+	fs.Float64Var(&c.Simulator.Unread, "sim-unread", envFloat("DIGIBIZ_SIM_UNREAD", 0), "simulator: share of delivered messages never read, 0 to 1 (DIGIBIZ_SIM_UNREAD)")
 	fs.IntVar(&c.Simulator.BanAfter, "sim-ban-after", envInt("DIGIBIZ_SIM_BAN_AFTER", 0), "simulator: ban a number (code 101) after it sent this many messages since it connected; 0: never (DIGIBIZ_SIM_BAN_AFTER)")
 	fs.DurationVar(&c.Simulator.BanFor, "sim-ban-for", envDuration("DIGIBIZ_SIM_BAN_FOR", 24*time.Hour), "simulator: how long such a ban lasts (DIGIBIZ_SIM_BAN_FOR)")
 	fs.IntVar(&c.Simulator.TimelockAfter, "sim-timelock-after", envInt("DIGIBIZ_SIM_TIMELOCK_AFTER", 0), "simulator: put a number under a day's reach-out timelock after it sent this many messages since it connected; 0: never (DIGIBIZ_SIM_TIMELOCK_AFTER)")
@@ -172,12 +178,17 @@ func (c *Config) validate() error {
 	if c.SimUnthrottled && c.WhatsApp != "simulator" {
 		return fmt.Errorf("sim-unthrottled is for the simulator only: a real number sending unthrottled gets banned")
 	}
+	if r := c.Simulator.Unread; r < 0 || r > 1 || r != r {
+		return fmt.Errorf("sim-unread must be between 0 and 1, not %v", r)
+	}
 	if r := c.Simulator.FailureRate; r < 0 || r > 1 || r != r {
 		return fmt.Errorf("sim-failure-rate must be between 0 and 1, not %v", r)
 	}
-	for _, p := range c.Simulator.NotOnWhatsApp {
-		if !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789") != "" {
-			return fmt.Errorf("sim-not-on-whatsapp takes numbers or prefixes like +4930, not %q", p)
+	for flag, list := range map[string][]string{"sim-not-on-whatsapp": c.Simulator.NotOnWhatsApp, "sim-refuse": c.Simulator.Refuse} {
+		for _, p := range list {
+			if !strings.HasPrefix(p, "+") || strings.Trim(p[1:], "0123456789") != "" {
+				return fmt.Errorf("%s takes numbers or prefixes like +4930, not %q", flag, p)
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
 	"github.com/mydigibiz/digibiz/infra/postgres/pgtest"
+	"github.com/mydigibiz/digibiz/projections"
 )
 
 type campaignStatsJSON struct {
@@ -344,4 +347,140 @@ func (s *testServer) simulatorMessages(token, account string) []simulatorMessage
 		}
 		after = out.SimulatorMessages.PageInfo.EndCursor
 	}
+}
+
+// campaignProgress over WebSocket (graphql-transport-ws): the campaign at once, updates as it
+// sends (coalesced: a few a second at most), and the final COMPLETED state, then complete.
+func TestCampaignProgressSubscription(t *testing.T) {
+	t.Parallel()
+	cfg := &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t), Bus: "postgres", WhatsApp: "simulator",
+		DispatchTick: 50 * time.Millisecond}
+	cfg.Simulator.DeliverDelay, cfg.Simulator.ReadDelay = 10*time.Millisecond, 20*time.Millisecond
+	s := startServerWith(t, cfg)
+	w := newCampaignWorld(t, s, 30, "progress@example.com")
+	var out struct {
+		UpdateWorkspaceSettings struct{ UserErrors []userErr }
+	}
+	s.must(w.tok, `mutation($ws: ID!) { updateWorkspaceSettings(input: { workspaceId: $ws, messagesPerMinute: 600 }) { userErrors { code } } }`,
+		map[string]any{"ws": w.ws}, &out)
+	require.Empty(t, out.UpdateWorkspaceSettings.UserErrors)
+	c := w.create(t, nil)
+	ws, err := s.dialWS(w.tok)
+	require.NoError(t, err)
+	ws.subscribe("p", `subscription($id: ID!) { campaignProgress(campaignId: $id) { status stats { total queued sent progress } } }`,
+		map[string]any{"id": c.ID})
+	type update struct {
+		CampaignProgress struct {
+			Status string
+			Stats  campaignStatsJSON
+		}
+	}
+	read := func() (update, bool) {
+		m := ws.next()
+		if m.Type == "complete" {
+			return update{}, false
+		}
+		require.Equal(t, "next", m.Type, "%s", m.Payload)
+		var p struct{ Data update }
+		require.NoError(t, json.Unmarshal(m.Payload, &p))
+		return p.Data, true
+	}
+	first, ok := read()
+	require.True(t, ok)
+	require.Equal(t, "DRAFT", first.CampaignProgress.Status)
+
+	start := time.Now()
+	w.launch(t, c.ID)
+	var updates []update
+	for {
+		u, ok := read()
+		if !ok {
+			break
+		}
+		updates = append(updates, u)
+	}
+	took := time.Since(start)
+	require.NotEmpty(t, updates)
+	last := updates[len(updates)-1].CampaignProgress
+	require.Equal(t, "COMPLETED", last.Status)
+	require.Equal(t, 30, last.Stats.Sent)
+	require.InDelta(t, 1.0, last.Stats.Progress, 1e-9)
+	// Progress never goes back, and updates are coalesced: at most one per 250 ms (with one of
+	// slack for the first and the last).
+	for i := 1; i < len(updates); i++ {
+		require.GreaterOrEqual(t, updates[i].CampaignProgress.Stats.Progress, updates[i-1].CampaignProgress.Stats.Progress)
+	}
+	require.LessOrEqual(t, len(updates), int(took/(250*time.Millisecond))+2, "%d updates in %s", len(updates), took)
+	require.Greater(t, len(updates), 2, "a 3-second campaign shows its progress, not only its end")
+}
+
+// TestCampaignFunnelIsExact: a 10,000-recipient campaign on the simulator with skips (opted out,
+// not on WhatsApp), failures (refused for good; server errors retried), deliveries, reads of
+// most and replies ends with stats equal to the counts over the recipients read model, and
+// equal again after the read model is rebuilt from the log.
+func TestCampaignFunnelIsExact(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs a 10,000-recipient campaign")
+	}
+	cfg := &Config{DatabaseURL: pgtest.NewDatabase(t), DataDir: t.TempDir(), MasterKey: newMasterKey(t), Bus: "postgres", WhatsApp: "simulator",
+		SimUnthrottled: true, DispatchTick: 50 * time.Millisecond, DispatchRetryBase: 0.001}
+	cfg.Simulator.DeliverDelay, cfg.Simulator.ReadDelay = 20*time.Millisecond, 50*time.Millisecond
+	cfg.Simulator.NotOnWhatsApp = []string{"+4917100001"} // 100 numbers
+	cfg.Simulator.Refuse = []string{"+4917100002"}        // 100 numbers
+	cfg.Simulator.FailureRate = 0.1
+	cfg.Simulator.Unread = 0.3
+	s := startServerWith(t, cfg)
+	const n = 10_000
+	w := newCampaignWorld(t, s, n, "exact@example.com")
+	for i := 0; i < 10; i++ {
+		var oo struct {
+			SetContactOptOut struct{ UserErrors []userErr }
+		}
+		s.must(w.tok, `mutation($in: SetContactOptOutInput!) { setContactOptOut(input: $in) { userErrors { code } } }`,
+			map[string]any{"in": map[string]any{"contactId": w.contactID(t, w.phones[5000+i]), "optedOut": true}}, &oo)
+		require.Empty(t, oo.SetContactOptOut.UserErrors)
+	}
+	c := w.create(t, nil)
+	w.launch(t, c.ID)
+	s.waitCampaign(w.tok, c.ID, 10*time.Minute, "COMPLETED")
+	for i := 0; i < 50; i++ {
+		_, err := s.app.Simulator.SimulateInbound(context.Background(), w.accountRef, w.phones[7000+i], "Yes please")
+		require.NoError(t, err)
+	}
+	// Receipts and replies settle.
+	var st campaignStatsJSON
+	require.Eventually(t, func() bool {
+		prev := st
+		st = s.campaign(w.tok, c.ID).Stats
+		return st == prev && st.Replied == 50 && st.Delivered == st.Sent
+	}, 5*time.Minute, 500*time.Millisecond)
+	require.Equal(t, n, st.Total)
+	require.Equal(t, 0, st.Queued)
+	require.Equal(t, 110, st.Skipped)
+	require.GreaterOrEqual(t, st.Failed, 100)
+	require.Equal(t, n, st.Sent+st.Failed+st.Skipped)
+	require.Less(t, st.Read, st.Delivered)
+	require.Greater(t, st.Read, st.Delivered/2)
+
+	counts := func() campaignStatsJSON {
+		conn, err := pgx.Connect(context.Background(), cfg.DatabaseURL)
+		require.NoError(t, err)
+		defer conn.Close(context.Background())
+		var out campaignStatsJSON
+		require.NoError(t, conn.QueryRow(context.Background(), `SELECT count(*), count(*) FILTER (WHERE status = 'QUEUED'),
+			count(*) FILTER (WHERE status IN ('SENT', 'DELIVERED', 'READ')), count(*) FILTER (WHERE status IN ('DELIVERED', 'READ')),
+			count(*) FILTER (WHERE status = 'READ'), count(*) FILTER (WHERE status = 'FAILED'), count(*) FILTER (WHERE status = 'SKIPPED'),
+			count(replied_at) FROM proj_campaigns.campaign_recipients`).Scan(&out.Total, &out.Queued, &out.Sent, &out.Delivered, &out.Read,
+			&out.Failed, &out.Skipped, &out.Replied))
+		out.Progress = 1
+		return out
+	}
+	require.Equal(t, st, counts())
+	sent := s.simulatorMessages(w.tok, w.account)
+	require.Len(t, sent, st.Sent)
+
+	require.NoError(t, projections.Rebuild(context.Background(), s.app.Pool, s.app.Store, projections.Campaigns{}, projections.RunnerOpts{}))
+	require.Equal(t, st, s.campaign(w.tok, c.ID).Stats)
+	require.Equal(t, st, counts())
 }

@@ -34,6 +34,12 @@ type SimulatorOpts struct {
 	FailureRate float64
 	// NotOnWhatsApp lists numbers (E.164) or prefixes of numbers that have no WhatsApp.
 	NotOnWhatsApp []string
+	// Refuse lists numbers or prefixes whose messages WhatsApp refuses for good
+	// (RECIPIENT_REFUSED: not retried), though they have WhatsApp.
+	Refuse []string
+	// Unread is the share of delivered messages their recipients never read (0 to 1), the same
+	// messages on every run.
+	Unread float64
 	// BanAfter bans a number for BanFor (default 24h) once it has sent that many messages since
 	// it connected (0: never), as WhatsApp bans numbers that send too much too fast.
 	BanAfter int
@@ -67,8 +73,12 @@ type Simulator struct {
 	timelocks map[uuid.UUID]time.Time
 	sends     map[uuid.UUID]int // accepted since the account connected
 	// wrote are the numbers that wrote to each account: a timelock does not stop replies to them.
-	wrote  map[uuid.UUID]map[string]bool
-	closed bool
+	wrote map[uuid.UUID]map[string]bool
+	// delivered and read are the receipts to send, each queue in due order.
+	delivered, read []receipt
+	receipting      bool
+	receiptWake     chan struct{}
+	closed          bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -110,7 +120,7 @@ func NewSimulator(pool *pgxpool.Pool, opts SimulatorOpts, sink Sink) *Simulator 
 		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		connected: map[uuid.UUID]whatsapp.AccountRef{}, pairings: map[uuid.UUID]context.CancelFunc{},
 		bans: map[uuid.UUID]time.Time{}, timelocks: map[uuid.UUID]time.Time{}, sends: map[uuid.UUID]int{}, wrote: map[uuid.UUID]map[string]bool{},
-		ctx: ctx, cancel: cancel}
+		ctx: ctx, cancel: cancel, receiptWake: make(chan struct{}, 1)}
 }
 
 // ErrClosed is returned by a gateway that was closed.
@@ -390,6 +400,8 @@ func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m wha
 		return &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
 	case s.notOnWhatsApp(m.To):
 		return &whatsapp.SendError{Code: "NOT_ON_WHATSAPP", Message: m.To + " has no WhatsApp"}
+	case hasPrefix(m.To, s.opts.Refuse):
+		return &whatsapp.SendError{Code: "RECIPIENT_REFUSED", Message: "server returned error 403"}
 	case locked:
 		return &whatsapp.SendError{Code: "REACH_OUT_TIMELOCK", Message: "server returned error 463"}
 	case fail:
@@ -438,8 +450,10 @@ func (s *Simulator) OnWhatsApp(ctx context.Context, account whatsapp.AccountRef,
 	return out, nil
 }
 
-func (s *Simulator) notOnWhatsApp(phone string) bool {
-	for _, p := range s.opts.NotOnWhatsApp {
+func (s *Simulator) notOnWhatsApp(phone string) bool { return hasPrefix(phone, s.opts.NotOnWhatsApp) }
+
+func hasPrefix(phone string, prefixes []string) bool {
+	for _, p := range prefixes {
 		if p != "" && strings.HasPrefix(phone, p) {
 			return true
 		}
@@ -447,39 +461,110 @@ func (s *Simulator) notOnWhatsApp(phone string) bool {
 	return false
 }
 
-// receipts sends the delivery and read receipts of an accepted message after their delays.
+// unread reports whether the recipient of message id never reads it (Unread of the messages,
+// chosen by the id's hash).
+func (s *Simulator) unread(id string) bool {
+	if s.opts.Unread <= 0 {
+		return false
+	}
+	h := sha256.Sum256([]byte(id))
+	return float64(binary.BigEndian.Uint64(h[:8]))/float64(^uint64(0)) < s.opts.Unread
+}
+
+// receipt is a receipt the simulated phone of a recipient will send at due.
+type receipt struct {
+	account whatsapp.AccountRef
+	id      string
+	kind    whatsapp.ReceiptKind
+	due     time.Time
+}
+
+// receipts schedules the delivery and read receipts of an accepted message after their delays.
+// They are sent in batches (all that are due, per account and kind, in one receipt), as
+// WhatsApp's servers send the receipts of many messages at once.
 func (s *Simulator) receipts(account whatsapp.AccountRef, id string) {
+	now := time.Now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		start := time.Now()
-		for _, step := range []struct {
-			kind  whatsapp.ReceiptKind
-			delay time.Duration
-		}{{whatsapp.ReceiptDelivered, s.opts.DeliverDelay}, {whatsapp.ReceiptRead, s.opts.ReadDelay}} {
-			if step.delay < 0 {
-				return
-			}
-			select {
-			case <-s.ctx.Done():
-				return
-			case <-time.After(time.Until(start.Add(step.delay))):
-			}
-			r := whatsapp.Receipt{Kind: step.kind, MessageIDs: []string{id}, At: time.Now()}
-			s.retry(func(ctx context.Context) error {
-				if s.sink.Receipt == nil {
-					return nil
-				}
-				return s.sink.Receipt(ctx, account, r)
-			})
+	if s.opts.DeliverDelay >= 0 {
+		s.delivered = append(s.delivered, receipt{account: account, id: id, kind: whatsapp.ReceiptDelivered, due: now.Add(s.opts.DeliverDelay)})
+		if s.opts.ReadDelay >= 0 && !s.unread(id) {
+			s.read = append(s.read, receipt{account: account, id: id, kind: whatsapp.ReceiptRead, due: now.Add(s.opts.ReadDelay)})
 		}
-	}()
+	}
+	if !s.receipting {
+		s.receipting = true
+		s.wg.Add(1)
+		go s.sendReceipts()
+	}
+	select {
+	case s.receiptWake <- struct{}{}:
+	default:
+	}
+}
+
+// sendReceipts sends the receipts as they fall due until the simulator closes. Each queue is in
+// due order: every message of a kind waits the same delay.
+func (s *Simulator) sendReceipts() {
+	defer s.wg.Done()
+	for {
+		now := time.Now()
+		s.mu.Lock()
+		var due []receipt
+		next := time.Time{}
+		for _, q := range []*[]receipt{&s.delivered, &s.read} {
+			i := 0
+			for i < len(*q) && !(*q)[i].due.After(now) {
+				i++
+			}
+			due = append(due, (*q)[:i]...)
+			*q = append((*q)[:0:0], (*q)[i:]...)
+			if len(*q) > 0 && (next.IsZero() || (*q)[0].due.Before(next)) {
+				next = (*q)[0].due
+			}
+		}
+		s.mu.Unlock()
+		type batchKey struct {
+			account whatsapp.AccountRef
+			kind    whatsapp.ReceiptKind
+		}
+		batches := map[batchKey][]string{}
+		var order []batchKey
+		for _, r := range due {
+			k := batchKey{r.account, r.kind}
+			if _, ok := batches[k]; !ok {
+				order = append(order, k)
+			}
+			batches[k] = append(batches[k], r.id)
+		}
+		for _, k := range order {
+			ids := batches[k]
+			for len(ids) > 0 {
+				chunk := ids[:min(len(ids), 500)]
+				ids = ids[len(chunk):]
+				r := whatsapp.Receipt{Kind: k.kind, MessageIDs: chunk, At: now}
+				s.retry(func(ctx context.Context) error {
+					if s.sink.Receipt == nil {
+						return nil
+					}
+					return s.sink.Receipt(ctx, k.account, r)
+				})
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), time.Millisecond)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.receiptWake:
+		case <-time.After(wait):
+		}
+	}
 }
 
 // retry calls f until it succeeds or the simulator closes, as WhatsApp redelivers what was not
