@@ -8,7 +8,6 @@ import (
 
 	"github.com/mydigibiz/digibiz/commands"
 	"github.com/mydigibiz/digibiz/domain/campaign"
-	"github.com/mydigibiz/digibiz/domain/contact"
 	"github.com/mydigibiz/digibiz/domain/fault"
 	"github.com/mydigibiz/digibiz/graphql/model"
 	"github.com/mydigibiz/digibiz/projections"
@@ -225,90 +224,4 @@ func (r *Resolver) recipientContact(ctx context.Context, x *projections.Campaign
 		return nil, nil // deleted or erased
 	}
 	return &c, nil
-}
-
-// progressInterval is the least time between two campaignProgress updates to one subscriber.
-const progressInterval = 250 * time.Millisecond
-
-// campaignProgress sends the campaign now, then, after each change of its funnel or status, at
-// most one update per progressInterval (bursts coalesce into the state after them), and always
-// its final state, after which the subscription ends. Like contactImportProgress it subscribes
-// before it reads, and reads again after the feed drops it.
-func (r *Resolver) campaignProgress(ctx context.Context, id string) (<-chan *projections.Campaign, error) {
-	c, err := r.campaignOf(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.holdSubscription(ctx); err != nil {
-		return nil, err
-	}
-	r.subscribed(ctx)
-	types := []string{campaign.EventCampaignLaunched, campaign.EventCampaignStarted, campaign.EventRecipientsSkipped, campaign.EventRecipientsEnded,
-		campaign.EventCampaignPaused, campaign.EventCampaignResumed, campaign.EventCampaignCancelled, campaign.EventCampaignCompleted,
-		contact.EventMessageSent, contact.EventMessageFailed, contact.EventMessageDelivered, contact.EventMessageRead, contact.EventMessageReceived}
-	out := make(chan *projections.Campaign, 4)
-	// sendState reads the campaign and sends it; false when the subscription is over.
-	sendState := func() bool {
-		now, err := r.Campaigns.CampaignByID(ctx, c.ID)
-		if err != nil {
-			return false
-		}
-		select {
-		case out <- &now:
-			return !campaign.Status(now.Status).Ended()
-		case <-ctx.Done():
-			return false
-		}
-	}
-	live, cancel := r.Feed.Subscribe(c.WorkspaceID, types)
-	go func() {
-		defer close(out)
-		defer func() { cancel() }()
-		if !sendState() {
-			return
-		}
-		var pending projections.Position // the newest relevant event not yet shown
-		dirty := false
-		timer := time.NewTimer(progressInterval)
-		defer timer.Stop()
-		delivered := true
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-live:
-				if !ok {
-					if !delivered {
-						return
-					}
-					cancel()
-					live, cancel = r.Feed.Subscribe(c.WorkspaceID, types)
-					delivered = false
-					if !sendState() {
-						return
-					}
-					continue
-				}
-				delivered = true
-				if _, own := campaign.OfStream(e.StreamID); own && e.StreamID != campaign.Stream(c.ID) {
-					continue // another campaign's life
-				}
-				if cp := e.Checkpoint(); pending.Less(cp) {
-					pending = cp
-				}
-				dirty = true
-			case <-timer.C:
-				timer.Reset(progressInterval)
-				if !dirty {
-					continue
-				}
-				dirty = false
-				r.settle(ctx, pending)
-				if !sendState() {
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
 }

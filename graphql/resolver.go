@@ -55,6 +55,7 @@ type Importer interface {
 
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
+	progress  progressHub
 	Commands  *commands.Handlers
 	Identity  *projections.IdentityQueries
 	APITokens *projections.APITokenQueries
