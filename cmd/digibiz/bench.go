@@ -22,7 +22,7 @@ const defaultBenchURL = "postgres://postgres@127.0.0.1:5432/digibiz_bench?sslmod
 
 func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: digibiz bench append|api|import|abuse [--json] [--duration 5s] [--writers 8]")
+		return errors.New("usage: digibiz bench append|api|import|abuse|campaign [--json] [--duration 5s] [--writers 8]")
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	url := fs.String("database-url", env("DIGIBIZ_BENCH_DATABASE_URL", defaultBenchURL), "PostgreSQL URL of the benchmark database (DIGIBIZ_BENCH_DATABASE_URL); created if missing")
@@ -33,6 +33,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 	rows := fs.Int("rows", 100_000, "rows of the imported file (bench import)")
 	abuseRows := fs.Int("attacker-contacts", 100_000, "contacts of the attacking tenant, imported (bench abuse)")
 	searchN := fs.Int("search-contacts", 1_000_000, "contacts to search among (bench import)")
+	recipients := fs.Int("recipients", 100_000, "recipients of the campaign (bench campaign)")
+	subscribers := fs.Int("subscribers", 1000, "campaignProgress subscribers, one WebSocket each (bench campaign)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the benchmark process to this file")
 	sub := args[0]
 	if err := fs.Parse(args[1:]); err != nil {
@@ -77,6 +79,12 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+	case "campaign":
+		var err error
+		figures, err = benchCampaign(ctx, *url, *recipients, *subscribers, logger)
+		if err != nil {
+			return err
+		}
 	case "api":
 		var err error
 		figures, err = benchAPI(ctx, *url, *writers, *duration, logger)
@@ -84,7 +92,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	default:
-		return fmt.Errorf("unknown benchmark %q (append, api, import, abuse)", sub)
+		return fmt.Errorf("unknown benchmark %q (append, api, import, abuse, campaign)", sub)
 	}
 	return printFigures(stdout, figures, *asJSON)
 }

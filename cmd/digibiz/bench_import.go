@@ -115,10 +115,18 @@ func benchImport(ctx context.Context, url string, rows, searchContacts int, logg
 	return append(figs, search...), nil
 }
 
-func benchUpload(ctx context.Context, base, token string, ws uuid.UUID, content []byte) (uuid.UUID, error) {
+func benchUpload(ctx context.Context, base, token string, ws uuid.UUID, content []byte, groups ...uuid.UUID) (uuid.UUID, error) {
+	in := map[string]any{"workspaceId": encodeGlobalID("Workspace", ws), "file": nil, "defaultCountry": "DE"}
+	if len(groups) > 0 {
+		ids := make([]string, len(groups))
+		for i, g := range groups {
+			ids[i] = encodeGlobalID("ContactGroup", g)
+		}
+		in["contactGroupIds"] = ids
+	}
 	ops, _ := json.Marshal(map[string]any{
 		"query":     `mutation($in: ImportContactsInput!) { importContacts(input: $in) { contactImport { id } userErrors { message } } }`,
-		"variables": map[string]any{"in": map[string]any{"workspaceId": encodeGlobalID("Workspace", ws), "file": nil, "defaultCountry": "DE"}},
+		"variables": map[string]any{"in": in},
 	})
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)

@@ -1,5 +1,5 @@
 // Command digibiz is the MyDigiBiz server and its operations tool: serve, migrate, projections
-// status|rebuild, bench and version. Configuration comes from flags and DIGIBIZ_* variables.
+// status|rebuild, bench, demo and version. Configuration comes from flags and DIGIBIZ_* variables.
 package main
 
 import (
@@ -34,6 +34,8 @@ Usage:
   digibiz bench append [--json]      measure event appends against plain INSERTs
   digibiz bench api [--json]         token verification; requests/s with the access log on and off
   digibiz bench import [--json]      contact import end to end against COPY; contact search
+  digibiz bench campaign [--json]    a 100,000-recipient campaign: messages/s, funnel lag, progress latency
+  digibiz demo [--contacts 300]      a campaign on the simulator, its progress drawn as a bar
   digibiz version                    print the version
 
 Run "digibiz COMMAND -h" for a command's flags.
@@ -64,6 +66,8 @@ func run(args []string, stdout io.Writer) error {
 	case "bench":
 		tuneGC() // the benchmarks run the server in this process
 		return cmdBench(ctx, args[1:], stdout)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "digibiz", version)
 		return nil

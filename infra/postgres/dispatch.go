@@ -21,13 +21,17 @@ type DispatchBook struct {
 	Pool *pgxpool.Pool
 }
 
-// Apply keeps the book from a batch of the log, in the consumer's transaction.
+// Apply keeps the book from a batch of the log, in the consumer's transaction. Its updates of
+// recipients skip rows another transaction is changing: only the dispatcher changes them, and it
+// moves them as far as the events say (so the consumer never waits for it, and the two never
+// deadlock); the consumer's part is the rows the dispatcher did not get to move (a crash).
 func (b DispatchBook) Apply(ctx context.Context, tx pgx.Tx, changes []reactors.BookChange) error {
 	batch := &pgx.Batch{}
 	var sent []string
 	flushSent := func() {
 		if len(sent) > 0 {
-			batch.Queue(`UPDATE dispatch_recipients SET state = 2 WHERE message_id = ANY($1) AND state < 2`, sent)
+			batch.Queue(`WITH x AS (SELECT campaign_id, contact_id FROM dispatch_recipients WHERE message_id = ANY($1) AND state < 2 FOR UPDATE SKIP LOCKED)
+				UPDATE dispatch_recipients r SET state = 2 FROM x WHERE r.campaign_id = x.campaign_id AND r.contact_id = x.contact_id`, sent)
 			sent = nil
 		}
 	}
@@ -62,9 +66,11 @@ func (b DispatchBook) Apply(ctx context.Context, tx pgx.Tx, changes []reactors.B
 			for i, r := range e.Recipients {
 				ids[i] = r.ContactID
 			}
-			batch.Queue(`UPDATE dispatch_recipients SET state = 2 WHERE campaign_id = $1 AND contact_id = ANY($2) AND state < 2`, e.CampaignID, ids)
+			batch.Queue(`WITH x AS (SELECT campaign_id, contact_id FROM dispatch_recipients WHERE campaign_id = $1 AND contact_id = ANY($2) AND state < 2 FOR UPDATE SKIP LOCKED)
+				UPDATE dispatch_recipients r SET state = 2 FROM x WHERE r.campaign_id = x.campaign_id AND r.contact_id = x.contact_id`, e.CampaignID, ids)
 		case campaign.RecipientsEnded:
-			batch.Queue(`UPDATE dispatch_recipients SET state = 2 WHERE campaign_id = $1 AND contact_id = ANY($2) AND state < 2`, e.CampaignID, e.ContactIDs)
+			batch.Queue(`WITH x AS (SELECT campaign_id, contact_id FROM dispatch_recipients WHERE campaign_id = $1 AND contact_id = ANY($2) AND state < 2 FOR UPDATE SKIP LOCKED)
+				UPDATE dispatch_recipients r SET state = 2 FROM x WHERE r.campaign_id = x.campaign_id AND r.contact_id = x.contact_id`, e.CampaignID, e.ContactIDs)
 		case campaign.CampaignPaused:
 			batch.Queue(`UPDATE dispatch_campaigns SET status = 'PAUSED' WHERE campaign_id = $1`, e.CampaignID)
 		case campaign.CampaignResumed:
@@ -78,8 +84,8 @@ func (b DispatchBook) Apply(ctx context.Context, tx pgx.Tx, changes []reactors.B
 			batch.Queue(`DELETE FROM dispatch_recipients WHERE campaign_id = $1 AND queued_at IS NULL`, e.CampaignID)
 		case contact.MessageQueued:
 			if e.CampaignID != nil {
-				batch.Queue(`UPDATE dispatch_recipients SET state = 1, queued_at = coalesce(queued_at, $3), next_at = coalesce(next_at, $3)
-					WHERE campaign_id = $1 AND contact_id = $2 AND state = 0`, *e.CampaignID, e.ContactID, ch.At)
+				batch.Queue(`WITH x AS (SELECT campaign_id, contact_id FROM dispatch_recipients WHERE campaign_id = $1 AND contact_id = $2 AND state = 0 FOR UPDATE SKIP LOCKED)
+				UPDATE dispatch_recipients r SET state = 1, queued_at = coalesce(r.queued_at, $3), next_at = coalesce(r.next_at, $3) FROM x WHERE r.campaign_id = x.campaign_id AND r.contact_id = x.contact_id`, *e.CampaignID, e.ContactID, ch.At)
 			}
 		case contact.MessageSent:
 			sent = append(sent, e.MessageID)
@@ -166,8 +172,10 @@ func (b DispatchBook) Intended(ctx context.Context, campaignID uuid.UUID, contac
 	if len(contacts) == 0 {
 		return nil
 	}
-	_, err := b.Pool.Exec(ctx, `UPDATE dispatch_recipients SET state = 1, queued_at = coalesce(queued_at, $3), next_at = $3
-		WHERE campaign_id = $1 AND contact_id = ANY($2) AND state = 0`, campaignID, contacts, at)
+	_, err := b.Pool.Exec(ctx, `WITH x AS (SELECT contact_id FROM dispatch_recipients WHERE campaign_id = $1 AND contact_id = ANY($2)
+		ORDER BY contact_id FOR UPDATE)
+		UPDATE dispatch_recipients r SET state = 1, queued_at = coalesce(r.queued_at, $3), next_at = $3
+		FROM x WHERE r.campaign_id = $1 AND r.contact_id = x.contact_id AND r.state = 0`, campaignID, contacts, at)
 	return err
 }
 
@@ -175,7 +183,9 @@ func (b DispatchBook) Done(ctx context.Context, campaignID uuid.UUID, contacts [
 	if len(contacts) == 0 {
 		return nil
 	}
-	_, err := b.Pool.Exec(ctx, `UPDATE dispatch_recipients SET state = 2 WHERE campaign_id = $1 AND contact_id = ANY($2) AND state < 2`,
+	_, err := b.Pool.Exec(ctx, `WITH x AS (SELECT contact_id FROM dispatch_recipients WHERE campaign_id = $1 AND contact_id = ANY($2)
+		ORDER BY contact_id FOR UPDATE)
+		UPDATE dispatch_recipients r SET state = 2 FROM x WHERE r.campaign_id = $1 AND r.contact_id = x.contact_id AND r.state < 2`,
 		campaignID, contacts)
 	return err
 }
