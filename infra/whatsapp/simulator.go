@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mydigibiz/digibiz/domain/whatsapp"
@@ -412,9 +414,18 @@ func (s *Simulator) Send(ctx context.Context, account whatsapp.AccountRef, m wha
 		id := m.MediaID.String()
 		media = &id
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO simulator_messages (account_id, message_id, recipient, body, media_id) VALUES ($1, $2, $3, $4, $5)
+	// WhatsApp's record must survive our process, not the database server: it is written
+	// without waiting for the disk (synchronous_commit off, in one round trip), as a remote
+	// service's write costs us nothing.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit TO off")
+	insert := b.Queue(`INSERT INTO simulator_messages (account_id, message_id, recipient, body, media_id) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (account_id, message_id) DO NOTHING`, account.ID, m.MessageID, m.To, m.Text, media)
-	if err != nil {
+	b.Queue("COMMIT")
+	var tag pgconn.CommandTag
+	insert.Exec(func(ct pgconn.CommandTag) error { tag = ct; return nil })
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("simulator: accepting the message: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
