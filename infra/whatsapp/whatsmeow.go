@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gabriel-vasile/mimetype"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,11 +40,14 @@ type Client interface {
 	SendMessage(ctx context.Context, to types.JID, message *waE2E.Message, extra ...whatsmeow.SendRequestExtra) (whatsmeow.SendResponse, error)
 	GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error)
 	Download(ctx context.Context, msg whatsmeow.DownloadableMessage) ([]byte, error)
+	Upload(ctx context.Context, plaintext []byte, appInfo whatsmeow.MediaType) (whatsmeow.UploadResponse, error)
+	IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error)
 }
 
-// MediaStore keeps media files (infra/blob.Dir).
+// MediaStore keeps media files (infra/blob.Dir): inbound ones are put, uploaded ones are sent.
 type MediaStore interface {
 	Put(ctx context.Context, key string, r io.Reader) (int64, string, error)
+	Open(key string) (io.ReadCloser, error)
 }
 
 // ClientFactory makes the client of a device.
@@ -101,6 +105,9 @@ type Whatsmeow struct {
 
 	mu      sync.Mutex
 	clients map[uuid.UUID]*meowAccount
+	// uploads are media files uploaded to WhatsApp's media servers, by account and file: a
+	// campaign's image is uploaded once, not once per recipient.
+	uploads map[uploadKey]*OutgoingMedia
 	closed  bool
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -446,7 +453,14 @@ func (w *Whatsmeow) Send(ctx context.Context, ref whatsapp.AccountRef, m whatsap
 	if a == nil || !a.client.IsConnected() {
 		return &whatsapp.SendError{Code: "NOT_CONNECTED", Message: "the account is not connected"}
 	}
-	msg, err := BuildMessage(m.Text, nil)
+	var media *OutgoingMedia
+	if m.MediaID != nil {
+		var err error
+		if media, err = w.upload(ctx, a, *m.MediaID); err != nil {
+			return err
+		}
+	}
+	msg, err := BuildMessage(m.Text, media)
 	if err != nil {
 		return &whatsapp.SendError{Code: "INVALID_MESSAGE", Message: err.Error()}
 	}
@@ -460,6 +474,84 @@ func (w *Whatsmeow) Send(ctx context.Context, ref whatsapp.AccountRef, m whatsap
 		return &whatsapp.SendError{Code: "SEND_FAILED", Message: err.Error()}
 	}
 	return nil
+}
+
+type uploadKey struct {
+	account, media uuid.UUID
+}
+
+// uploadAge is how long an upload is sent again before the file is uploaded anew (WhatsApp's
+// media links last longer).
+const uploadAge = 24 * time.Hour
+
+// upload returns the media file uploaded to WhatsApp's media servers for the account, uploading
+// it (encrypted by whatsmeow) the first time.
+func (w *Whatsmeow) upload(ctx context.Context, a *meowAccount, id uuid.UUID) (*OutgoingMedia, error) {
+	key := uploadKey{a.ref.ID, id}
+	w.mu.Lock()
+	if m := w.uploads[key]; m != nil && time.Since(m.uploadedAt) < uploadAge {
+		w.mu.Unlock()
+		return m, nil
+	}
+	w.mu.Unlock()
+	if w.opts.Media == nil {
+		return nil, &whatsapp.SendError{Code: "MEDIA_UNAVAILABLE", Message: "no media store configured"}
+	}
+	f, err := w.opts.Media.Open(id.String())
+	if err != nil {
+		return nil, &whatsapp.SendError{Code: "MEDIA_UNAVAILABLE", Message: "the media file is gone: " + err.Error()}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxMediaBytes+1))
+	_ = f.Close()
+	if err != nil || len(data) > maxMediaBytes {
+		return nil, &whatsapp.SendError{Code: "MEDIA_UNAVAILABLE", Message: "the media file cannot be read"}
+	}
+	mime := mimetype.Detect(data).String()
+	if i := strings.IndexByte(mime, ';'); i > 0 && !strings.HasPrefix(mime, "audio/ogg") {
+		mime = mime[:i]
+	}
+	kind := MediaKindOf(mime)
+	up, err := a.client.Upload(ctx, data, kind.UploadType())
+	if err != nil {
+		return nil, &whatsapp.SendError{Code: "SEND_FAILED", Message: "uploading the media file: " + err.Error()}
+	}
+	m := &OutgoingMedia{Kind: kind, MimeType: mime, Upload: up, uploadedAt: time.Now()}
+	w.mu.Lock()
+	if w.uploads == nil {
+		w.uploads = map[uploadKey]*OutgoingMedia{}
+	}
+	w.uploads[key] = m
+	w.mu.Unlock()
+	return m, nil
+}
+
+// maxMediaBytes is the largest file WhatsApp sends (a document).
+const maxMediaBytes = 100 << 20
+
+// OnWhatsApp asks WhatsApp which of the numbers (E.164) have an account.
+func (w *Whatsmeow) OnWhatsApp(ctx context.Context, ref whatsapp.AccountRef, phones []string) (map[string]bool, error) {
+	a, err := w.connected(ref)
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.client.IsOnWhatsApp(ctx, phones)
+	if err != nil {
+		return nil, &whatsapp.SendError{Code: "SEND_FAILED", Message: "checking numbers: " + err.Error()}
+	}
+	on := make(map[string]bool, len(phones))
+	for _, r := range res {
+		if r.IsIn {
+			on["+"+strings.TrimPrefix(r.Query, "+")] = true
+			if r.JID.User != "" {
+				on["+"+r.JID.User] = true
+			}
+		}
+	}
+	out := make(map[string]bool, len(phones))
+	for _, p := range phones {
+		out[p] = on[p]
+	}
+	return out, nil
 }
 
 // connected returns the account's client when it is connected.

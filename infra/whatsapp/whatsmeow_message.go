@@ -2,6 +2,7 @@ package whatsapp
 
 import (
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"go.mau.fi/whatsmeow"
@@ -49,10 +50,11 @@ func (k MediaKind) UploadType() whatsmeow.MediaType {
 // OutgoingMedia is a file uploaded to WhatsApp's media servers (whatsmeow's Upload), with what
 // the recipient is shown of it.
 type OutgoingMedia struct {
-	Kind     MediaKind
-	MimeType string
-	FileName string
-	Upload   whatsmeow.UploadResponse
+	Kind       MediaKind
+	MimeType   string
+	FileName   string
+	Upload     whatsmeow.UploadResponse
+	uploadedAt time.Time
 }
 
 // maxTextLength is the longest text WhatsApp delivers in one message.

@@ -1,9 +1,11 @@
 package whatsapp
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,6 +39,7 @@ type fakeClient struct {
 	connects  int
 	qr        chan whatsmeow.QRChannelItem
 	paired    string // the phone a pair code was asked for
+	uploads   int
 }
 
 func (f *fakeClient) Connect() error {
@@ -70,6 +73,23 @@ func (f *fakeClient) Download(ctx context.Context, msg whatsmeow.DownloadableMes
 		return nil, whatsmeow.ErrNoURLPresent
 	}
 	return []byte("media bytes of " + msg.GetDirectPath()), nil
+}
+func (f *fakeClient) Upload(ctx context.Context, data []byte, mt whatsmeow.MediaType) (whatsmeow.UploadResponse, error) {
+	f.mu.Lock()
+	f.uploads++
+	f.mu.Unlock()
+	return whatsmeow.UploadResponse{URL: "https://mmg.example/x", DirectPath: "/v/x", MediaKey: []byte("key"), FileLength: uint64(len(data))}, nil
+}
+func (f *fakeClient) IsOnWhatsApp(ctx context.Context, phones []string) ([]types.IsOnWhatsAppResponse, error) {
+	out := make([]types.IsOnWhatsAppResponse, len(phones))
+	for i, p := range phones {
+		in := !strings.HasPrefix(p, "+4930")
+		out[i] = types.IsOnWhatsAppResponse{Query: p, IsIn: in}
+		if in {
+			out[i].JID = types.NewJID(strings.TrimPrefix(p, "+"), types.DefaultUserServer)
+		}
+	}
+	return out, nil
 }
 func (f *fakeClient) GetJoinedGroups(ctx context.Context) ([]*types.GroupInfo, error) {
 	return nil, nil
@@ -463,4 +483,45 @@ func TestWhatsmeowSendsWithOurIDAndReportsTimelocks(t *testing.T) {
 	c.mu.Unlock()
 	require.ErrorAs(t, w.Send(ctx, ref, out), &se)
 	require.Equal(t, "SEND_FAILED", se.Code)
+}
+
+// A campaign's image is uploaded to WhatsApp once per account and sent with the text as its
+// caption; numbers are checked before sending.
+func TestWhatsmeowSendsMediaAndChecksNumbers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	var f fakes
+	media := blob.Dir{Path: t.TempDir(), Suffix: ".media"}
+	id := uuid.New()
+	png := append([]byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), make([]byte, 64)...)
+	_, _, err := media.Put(ctx, id.String(), bytes.NewReader(png))
+	require.NoError(t, err)
+	w, err := NewWhatsmeow(ctx, pool, WhatsmeowOpts{NewClient: f.factory, Media: media}, Sink{Report: (&reports{}).record})
+	require.NoError(t, err)
+	defer w.Close()
+	ref := whatsapp.AccountRef{ID: uuid.New(), WorkspaceID: uuid.New()}
+	require.NoError(t, w.Pair(ctx, ref, "", func(whatsapp.PairingUpdate) {}))
+	c := f.last()
+	c.mu.Lock()
+	c.connected = true
+	c.mu.Unlock()
+	for _, to := range []string{"+4915112345678", "+4915112345679"} {
+		require.NoError(t, w.Send(ctx, ref, whatsapp.Outgoing{MessageID: "3EB0" + to[1:], To: to, Text: "Spring offer", MediaID: &id}))
+	}
+	require.Len(t, c.sent, 2)
+	img := c.sent[0].GetImageMessage()
+	require.NotNil(t, img)
+	require.Equal(t, "Spring offer", img.GetCaption())
+	require.Equal(t, "image/png", img.GetMimetype())
+	require.Equal(t, 1, c.uploads, "uploaded once for both recipients")
+
+	gone := uuid.New()
+	var se *whatsapp.SendError
+	require.ErrorAs(t, w.Send(ctx, ref, whatsapp.Outgoing{MessageID: "3EB0X", To: "+4915112345678", Text: "x", MediaID: &gone}), &se)
+	require.Equal(t, "MEDIA_UNAVAILABLE", se.Code)
+
+	on, err := w.OnWhatsApp(ctx, ref, []string{"+4915112345678", "+493012345678"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"+4915112345678": true, "+493012345678": false}, on)
 }
