@@ -455,9 +455,11 @@ func (r *SendCampaignOnCampaignLaunched) dispatchAccount(ctx context.Context, ac
 	if b != nil && total > 0 {
 		b.limiter.AllowN(now, total)
 		if iv := time.Minute / time.Duration(max(b.perMinute, 1)); iv >= time.Second {
-			// Jitter: the next send comes up to a third of an interval later than the bucket
-			// allows, so the sends of a slow pace are not evenly spaced like a machine's.
-			b.notBefore = now.Add(time.Duration(rand.Int64N(int64(iv / 3))))
+			// A slow pace (one message at a time) is spaced from when WhatsApp accepted the last
+			// message, not from when it was taken from the bucket: however long a send took, two
+			// acceptances are at least an interval apart. Jitter: up to a fifth of an interval
+			// more, so that the sends are not evenly spaced like a machine's.
+			b.notBefore = r.now().Add(iv + time.Duration(rand.Int64N(int64(iv/5))))
 		}
 	}
 	return total, errors.Join(errs...)
