@@ -449,6 +449,11 @@ func (r *mutationResolver) SyncWhatsAppAccount(ctx context.Context, input model.
 	return r.syncWhatsAppAccount(ctx, input)
 }
 
+// SetWhatsAppAccountPace is the resolver for the setWhatsAppAccountPace field.
+func (r *mutationResolver) SetWhatsAppAccountPace(ctx context.Context, input model.SetWhatsAppAccountPaceInput) (*model.WhatsAppAccountPayload, error) {
+	return r.setWhatsAppAccountPace(ctx, input)
+}
+
 // UploadMedia is the resolver for the uploadMedia field.
 func (r *mutationResolver) UploadMedia(ctx context.Context, input model.UploadMediaInput) (*model.MediaPayload, error) {
 	return r.uploadMedia(ctx, input)

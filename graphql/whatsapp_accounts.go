@@ -79,6 +79,16 @@ func (r *Resolver) logoutWhatsAppAccount(ctx context.Context, in model.LogoutWha
 	return r.accountPayload(ctx, res, last, err, in.ClientMutationID)
 }
 
+func (r *Resolver) setWhatsAppAccountPace(ctx context.Context, in model.SetWhatsAppAccountPaceInput) (*model.WhatsAppAccountPayload, error) {
+	a, err := r.accountOf(ctx, in.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	res, last, err := r.Commands.SetWhatsAppAccountPace(ctx, caller(ctx), commands.SetWhatsAppAccountPace{WorkspaceID: a.WorkspaceID,
+		AccountID: a.ID, MessagesPerMinute: in.MessagesPerMinute, DailyCap: in.DailyCap, ClientMutationID: deref(in.ClientMutationID)})
+	return r.accountPayload(ctx, res, last, err, in.ClientMutationID)
+}
+
 func (r *Resolver) accountPayload(ctx context.Context, res commands.AccountResult, last projections.Position, err error, cmid *string) (*model.WhatsAppAccountPayload, error) {
 	ue, a, err := mutationResult(ctx, r, last, err, func(ctx context.Context) (projections.WhatsAppAccount, error) {
 		return r.WhatsAppAccounts.AccountByID(ctx, res.AccountID)

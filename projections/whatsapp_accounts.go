@@ -21,11 +21,12 @@ const whatsAppAccountsSchema = "proj_whatsapp_accounts"
 
 func (WhatsAppAccounts) Name() string { return "whatsapp_accounts" }
 
-// Version 2: the accounts' groups.
-func (WhatsAppAccounts) Version() int { return 2 }
+// Version 3: each number's own campaign pace.
+func (WhatsAppAccounts) Version() int { return 3 }
 func (WhatsAppAccounts) EventTypes() []string {
 	return []string{whatsapp.EventAccountCreated, whatsapp.EventPaired, whatsapp.EventConnected, whatsapp.EventDisconnected,
-		whatsapp.EventLoggedOut, whatsapp.EventTemporarilyBanned, whatsapp.EventReachOutTimelocked, whatsapp.EventReconnectRequested, whatsapp.EventGroupsSynced}
+		whatsapp.EventLoggedOut, whatsapp.EventTemporarilyBanned, whatsapp.EventReachOutTimelocked, whatsapp.EventReconnectRequested, whatsapp.EventGroupsSynced,
+		whatsapp.EventPaceSet}
 }
 
 func (WhatsAppAccounts) Setup(ctx context.Context, tx pgx.Tx) error {
@@ -44,6 +45,8 @@ CREATE TABLE accounts (
     banned_until    timestamptz,
     timelocked_until timestamptz,
     last_seen_at    timestamptz,
+    messages_per_minute integer,
+    daily_cap       integer,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL
 );
@@ -102,6 +105,10 @@ func (WhatsAppAccounts) Apply(ctx context.Context, tx pgx.Tx, events []*eventsto
 			_, err = tx.Exec(ctx, `UPDATE accounts SET timelocked_until = $2, updated_at = $3 WHERE id = $1`, ev.AccountID, until, at)
 		case whatsapp.GroupsSynced:
 			err = applyGroupsSynced(ctx, tx, ev, at)
+		case whatsapp.PaceSet:
+			// Not a change of the connection: updated_at (when the status last changed) stays.
+			_, err = tx.Exec(ctx, `UPDATE accounts SET messages_per_minute = $2, daily_cap = $3 WHERE id = $1`,
+				ev.AccountID, ev.MessagesPerMinute, ev.DailyCap)
 		case whatsapp.ReconnectRequested:
 			_, err = tx.Exec(ctx, `UPDATE accounts SET auto_connect = true, updated_at = $2 WHERE id = $1`, ev.AccountID, at)
 		}
@@ -212,10 +219,12 @@ type WhatsAppAccount struct {
 	TimelockedUntil      *time.Time
 	LastSeenAt           *time.Time
 	CreatedAt, UpdatedAt time.Time
+	// MessagesPerMinute and DailyCap are the number's own campaign pace (nil: the workspace's).
+	MessagesPerMinute, DailyCap *int
 }
 
 const whatsAppAccountCols = `id, workspace_id, label, phone, jid, lid, push_name, status, status_reason, auto_connect,
-	banned_until, timelocked_until, last_seen_at, created_at, updated_at`
+	banned_until, timelocked_until, last_seen_at, created_at, updated_at, messages_per_minute, daily_cap`
 
 func scanWhatsAppAccounts(rows pgx.Rows) ([]WhatsAppAccount, error) {
 	defer rows.Close()
@@ -224,7 +233,8 @@ func scanWhatsAppAccounts(rows pgx.Rows) ([]WhatsAppAccount, error) {
 		var a WhatsAppAccount
 		var status string
 		if err := rows.Scan(&a.ID, &a.WorkspaceID, &a.Label, &a.Phone, &a.JID, &a.LID, &a.PushName, &status, &a.StatusReason,
-			&a.AutoConnect, &a.BannedUntil, &a.TimelockedUntil, &a.LastSeenAt, &a.CreatedAt, &a.UpdatedAt); err != nil {
+			&a.AutoConnect, &a.BannedUntil, &a.TimelockedUntil, &a.LastSeenAt, &a.CreatedAt, &a.UpdatedAt,
+			&a.MessagesPerMinute, &a.DailyCap); err != nil {
 			return nil, err
 		}
 		a.Status = whatsapp.Status(status)

@@ -35,7 +35,18 @@ func (d campaignDirectory) Pace(ctx context.Context, ws, account uuid.UUID) (cam
 	if err != nil {
 		return campaign.Pace{}, err
 	}
-	return campaign.PaceOf(w.Settings), nil
+	pace := campaign.PaceOf(w.Settings)
+	a, err := d.accounts.AccountByID(ctx, account)
+	if err != nil {
+		return campaign.Pace{}, err
+	}
+	if a.MessagesPerMinute != nil {
+		pace.PerMinute = *a.MessagesPerMinute
+	}
+	if a.DailyCap != nil {
+		pace.DailyCap = *a.DailyCap
+	}
+	return pace, nil
 }
 
 func (d campaignDirectory) AccountState(ctx context.Context, account uuid.UUID) (reactors.AccountState, error) {

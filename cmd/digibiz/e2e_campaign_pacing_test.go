@@ -49,7 +49,30 @@ func TestCampaignRateHoldsTheBucket(t *testing.T) {
 	t.Parallel()
 	s := startServerWith(t, campaignConfig(t))
 	w := newCampaignWorld(t, s, 8, "rate@example.com")
-	w.settings(t, "messagesPerMinute: 60")
+	// The workspace allows 600 a minute; this number is held to 60 (its own pace).
+	w.settings(t, "messagesPerMinute: 600")
+	pace := func(v int) (*int, []userErr) {
+		var out struct {
+			SetWhatsAppAccountPace struct {
+				WhatsAppAccount *struct{ MessagesPerMinute *int }
+				UserErrors      []userErr
+			}
+		}
+		s.must(w.tok, `mutation($a: ID!, $v: Int) { setWhatsAppAccountPace(input: { accountId: $a, messagesPerMinute: $v }) {
+			whatsAppAccount { messagesPerMinute } userErrors { field code message } } }`, map[string]any{"a": w.account, "v": v}, &out)
+		if out.SetWhatsAppAccountPace.WhatsAppAccount == nil {
+			return nil, out.SetWhatsAppAccountPace.UserErrors
+		}
+		return out.SetWhatsAppAccountPace.WhatsAppAccount.MessagesPerMinute, out.SetWhatsAppAccountPace.UserErrors
+	}
+	before := s.eventCount()
+	_, ue := pace(601)
+	require.Equal(t, "OUT_OF_RANGE", ue[0].Code)
+	require.Equal(t, []string{"messagesPerMinute"}, ue[0].Field)
+	require.Equal(t, before, s.eventCount())
+	got, ue := pace(60)
+	require.Empty(t, ue)
+	require.Equal(t, 60, *got)
 	c := w.create(t, nil)
 	w.launch(t, c.ID)
 	s.waitCampaign(w.tok, c.ID, 2*time.Minute, "COMPLETED")

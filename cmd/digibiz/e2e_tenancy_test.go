@@ -199,6 +199,9 @@ var tenancyProbes = map[string]tenancyProbe{
 	"Subscription.whatsAppAccountStatus": {
 		query: `subscription($id: ID!) { whatsAppAccountStatus(workspaceId: $id) { status } }`,
 		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aWorkspace} }},
+	"Mutation.setWhatsAppAccountPace": {
+		query: `mutation($id: ID!) { setWhatsAppAccountPace(input: { accountId: $id, messagesPerMinute: 600 }) { whatsAppAccount { id label } } }`,
+		vars:  func(w *tenancyWorld) map[string]any { return map[string]any{"id": w.aAccount} }},
 	"Mutation.createCampaign": {
 		query: `mutation($ws: ID!, $t: ID!, $a: ID!, $c: ID!) { createCampaign(input: { workspaceId: $ws, name: "mole", templateId: $t,
 			whatsAppAccountId: $a, audience: { contactIds: [$c] } }) { campaign { id } } }`,

@@ -54,6 +54,7 @@ const (
 	EventTemporarilyBanned  = "whatsapp_account.temporarily_banned"
 	EventReachOutTimelocked = "whatsapp_account.reach_out_timelocked"
 	EventReconnectRequested = "whatsapp_account.reconnect_requested"
+	EventPaceSet            = "whatsapp_account.pace_set"
 )
 
 // AccountCreated starts an account with a pairing. PairPhone is the number a pair code was asked
@@ -139,11 +140,42 @@ type ReconnectRequested struct {
 
 func (ReconnectRequested) EventType() string { return EventReconnectRequested }
 
+// PaceSet overrides, for this number, the workspace's messagesPerMinute and dailyCap (nil: the
+// workspace's).
+type PaceSet struct {
+	AccountID         uuid.UUID `json:"accountId"`
+	WorkspaceID       uuid.UUID `json:"workspaceId"`
+	MessagesPerMinute *int      `json:"messagesPerMinute,omitempty"`
+	DailyCap          *int      `json:"dailyCap,omitempty"`
+}
+
+func (PaceSet) EventType() string { return EventPaceSet }
+
+// SetPace decides a pace for the number: each value within the workspace settings' bounds, or
+// nil for the workspace's; nothing when it is the pace already.
+func (a *Account) SetPace(perMinute, dailyCap *int) (*PaceSet, error) {
+	var errs fault.List
+	if perMinute != nil && (*perMinute < 1 || *perMinute > 600) {
+		errs = append(errs, fault.InvalidField("messagesPerMinute", "OUT_OF_RANGE", "messagesPerMinute must be between 1 and 600."))
+	}
+	if dailyCap != nil && (*dailyCap < 1 || *dailyCap > 1_000_000) {
+		errs = append(errs, fault.InvalidField("dailyCap", "OUT_OF_RANGE", "dailyCap must be between 1 and 1000000."))
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	same := func(x, y *int) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
+	if same(perMinute, a.perMinute) && same(dailyCap, a.dailyCap) {
+		return nil, nil
+	}
+	return &PaceSet{AccountID: a.id, WorkspaceID: a.workspaceID, MessagesPerMinute: perMinute, DailyCap: dailyCap}, nil
+}
+
 // Events lists the account events, for the store's registry.
 func Events() []interface{ EventType() string } {
 	return []interface{ EventType() string }{
 		AccountCreated{}, Paired{}, Connected{}, Disconnected{}, LoggedOut{}, TemporarilyBanned{},
-		ReachOutTimelocked{}, ReconnectRequested{}, GroupsSynced{},
+		ReachOutTimelocked{}, ReconnectRequested{}, GroupsSynced{}, PaceSet{},
 	}
 }
 
@@ -155,14 +187,15 @@ const AccountStreamPrefix = "whatsapp-account-"
 
 // Account is the state of one account stream.
 type Account struct {
-	id, workspaceID uuid.UUID
-	label           string
-	pairPhone       string
-	status          Status
-	paired          bool
-	jid             string
-	banExpires      time.Time
-	timelockUntil   time.Time
+	perMinute, dailyCap *int
+	id, workspaceID     uuid.UUID
+	label               string
+	pairPhone           string
+	status              Status
+	paired              bool
+	jid                 string
+	banExpires          time.Time
+	timelockUntil       time.Time
 	// autoConnect: the account should be connected whenever the server runs (paired and not
 	// disconnected or logged out on request).
 	autoConnect bool
@@ -186,6 +219,8 @@ func (a *Account) PairPhone() string      { return a.pairPhone }
 // Evolve folds one event into the state.
 func (a *Account) Evolve(ev any) {
 	switch e := ev.(type) {
+	case PaceSet:
+		a.perMinute, a.dailyCap = e.MessagesPerMinute, e.DailyCap
 	case AccountCreated:
 		a.id, a.workspaceID, a.label, a.status, a.pairPhone = e.AccountID, e.WorkspaceID, e.Label, StatusPairing, e.PairPhone
 	case Paired:

@@ -122,3 +122,23 @@ func TestGroupsSyncKeepsStorableTextOnce(t *testing.T) {
 	require.Nil(t, a.DecideGroupsSync([]Group{{JID: "b@g.us", Name: "B\uFFFD"}, {JID: "a@g.us", Name: "A"}}), "unchanged")
 	require.NotNil(t, a.DecideGroupsSync([]Group{{JID: "a@g.us", Name: "A"}}), "one left")
 }
+
+func TestSetPace(t *testing.T) {
+	var a Account
+	a.Evolve(AccountCreated{AccountID: uuid.New(), WorkspaceID: uuid.New(), Label: "x"})
+	sixty, zero := 60, 0
+	if e, err := a.SetPace(nil, nil); e != nil || err != nil {
+		t.Fatalf("the workspace's pace already: %v %v", e, err)
+	}
+	e, err := a.SetPace(&sixty, nil)
+	if err != nil || e == nil || *e.MessagesPerMinute != 60 {
+		t.Fatalf("%v %v", e, err)
+	}
+	a.Evolve(*e)
+	if again, err := a.SetPace(&sixty, nil); again != nil || err != nil {
+		t.Fatalf("the same pace records nothing: %v %v", again, err)
+	}
+	if _, err := a.SetPace(&zero, &zero); len(fault.Invalids(err)) != 2 {
+		t.Fatalf("both out of range: %v", err)
+	}
+}

@@ -438,6 +438,7 @@ type ComplexityRoot struct {
 		RotateAPIToken            func(childComplexity int, input model.RotateAPITokenInput) int
 		SendWhatsAppMessage       func(childComplexity int, input model.SendWhatsAppMessageInput) int
 		SetContactOptOut          func(childComplexity int, input model.SetContactOptOutInput) int
+		SetWhatsAppAccountPace    func(childComplexity int, input model.SetWhatsAppAccountPaceInput) int
 		SignIn                    func(childComplexity int, input model.SignInInput) int
 		SignOut                   func(childComplexity int, input model.SignOutInput) int
 		SignUp                    func(childComplexity int, input model.SignUpInput) int
@@ -593,11 +594,13 @@ type ComplexityRoot struct {
 	WhatsAppAccount struct {
 		BannedUntil             func(childComplexity int) int
 		CreatedAt               func(childComplexity int) int
+		DailyCap                func(childComplexity int) int
 		ID                      func(childComplexity int) int
 		Jid                     func(childComplexity int) int
 		Label                   func(childComplexity int) int
 		LastSeenAt              func(childComplexity int) int
 		Lid                     func(childComplexity int) int
+		MessagesPerMinute       func(childComplexity int) int
 		Phone                   func(childComplexity int) int
 		PushName                func(childComplexity int) int
 		ReachOutTimelockedUntil func(childComplexity int) int
@@ -798,6 +801,7 @@ type MutationResolver interface {
 	DisconnectWhatsAppAccount(ctx context.Context, input model.DisconnectWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	LogoutWhatsAppAccount(ctx context.Context, input model.LogoutWhatsAppAccountInput) (*model.WhatsAppAccountPayload, error)
 	SyncWhatsAppAccount(ctx context.Context, input model.SyncWhatsAppAccountInput) (*model.SyncPayload, error)
+	SetWhatsAppAccountPace(ctx context.Context, input model.SetWhatsAppAccountPaceInput) (*model.WhatsAppAccountPayload, error)
 	UploadMedia(ctx context.Context, input model.UploadMediaInput) (*model.MediaPayload, error)
 	CreateTemplate(ctx context.Context, input model.CreateTemplateInput) (*model.TemplatePayload, error)
 	UpdateTemplate(ctx context.Context, input model.UpdateTemplateInput) (*model.TemplatePayload, error)
@@ -2592,6 +2596,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetContactOptOut(childComplexity, args["input"].(model.SetContactOptOutInput)), true
+	case "Mutation.setWhatsAppAccountPace":
+		if e.ComplexityRoot.Mutation.SetWhatsAppAccountPace == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setWhatsAppAccountPace_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetWhatsAppAccountPace(childComplexity, args["input"].(model.SetWhatsAppAccountPaceInput)), true
 	case "Mutation.signIn":
 		if e.ComplexityRoot.Mutation.SignIn == nil {
 			break
@@ -3260,6 +3275,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WhatsAppAccount.CreatedAt(childComplexity), true
+	case "WhatsAppAccount.dailyCap":
+		if e.ComplexityRoot.WhatsAppAccount.DailyCap == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.DailyCap(childComplexity), true
 	case "WhatsAppAccount.id":
 		if e.ComplexityRoot.WhatsAppAccount.ID == nil {
 			break
@@ -3290,6 +3311,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WhatsAppAccount.Lid(childComplexity), true
+	case "WhatsAppAccount.messagesPerMinute":
+		if e.ComplexityRoot.WhatsAppAccount.MessagesPerMinute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WhatsAppAccount.MessagesPerMinute(childComplexity), true
 	case "WhatsAppAccount.phone":
 		if e.ComplexityRoot.WhatsAppAccount.Phone == nil {
 			break
@@ -3759,6 +3786,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RotateApiTokenInput", ec.unmarshalInputRotateApiTokenInput),
 			graphql.NewInputUnmarshaler("SendWhatsAppMessageInput", ec.unmarshalInputSendWhatsAppMessageInput),
 			graphql.NewInputUnmarshaler("SetContactOptOutInput", ec.unmarshalInputSetContactOptOutInput),
+			graphql.NewInputUnmarshaler("SetWhatsAppAccountPaceInput", ec.unmarshalInputSetWhatsAppAccountPaceInput),
 			graphql.NewInputUnmarshaler("SignInInput", ec.unmarshalInputSignInInput),
 			graphql.NewInputUnmarshaler("SignOutInput", ec.unmarshalInputSignOutInput),
 			graphql.NewInputUnmarshaler("SignUpInput", ec.unmarshalInputSignUpInput),
@@ -4032,6 +4060,10 @@ type WhatsAppAccount implements Node {
   reachOutTimelockedUntil: Time
   "When the connection was last seen up (now, while CONNECTED)."
   lastSeenAt: Time
+  "This number's campaign rate; null: the workspace's messagesPerMinute."
+  messagesPerMinute: Int
+  "This number's daily cap of campaign messages; null: the workspace's dailyCap."
+  dailyCap: Int
   createdAt: Time!
 }
 
@@ -4225,6 +4257,15 @@ type CampaignRecipientConnection {
   nodes: [CampaignRecipient!]!
   pageInfo: PageInfo!
   totalCount: Int!
+}
+
+input SetWhatsAppAccountPaceInput {
+  accountId: ID!
+  "1 to 600; null: the workspace's."
+  messagesPerMinute: Int
+  "1 to 1,000,000; null: the workspace's."
+  dailyCap: Int
+  clientMutationId: String
 }
 
 input CampaignAudienceInput {
@@ -4825,6 +4866,8 @@ type Mutation {
   again duplicates nothing).
   """
   syncWhatsAppAccount(input: SyncWhatsAppAccountInput!): SyncPayload! @scope(needs: ACCOUNTS_WRITE)
+  "Give one number its own campaign pace (null values: the workspace's), from the dispatcher's next step."
+  setWhatsAppAccountPace(input: SetWhatsAppAccountPaceInput!): WhatsAppAccountPayload! @scope(needs: ACCOUNTS_WRITE)
   "Upload a media file for templates and campaigns; the same bytes uploaded again return the first upload."
   uploadMedia(input: UploadMediaInput!): MediaPayload! @scope(needs: TEMPLATES_WRITE)
   "Save a message template; a body with an unknown variable or unbalanced braces is a userError on body."
@@ -6132,6 +6175,10 @@ func (ec *executionContext) childFields_WhatsAppAccount(ctx context.Context, fie
 		return ec.fieldContext_WhatsAppAccount_reachOutTimelockedUntil(ctx, field)
 	case "lastSeenAt":
 		return ec.fieldContext_WhatsAppAccount_lastSeenAt(ctx, field)
+	case "messagesPerMinute":
+		return ec.fieldContext_WhatsAppAccount_messagesPerMinute(ctx, field)
+	case "dailyCap":
+		return ec.fieldContext_WhatsAppAccount_dailyCap(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_WhatsAppAccount_createdAt(ctx, field)
 	}
@@ -6962,6 +7009,20 @@ func (ec *executionContext) field_Mutation_setContactOptOut_args(ctx context.Con
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetContactOptOutInput, error) {
 			return ec.unmarshalNSetContactOptOutInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSetContactOptOutInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setWhatsAppAccountPace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetWhatsAppAccountPaceInput, error) {
+			return ec.unmarshalNSetWhatsAppAccountPaceInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSetWhatsAppAccountPaceInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -15223,6 +15284,68 @@ func (ec *executionContext) fieldContext_Mutation_syncWhatsAppAccount(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setWhatsAppAccountPace(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setWhatsAppAccountPace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetWhatsAppAccountPace(ctx, fc.Args["input"].(model.SetWhatsAppAccountPaceInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				needs, err := ec.unmarshalNScope2githubᚗcomᚋmydigibizᚋdigibizᚋdomainᚋidentityᚐScope(ctx, "ACCOUNTS_WRITE")
+				if err != nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.WhatsAppAccountPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, needs)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WhatsAppAccountPayload) graphql.Marshaler {
+			return ec.marshalNWhatsAppAccountPayload2ᚖgithubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐWhatsAppAccountPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setWhatsAppAccountPace(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WhatsAppAccountPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setWhatsAppAccountPace_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_uploadMedia(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18651,6 +18774,52 @@ func (ec *executionContext) _WhatsAppAccount_lastSeenAt(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_WhatsAppAccount_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WhatsAppAccount_messagesPerMinute(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_messagesPerMinute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessagesPerMinute, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_messagesPerMinute(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WhatsAppAccount_dailyCap(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WhatsAppAccount_dailyCap(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DailyCap, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WhatsAppAccount_dailyCap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WhatsAppAccount", field, false, false, "Int")
 }
 
 func (ec *executionContext) _WhatsAppAccount_createdAt(ctx context.Context, field graphql.CollectedField, obj *projections.WhatsAppAccount) (ret graphql.Marshaler) {
@@ -23572,6 +23741,69 @@ func UnmarshalSetContactOptOutInput(ctx context.Context, raw any) (model.SetCont
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetWhatsAppAccountPaceInput(ctx context.Context, obj any) (model.SetWhatsAppAccountPaceInput, error) {
+	var it model.SetWhatsAppAccountPaceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"accountId", "messagesPerMinute", "dailyCap", "clientMutationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "accountId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accountId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccountID = data
+		case "messagesPerMinute":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messagesPerMinute"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessagesPerMinute = data
+		case "dailyCap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dailyCap"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DailyCap = data
+		case "clientMutationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientMutationId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientMutationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetWhatsAppAccountPaceInput unmarshals raw into the SetWhatsAppAccountPaceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetWhatsAppAccountPaceInput(ctx context.Context, raw any) (model.SetWhatsAppAccountPaceInput, error) {
+	var out model.SetWhatsAppAccountPaceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetWhatsAppAccountPaceInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSignInInput(ctx context.Context, obj any) (model.SignInInput, error) {
 	var it model.SignInInput
 	if obj == nil {
@@ -26882,6 +27114,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setWhatsAppAccountPace":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setWhatsAppAccountPace(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "uploadMedia":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_uploadMedia(ctx, field)
@@ -28017,6 +28256,16 @@ func (ec *executionContext) _WhatsAppAccount(ctx context.Context, sel ast.Select
 				})
 		case "lastSeenAt":
 			out.Values[i] = ec._WhatsAppAccount_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "messagesPerMinute":
+			out.Values[i] = ec._WhatsAppAccount_messagesPerMinute(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dailyCap":
+			out.Values[i] = ec._WhatsAppAccount_dailyCap(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -30047,6 +30296,11 @@ func (ec *executionContext) marshalNSession2ᚕgithubᚗcomᚋmydigibizᚋdigibi
 
 func (ec *executionContext) unmarshalNSetContactOptOutInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSetContactOptOutInput(ctx context.Context, v any) (model.SetContactOptOutInput, error) {
 	res, err := ec.unmarshalInputSetContactOptOutInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNSetWhatsAppAccountPaceInput2githubᚗcomᚋmydigibizᚋdigibizᚋgraphqlᚋmodelᚐSetWhatsAppAccountPaceInput(ctx context.Context, v any) (model.SetWhatsAppAccountPaceInput, error) {
+	res, err := ec.unmarshalInputSetWhatsAppAccountPaceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -487,6 +487,15 @@ type SetContactOptOutInput struct {
 	ClientMutationID *string `json:"clientMutationId,omitempty"`
 }
 
+type SetWhatsAppAccountPaceInput struct {
+	AccountID string `json:"accountId"`
+	// 1 to 600; null: the workspace's.
+	MessagesPerMinute *int `json:"messagesPerMinute,omitempty"`
+	// 1 to 1,000,000; null: the workspace's.
+	DailyCap         *int    `json:"dailyCap,omitempty"`
+	ClientMutationID *string `json:"clientMutationId,omitempty"`
+}
+
 type SignInInput struct {
 	Email            string  `json:"email"`
 	Password         string  `json:"password"`
